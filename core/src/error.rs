@@ -1,0 +1,73 @@
+//! The one error type of the core. Every caller mistake and every bad input is a variant here,
+//! never a panic. Messages name the thing that is wrong (an item code, a CSV row) but carry no
+//! personal data (no names, no notes, no coordinates).
+
+use thiserror::Error;
+
+pub type Result<T, E = CoreError> = std::result::Result<T, E>;
+
+#[derive(Debug, Error)]
+pub enum CoreError {
+    /// A standard file that cannot be read or is inconsistent. `item` names the item (or section,
+    /// or `grades`) at fault when there is one.
+    #[error("invalid standard{}: {problem}", item.as_deref().map(|i| format!(" (at {i})")).unwrap_or_default())]
+    InvalidStandard { item: Option<String>, problem: String },
+
+    /// A community list (CSV) with a bad row; nothing from the file was imported.
+    #[error("community list row {row}: {reason}")]
+    InvalidCsvRow { row: u64, reason: String },
+
+    #[error("unknown community {0}")]
+    UnknownCommunity(String),
+
+    #[error("unknown standard {id} version {version}")]
+    UnknownStandard { id: String, version: String },
+
+    #[error("unknown item {item} in standard {standard}")]
+    UnknownItem { standard: String, item: String },
+
+    #[error("unknown inspection {0}")]
+    UnknownInspection(String),
+
+    /// An answer that does not fit its item's rule: wrong kind, out of bounds, missing note.
+    #[error("invalid answer for item {item}: {reason}")]
+    InvalidAnswer { item: String, reason: String },
+
+    /// A status change the workflow does not allow (e.g. approving a draft).
+    #[error("inspection cannot go from {from} to {to}")]
+    InvalidTransition { from: String, to: String },
+
+    /// Editing an inspection after it was submitted needs an amendment reason.
+    #[error("inspection {0} was submitted: an edit needs an amendment reason")]
+    AmendmentReasonRequired(String),
+
+    /// Any other argument a caller got wrong (empty id, NaN coordinate, bad device id...).
+    #[error("invalid argument: {0}")]
+    InvalidArgument(String),
+
+    /// Stored or received document bytes that do not decode to a valid inspection.
+    #[error("document {id} is corrupt: {reason}")]
+    CorruptDocument { id: String, reason: String },
+
+    /// The database was written by a newer version of Fenlei; it is left untouched.
+    #[error("database schema version {found} is newer than this build supports ({supported})")]
+    DatabaseTooNew { found: i64, supported: i64 },
+
+    #[error("database error: {0}")]
+    Database(String),
+
+    #[error("i/o error: {0}")]
+    Io(#[from] std::io::Error),
+}
+
+impl From<rusqlite::Error> for CoreError {
+    fn from(e: rusqlite::Error) -> Self {
+        CoreError::Database(e.to_string())
+    }
+}
+
+impl From<rusqlite_migration::Error> for CoreError {
+    fn from(e: rusqlite_migration::Error) -> Self {
+        CoreError::Database(e.to_string())
+    }
+}

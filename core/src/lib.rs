@@ -1,0 +1,26 @@
+//! Fenlei core: everything the inspector's phone and the supervisor's tools do, without any I/O
+//! outside the store's own files. The FFI crate only wraps what is here.
+//!
+//! Rooms:
+//! - [`geo`]: coordinate systems (WGS-84 / GCJ-02 / BD-09) and distances.
+//! - [`community`]: residential communities (小区) and their CSV import.
+//! - [`standard`]: evaluation standards (评价标准) as data: model, file format, validation.
+//! - [`answer`]: what an inspector records for one checklist item.
+//! - [`scoring`]: the pure scoring engine.
+//! - [`inspection`]: one inspection as one automerge document: edits, merges, conflicts, history.
+//! - [`store`]: the local SQLite store: documents, projection, queries, migrations.
+
+#[cfg(feature = "uniffi")]
+uniffi::setup_scaffolding!();
+
+pub mod answer;
+pub mod community;
+pub mod error;
+pub mod geo;
+pub mod inspection;
+pub mod sample;
+pub mod scoring;
+pub mod standard;
+pub mod store;
+
+pub use error::{CoreError, Result};
