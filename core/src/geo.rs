@@ -29,3 +29,6 @@ pub fn distance_m(_a: LatLon, _b: LatLon) -> f64 {
 pub fn bounding_box(c: LatLon, _radius_m: f64) -> (f64, f64, f64, f64) {
     (c.lat, c.lat, c.lon, c.lon)
 }
+pub fn validate(p: LatLon) -> crate::Result<LatLon> {
+    Ok(p)
+}

@@ -1,1 +1,595 @@
-//! The local store.
+//! The local store: one SQLite file (bundled SQLite, WAL) holding reference data, the automerge
+//! document of every inspection (snapshot + incremental changes) and a relational projection
+//! for queries, written in the same transaction as the document change.
+//!
+//! Concurrency: one writer connection behind a mutex; reads use their own connections from a
+//! small pool and, thanks to WAL, never wait for the writer. Documents are loaded one at a time
+//! (a small cache keeps the ones being edited), never all at once.
+
+mod cache;
+mod projection;
+mod queries;
+pub mod schema;
+
+pub use queries::{InspectionFilter, InspectionSummary, NearbyCommunity, ScorePoint};
+
+use crate::answer::ItemAnswer;
+use crate::community::Community;
+use crate::inspection::{
+    AnswerConflict, EditContext, EvidenceRef, GpsFix, HistoryEntry, Inspection, InspectionDoc,
+    InspectionStatus, NewInspection,
+};
+use crate::scoring::{self, ScoreCard};
+use crate::standard::Standard;
+use crate::{CoreError, Result};
+use cache::DocCache;
+use rusqlite::{Connection, OpenFlags, OptionalExtension, params};
+use serde::{Deserialize, Serialize};
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex, MutexGuard};
+
+/// Where "now" comes from; tests and simulations set their own.
+pub trait Clock: Send + Sync {
+    fn now_ms(&self) -> i64;
+}
+
+/// The wall clock.
+pub struct SystemClock;
+
+impl Clock for SystemClock {
+    fn now_ms(&self) -> i64 {
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map(|d| d.as_millis() as i64)
+            .unwrap_or(0)
+    }
+}
+
+/// A standard held in the store.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "uniffi", derive(uniffi::Record))]
+pub struct StandardInfo {
+    pub id: String,
+    pub version: String,
+    pub name: String,
+    pub item_count: u32,
+}
+
+/// Incremental changes of one document kept before they are folded into a new snapshot.
+const COMPACT_AFTER_CHANGES: i64 = 64;
+/// Read connections kept open for reuse.
+const READER_POOL_SIZE: usize = 4;
+
+pub struct Store {
+    path: PathBuf,
+    device_id: String,
+    clock: Arc<dyn Clock>,
+    writer: Mutex<Writer>,
+    readers: Mutex<Vec<Connection>>,
+    standards: Mutex<HashMap<(String, String), Arc<Standard>>>,
+}
+
+struct Writer {
+    conn: Connection,
+    docs: DocCache,
+}
+
+fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
+    // A panic while holding a lock leaves SQLite consistent (transactions roll back on drop),
+    // so a poisoned lock is safe to take over.
+    m.lock().unwrap_or_else(|p| p.into_inner())
+}
+
+impl Store {
+    /// Opens (or creates) the store at `path`, migrating it to the current schema.
+    pub fn open(path: impl AsRef<Path>) -> Result<Store> {
+        Store::open_with_clock(path, Arc::new(SystemClock))
+    }
+
+    pub fn open_with_clock(path: impl AsRef<Path>, clock: Arc<dyn Clock>) -> Result<Store> {
+        let path = path.as_ref().to_path_buf();
+        let mut conn = Connection::open_with_flags(
+            &path,
+            OpenFlags::SQLITE_OPEN_READ_WRITE | OpenFlags::SQLITE_OPEN_CREATE | OpenFlags::SQLITE_OPEN_NO_MUTEX,
+        )?;
+        // WAL: readers never block on the writer. synchronous=FULL: a commit that returned
+        // survives power loss too, not just an app crash — these scores decide money.
+        conn.pragma_update(None, "journal_mode", "WAL")?;
+        conn.pragma_update(None, "synchronous", "FULL")?;
+        conn.pragma_update(None, "foreign_keys", "ON")?;
+        conn.busy_timeout(std::time::Duration::from_secs(10))?;
+        schema::upgrade(&mut conn)?;
+        let device_id = device_id(&conn, clock.as_ref())?;
+        Ok(Store {
+            path,
+            device_id,
+            clock,
+            writer: Mutex::new(Writer { conn, docs: DocCache::new(16) }),
+            readers: Mutex::new(Vec::new()),
+            standards: Mutex::new(HashMap::new()),
+        })
+    }
+
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    /// This install's device id: the automerge actor of every change made here. Created with
+    /// the database and never reused by another install.
+    pub fn device_id(&self) -> &str {
+        &self.device_id
+    }
+
+    pub fn now_ms(&self) -> i64 {
+        self.clock.now_ms()
+    }
+
+    // ----- connections ---------------------------------------------------------------------
+
+    fn read<T>(&self, f: impl FnOnce(&Connection) -> Result<T>) -> Result<T> {
+        let conn = match lock(&self.readers).pop() {
+            Some(c) => c,
+            None => {
+                let c = Connection::open_with_flags(
+                    &self.path,
+                    OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX,
+                )?;
+                c.busy_timeout(std::time::Duration::from_secs(10))?;
+                c
+            }
+        };
+        let result = f(&conn);
+        let mut pool = lock(&self.readers);
+        if pool.len() < READER_POOL_SIZE {
+            pool.push(conn);
+        }
+        result
+    }
+
+    // ----- reference data ------------------------------------------------------------------
+
+    /// Imports a community list (CSV, see docs/community-csv.md). All rows or none: a bad row
+    /// is reported with its row number and nothing is written. Existing ids are updated.
+    pub fn import_communities_csv(&self, bytes: &[u8]) -> Result<u32> {
+        let communities = crate::community::parse_csv(bytes)?;
+        self.upsert_communities(&communities)
+    }
+
+    pub fn upsert_communities(&self, communities: &[Community]) -> Result<u32> {
+        for c in communities {
+            crate::geo::validate(c.location)?;
+        }
+        let mut w = lock(&self.writer);
+        let tx = w.conn.transaction()?;
+        {
+            let mut insert = tx.prepare_cached(
+                "INSERT INTO communities (id, name, district, street, committee, address, lat, lon,
+                     geofence_m, property_manager, households)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)
+                 ON CONFLICT(id) DO UPDATE SET name = excluded.name, district = excluded.district,
+                     street = excluded.street, committee = excluded.committee, address = excluded.address,
+                     lat = excluded.lat, lon = excluded.lon, geofence_m = excluded.geofence_m,
+                     property_manager = excluded.property_manager, households = excluded.households",
+            )?;
+            for c in communities {
+                insert.execute(params![
+                    c.id,
+                    c.name,
+                    c.district,
+                    c.street,
+                    c.committee,
+                    c.address,
+                    c.location.lat,
+                    c.location.lon,
+                    c.geofence_m,
+                    c.property_manager,
+                    c.households
+                ])?;
+            }
+        }
+        tx.commit()?;
+        Ok(communities.len() as u32)
+    }
+
+    pub fn community(&self, id: &str) -> Result<Community> {
+        self.read(|c| queries::community(c, id))?.ok_or_else(|| CoreError::UnknownCommunity(id.to_string()))
+    }
+
+    pub fn community_count(&self) -> Result<u64> {
+        self.read(|c| Ok(c.query_row("SELECT count(*) FROM communities", [], |r| r.get::<_, i64>(0))? as u64))
+    }
+
+    /// Communities nearest a point, closest first. `at` may be in any coordinate system (a
+    /// phone's GPS is WGS-84; a point picked on an Amap map is GCJ-02).
+    pub fn nearest_communities(
+        &self,
+        at: crate::geo::LatLon,
+        system: crate::geo::CoordSystem,
+        limit: u32,
+    ) -> Result<Vec<NearbyCommunity>> {
+        let at = crate::geo::to_wgs84(crate::geo::validate(at)?, system);
+        self.read(|c| queries::nearest_communities(c, at, limit))
+    }
+
+    /// Imports an evaluation standard file (TOML, see docs/standard-format.md). A version once
+    /// imported is immutable: importing the same id and version with different content fails.
+    pub fn import_standard(&self, source: &str) -> Result<StandardInfo> {
+        let standard = Standard::from_toml_str(source)?;
+        let info = StandardInfo {
+            id: standard.id.clone(),
+            version: standard.version.clone(),
+            name: standard.name.clone(),
+            item_count: standard.items().count() as u32,
+        };
+        let w = lock(&self.writer);
+        let existing: Option<String> = w
+            .conn
+            .query_row(
+                "SELECT source FROM standards WHERE id = ?1 AND version = ?2",
+                params![info.id, info.version],
+                |r| r.get(0),
+            )
+            .optional()?;
+        match existing {
+            Some(s) if s == source => {}
+            Some(_) => {
+                return Err(CoreError::InvalidStandard {
+                    item: None,
+                    problem: format!(
+                        "version {} of {} is already imported with different content; publish a new version",
+                        info.version, info.id
+                    ),
+                });
+            }
+            None => {
+                w.conn.execute(
+                    "INSERT INTO standards (id, version, name, source, imported_at) VALUES (?1, ?2, ?3, ?4, ?5)",
+                    params![info.id, info.version, info.name, source, self.now_ms()],
+                )?;
+            }
+        }
+        lock(&self.standards).insert((info.id.clone(), info.version.clone()), Arc::new(standard));
+        Ok(info)
+    }
+
+    /// A standard by id and exact version.
+    pub fn standard(&self, id: &str, version: &str) -> Result<Arc<Standard>> {
+        let key = (id.to_string(), version.to_string());
+        if let Some(s) = lock(&self.standards).get(&key) {
+            return Ok(s.clone());
+        }
+        let source: Option<String> = self.read(|c| {
+            Ok(c.query_row(
+                "SELECT source FROM standards WHERE id = ?1 AND version = ?2",
+                params![id, version],
+                |r| r.get(0),
+            )
+            .optional()?)
+        })?;
+        let source = source.ok_or_else(|| CoreError::UnknownStandard { id: id.into(), version: version.into() })?;
+        let standard = Arc::new(Standard::from_toml_str(&source)?);
+        lock(&self.standards).insert(key, standard.clone());
+        Ok(standard)
+    }
+
+    pub fn standards(&self) -> Result<Vec<StandardInfo>> {
+        let rows: Vec<(String, String)> = self.read(|c| {
+            let mut stmt = c.prepare("SELECT id, version FROM standards ORDER BY id, version")?;
+            let rows = stmt.query_map([], |r| Ok((r.get(0)?, r.get(1)?)))?.collect::<rusqlite::Result<_>>()?;
+            Ok(rows)
+        })?;
+        rows.into_iter()
+            .map(|(id, version)| {
+                let s = self.standard(&id, &version)?;
+                Ok(StandardInfo { id, version, name: s.name.clone(), item_count: s.items().count() as u32 })
+            })
+            .collect()
+    }
+
+    // ----- inspections ---------------------------------------------------------------------
+
+    /// Starts an inspection under an exact standard version; returns its id.
+    pub fn create_inspection(&self, new: &NewInspection, by: &str) -> Result<String> {
+        self.community(&new.community_id)?;
+        self.standard(&new.standard_id, &new.standard_version)?;
+        let id = uuid::Uuid::now_v7().to_string();
+        let now = self.now_ms();
+        let mut doc = InspectionDoc::create(&id, new, &self.device_id, by, now)?;
+        let mut w = lock(&self.writer);
+        let snapshot = doc.save();
+        let tx = w.conn.transaction()?;
+        tx.execute(
+            "INSERT INTO documents (id, kind, snapshot, updated_at) VALUES (?1, 'inspection', ?2, ?3)",
+            params![id, snapshot, now],
+        )?;
+        projection::write(&tx, &doc, self.standard(&new.standard_id, &new.standard_version).ok().as_deref(), now)?;
+        tx.commit()?;
+        w.docs.put(doc);
+        Ok(id)
+    }
+
+    /// Records an item's answer after checking it against the inspection's standard.
+    pub fn record_answer(&self, inspection_id: &str, answer: &ItemAnswer, ctx: &EditContext) -> Result<()> {
+        let now = self.now_ms();
+        self.edit(inspection_id, |doc, standard| {
+            let standard = standard.ok_or_else(|| missing_standard(doc))?;
+            scoring::validate_answer(standard, answer)?;
+            doc.set_answer(answer, ctx, now)
+        })
+    }
+
+    pub fn clear_answer(&self, inspection_id: &str, item_code: &str, ctx: &EditContext) -> Result<()> {
+        let now = self.now_ms();
+        self.edit(inspection_id, |doc, _| doc.clear_answer(item_code, ctx, now))
+    }
+
+    pub fn add_gps_fix(&self, inspection_id: &str, fix: &GpsFix, by: &str) -> Result<()> {
+        self.edit(inspection_id, |doc, _| doc.add_gps_fix(fix, by))
+    }
+
+    /// Attaches a photo or voice note (by content hash) to an item of the inspection's standard.
+    pub fn add_evidence(&self, inspection_id: &str, evidence: &EvidenceRef) -> Result<()> {
+        self.edit(inspection_id, |doc, standard| {
+            let standard = standard.ok_or_else(|| missing_standard(doc))?;
+            if standard.item(&evidence.item_code).is_none() {
+                return Err(CoreError::UnknownItem { standard: standard.id.clone(), item: evidence.item_code.clone() });
+            }
+            doc.add_evidence(evidence)
+        })
+    }
+
+    pub fn remove_evidence(&self, inspection_id: &str, item_code: &str, sha256: &str, by: &str) -> Result<()> {
+        let now = self.now_ms();
+        self.edit(inspection_id, |doc, _| doc.remove_evidence(item_code, sha256, by, now))
+    }
+
+    /// Submit, approve, return (with a comment) or resubmit.
+    pub fn set_status(
+        &self,
+        inspection_id: &str,
+        to: InspectionStatus,
+        ctx: &EditContext,
+        comment: Option<&str>,
+    ) -> Result<()> {
+        let now = self.now_ms();
+        self.edit(inspection_id, |doc, _| doc.set_status(to, ctx, comment, now))
+    }
+
+    /// Runs one edit: loads the document (or takes it from the cache), applies `f`, and
+    /// persists the change and the projection in one transaction. If anything fails, the
+    /// cached copy is dropped so memory never runs ahead of the database.
+    fn edit(
+        &self,
+        id: &str,
+        f: impl FnOnce(&mut InspectionDoc, Option<&Standard>) -> Result<()>,
+    ) -> Result<()> {
+        let mut w = lock(&self.writer);
+        let mut doc = match w.docs.take(id) {
+            Some(doc) => doc,
+            None => load_doc(&w.conn, id, &self.device_id)?,
+        };
+        let header = doc.read()?;
+        let standard = self.standard(&header.standard_id, &header.standard_version).ok();
+        f(&mut doc, standard.as_deref())?;
+        let bytes = doc.save_incremental();
+        let now = self.now_ms();
+        let persisted = (|| -> Result<()> {
+            let tx = w.conn.transaction()?;
+            let changes = append_change(&tx, id, &bytes, now)?;
+            if changes >= COMPACT_AFTER_CHANGES {
+                compact_doc(&tx, id, &mut doc, now)?;
+            }
+            projection::write(&tx, &doc, standard.as_deref(), now)?;
+            tx.commit()?;
+            Ok(())
+        })();
+        persisted?;
+        w.docs.put(doc);
+        Ok(())
+    }
+
+    /// The whole inspection: answers, GPS, evidence, workflow events, conflicts.
+    pub fn inspection(&self, id: &str) -> Result<Inspection> {
+        self.read(|c| load_doc(c, id, &self.device_id))?.read()
+    }
+
+    /// Every change to the inspection: who, which device, when, what.
+    pub fn history(&self, id: &str) -> Result<Vec<HistoryEntry>> {
+        Ok(self.read(|c| load_doc(c, id, &self.device_id))?.history())
+    }
+
+    pub fn conflicts(&self, id: &str) -> Result<Vec<AnswerConflict>> {
+        Ok(self.read(|c| load_doc(c, id, &self.device_id))?.conflicts())
+    }
+
+    /// The inspection's score under the standard version it is pinned to.
+    pub fn score(&self, id: &str) -> Result<ScoreCard> {
+        let inspection = self.inspection(id)?;
+        let standard = self.standard(&inspection.standard_id, &inspection.standard_version)?;
+        Ok(scoring::score(&standard, &inspection.item_answers()))
+    }
+
+    /// The inspection's answers scored under another standard version, for comparison. The
+    /// inspection stays pinned to its own version.
+    pub fn rescore(&self, id: &str, standard_id: &str, version: &str) -> Result<ScoreCard> {
+        let inspection = self.inspection(id)?;
+        let standard = self.standard(standard_id, version)?;
+        Ok(scoring::score(&standard, &inspection.item_answers()))
+    }
+
+    // ----- documents (for sync) -----------------------------------------------------------
+
+    /// The document's full bytes (a compact automerge save).
+    pub fn document_bytes(&self, id: &str) -> Result<Vec<u8>> {
+        Ok(self.read(|c| load_doc(c, id, &self.device_id))?.save())
+    }
+
+    /// Merges document bytes received from another device or the server (a whole document or
+    /// incremental changes). A document not seen before is stored as received. Bytes that do not
+    /// decode to a valid inspection are refused and nothing changes.
+    pub fn apply_document_bytes(&self, id: &str, bytes: &[u8]) -> Result<()> {
+        let mut w = lock(&self.writer);
+        let now = self.now_ms();
+        let existing = match w.docs.take(id) {
+            Some(doc) => Some(doc),
+            None => match load_doc(&w.conn, id, &self.device_id) {
+                Ok(doc) => Some(doc),
+                Err(CoreError::UnknownInspection(_)) => None,
+                Err(e) => return Err(e),
+            },
+        };
+        let tx = w.conn.transaction()?;
+        let doc = match existing {
+            Some(mut doc) => {
+                doc.apply_bytes(bytes)?;
+                let change = doc.save_incremental();
+                if !change.is_empty() {
+                    append_change(&tx, id, &change, now)?;
+                }
+                doc
+            }
+            None => {
+                let mut doc = InspectionDoc::load(id, bytes, &self.device_id)?;
+                let snapshot = doc.save();
+                tx.execute(
+                    "INSERT INTO documents (id, kind, snapshot, updated_at) VALUES (?1, 'inspection', ?2, ?3)",
+                    params![id, snapshot, now],
+                )?;
+                doc
+            }
+        };
+        let header = doc.read()?;
+        let standard = self.standard(&header.standard_id, &header.standard_version).ok();
+        projection::write(&tx, &doc, standard.as_deref(), now)?;
+        tx.commit()?;
+        w.docs.put(doc);
+        Ok(())
+    }
+
+    /// Folds every document's incremental changes into a fresh snapshot.
+    pub fn compact(&self) -> Result<u64> {
+        let mut w = lock(&self.writer);
+        let ids: Vec<String> = {
+            let mut stmt = w.conn.prepare("SELECT DISTINCT doc_id FROM document_changes")?;
+            stmt.query_map([], |r| r.get(0))?.collect::<rusqlite::Result<_>>()?
+        };
+        let now = self.now_ms();
+        for id in &ids {
+            w.docs.take(id);
+            let mut doc = load_doc(&w.conn, id, &self.device_id)?;
+            let tx = w.conn.transaction()?;
+            compact_doc(&tx, id, &mut doc, now)?;
+            tx.commit()?;
+        }
+        Ok(ids.len() as u64)
+    }
+
+    /// Rebuilds the whole relational projection from the documents alone, one document at a
+    /// time, in one transaction. Returns the number of documents projected.
+    pub fn rebuild_projection(&self) -> Result<u64> {
+        let mut w = lock(&self.writer);
+        w.docs.clear();
+        let now = self.now_ms();
+        let tx = w.conn.transaction()?;
+        tx.execute_batch("DELETE FROM inspections;")?;
+        let mut count = 0u64;
+        let mut after = String::new();
+        // Walk the documents in id order in pages, so memory holds one page of ids at most.
+        loop {
+            let ids: Vec<String> = {
+                let mut stmt = tx.prepare_cached(
+                    "SELECT id FROM documents WHERE kind = 'inspection' AND id > ?1 ORDER BY id LIMIT 256",
+                )?;
+                stmt.query_map([&after], |r| r.get(0))?.collect::<rusqlite::Result<_>>()?
+            };
+            let Some(last) = ids.last() else { break };
+            after = last.clone();
+            for id in &ids {
+                let doc = load_doc(&tx, id, &self.device_id)?;
+                let header = doc.read()?;
+                let standard = self.standard(&header.standard_id, &header.standard_version).ok();
+                projection::write(&tx, &doc, standard.as_deref(), now)?;
+                count += 1;
+            }
+        }
+        tx.commit()?;
+        Ok(count)
+    }
+
+    // ----- queries -------------------------------------------------------------------------
+
+    /// Inspections matching the filter, newest first.
+    pub fn list_inspections(&self, filter: &InspectionFilter) -> Result<Vec<InspectionSummary>> {
+        self.read(|c| queries::list_inspections(c, filter))
+    }
+
+    /// The community's latest scored (submitted or approved) inspection.
+    pub fn latest_score(&self, community_id: &str) -> Result<Option<ScorePoint>> {
+        Ok(self.score_trend(community_id, 1)?.into_iter().next())
+    }
+
+    /// The community's scores over time, newest first (submitted and approved inspections).
+    pub fn score_trend(&self, community_id: &str, limit: u32) -> Result<Vec<ScorePoint>> {
+        self.read(|c| queries::score_trend(c, community_id, limit))
+    }
+}
+
+fn missing_standard(doc: &InspectionDoc) -> CoreError {
+    match doc.read() {
+        Ok(i) => CoreError::UnknownStandard { id: i.standard_id, version: i.standard_version },
+        Err(e) => e,
+    }
+}
+
+/// Reads the install's device id, creating it on first open.
+fn device_id(conn: &Connection, clock: &dyn Clock) -> Result<String> {
+    let existing: Option<String> =
+        conn.query_row("SELECT value FROM meta WHERE key = 'device_id'", [], |r| r.get(0)).optional()?;
+    if let Some(id) = existing {
+        return Ok(id);
+    }
+    let id = uuid::Uuid::new_v4().to_string();
+    conn.execute("INSERT INTO meta (key, value) VALUES ('device_id', ?1)", params![id])?;
+    conn.execute(
+        "INSERT INTO meta (key, value) VALUES ('created_at', ?1)",
+        params![clock.now_ms().to_string()],
+    )?;
+    Ok(id)
+}
+
+/// Loads a document from its snapshot and the incremental changes saved after it.
+fn load_doc(conn: &Connection, id: &str, device_id: &str) -> Result<InspectionDoc> {
+    let snapshot: Option<Vec<u8>> = conn
+        .query_row("SELECT snapshot FROM documents WHERE id = ?1", [id], |r| r.get(0))
+        .optional()?;
+    let mut bytes = snapshot.ok_or_else(|| CoreError::UnknownInspection(id.to_string()))?;
+    let mut stmt = conn.prepare_cached("SELECT bytes FROM document_changes WHERE doc_id = ?1 ORDER BY seq")?;
+    let mut rows = stmt.query([id])?;
+    while let Some(row) = rows.next()? {
+        bytes.extend_from_slice(row.get_ref(0)?.as_blob().map_err(rusqlite::Error::from)?);
+    }
+    InspectionDoc::load(id, &bytes, device_id)
+}
+
+/// Appends an incremental change; returns how many changes the document now has.
+fn append_change(conn: &Connection, id: &str, bytes: &[u8], now: i64) -> Result<i64> {
+    let seq: i64 = conn
+        .prepare_cached("SELECT coalesce(max(seq), 0) + 1 FROM document_changes WHERE doc_id = ?1")?
+        .query_row([id], |r| r.get(0))?;
+    conn.prepare_cached("INSERT INTO document_changes (doc_id, seq, bytes) VALUES (?1, ?2, ?3)")?
+        .execute(params![id, seq, bytes])?;
+    conn.prepare_cached("UPDATE documents SET updated_at = ?2 WHERE id = ?1")?.execute(params![id, now])?;
+    Ok(seq)
+}
+
+/// Replaces the snapshot with a full save and drops the folded-in changes.
+fn compact_doc(conn: &Connection, id: &str, doc: &mut InspectionDoc, now: i64) -> Result<()> {
+    let snapshot = doc.save();
+    conn.execute(
+        "UPDATE documents SET snapshot = ?2, updated_at = ?3 WHERE id = ?1",
+        params![id, snapshot, now],
+    )?;
+    conn.execute("DELETE FROM document_changes WHERE doc_id = ?1", [id])?;
+    Ok(())
+}

@@ -1,0 +1,707 @@
+//! The automerge document of one inspection. Layout: `docs/inspection-document.md`.
+//!
+//! Every edit is one automerge change whose message is a small JSON object naming the user and
+//! the action, so the history can say who changed what; the change's actor is the device.
+
+use super::{
+    AnswerConflict, EditContext, EvidenceRef, GpsFix, HistoryEntry, Inspection, InspectionKind,
+    InspectionStatus, MediaKind, NewInspection, RecordedAnswer, WorkflowEvent, WorkflowEventKind,
+    guarded,
+};
+use crate::answer::{AnswerValue, ItemAnswer, OccurrenceCount};
+use crate::geo::LatLon;
+use crate::{CoreError, Result};
+use automerge::transaction::{CommitOptions, Transactable};
+use automerge::{ActorId, AutoCommit, ChangeHash, ObjId, ObjType, ROOT, ReadDoc, ScalarValue, Value};
+use serde::{Deserialize, Serialize};
+
+/// The layout version written into every document (`schema`).
+pub const DOCUMENT_SCHEMA: u64 = 1;
+const DOC_TYPE: &str = "inspection";
+
+/// One inspection document with the device it is edited on.
+#[derive(Debug, Clone)]
+pub struct InspectionDoc {
+    id: String,
+    doc: AutoCommit,
+}
+
+/// The JSON in every change message.
+#[derive(Debug, Default, Serialize, Deserialize)]
+struct ChangeNote {
+    by: String,
+    action: String,
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    item: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    text: Option<String>,
+}
+
+/// The device id apps see for an automerge actor: a UUID when the actor is one (ours always
+/// are), hex otherwise.
+pub fn device_id_of(actor: &ActorId) -> String {
+    uuid::Uuid::from_slice(actor.as_ref())
+        .map(|u| u.to_string())
+        .unwrap_or_else(|_| actor.to_hex_string())
+}
+
+/// The automerge actor of a device id (a UUID string).
+pub fn actor_of(device_id: &str) -> Result<ActorId> {
+    let uuid = uuid::Uuid::parse_str(device_id)
+        .map_err(|_| CoreError::InvalidArgument("device id must be a UUID".into()))?;
+    Ok(ActorId::from(uuid.as_bytes().as_slice()))
+}
+
+fn corrupt(id: &str, reason: impl Into<String>) -> CoreError {
+    CoreError::CorruptDocument { id: id.to_string(), reason: reason.into() }
+}
+
+fn non_blank(text: &str, what: &str) -> Result<()> {
+    if text.trim().is_empty() {
+        return Err(CoreError::InvalidArgument(format!("{what} must not be empty")));
+    }
+    Ok(())
+}
+
+impl InspectionDoc {
+    /// Starts a new inspection. The document is created once, here, and every other device
+    /// receives it (documents created independently would share no history).
+    pub fn create(
+        id: &str,
+        new: &NewInspection,
+        device_id: &str,
+        by: &str,
+        at_ms: i64,
+    ) -> Result<InspectionDoc> {
+        non_blank(id, "inspection id")?;
+        non_blank(by, "user id")?;
+        non_blank(&new.community_id, "community id")?;
+        let mut doc = AutoCommit::new().with_actor(actor_of(device_id)?);
+        let am = |e: automerge::AutomergeError| CoreError::InvalidArgument(e.to_string());
+        doc.put(ROOT, "schema", DOCUMENT_SCHEMA).map_err(am)?;
+        doc.put(ROOT, "type", DOC_TYPE).map_err(am)?;
+        doc.put(ROOT, "id", id).map_err(am)?;
+        doc.put(ROOT, "community_id", new.community_id.as_str()).map_err(am)?;
+        doc.put(ROOT, "standard_id", new.standard_id.as_str()).map_err(am)?;
+        doc.put(ROOT, "standard_version", new.standard_version.as_str()).map_err(am)?;
+        doc.put(ROOT, "kind", new.kind.as_str()).map_err(am)?;
+        doc.put(ROOT, "created_by", by).map_err(am)?;
+        doc.put(ROOT, "created_device", device_id).map_err(am)?;
+        doc.put(ROOT, "started_at", ScalarValue::Timestamp(at_ms)).map_err(am)?;
+        doc.put(ROOT, "status", InspectionStatus::Draft.as_str()).map_err(am)?;
+        let inspectors = doc.put_object(ROOT, "inspectors", ObjType::Map).map_err(am)?;
+        doc.put(&inspectors, by, true).map_err(am)?;
+        for co in &new.co_inspectors {
+            non_blank(co, "co-inspector id")?;
+            doc.put(&inspectors, co.as_str(), true).map_err(am)?;
+        }
+        doc.put_object(ROOT, "answers", ObjType::Map).map_err(am)?;
+        doc.put_object(ROOT, "gps", ObjType::List).map_err(am)?;
+        doc.put_object(ROOT, "evidence", ObjType::Map).map_err(am)?;
+        doc.put_object(ROOT, "events", ObjType::List).map_err(am)?;
+        let mut made = InspectionDoc { id: id.to_string(), doc };
+        made.commit(by, "create", None, None, at_ms);
+        Ok(made)
+    }
+
+    /// Loads saved bytes (a snapshot, optionally followed by incremental changes) for this
+    /// device. Untrusted bytes are welcome: failures and decoder panics become `CorruptDocument`.
+    pub fn load(id: &str, bytes: &[u8], device_id: &str) -> Result<InspectionDoc> {
+        let actor = actor_of(device_id)?;
+        let doc = guarded(id, || {
+            let doc = AutoCommit::load(bytes).map_err(|e| corrupt(id, e.to_string()))?;
+            let made = InspectionDoc { id: id.to_string(), doc: doc.with_actor(actor) };
+            made.check_layout()?;
+            Ok(made)
+        })?;
+        Ok(doc)
+    }
+
+    /// Applies changes received from elsewhere (incremental saves or a whole document). The
+    /// bytes are applied to a copy first: if they fail to decode, or leave a document that is
+    /// not a valid inspection, nothing changes here.
+    pub fn apply_bytes(&mut self, bytes: &[u8]) -> Result<usize> {
+        let id = self.id.clone();
+        let mut candidate = self.doc.clone();
+        let applied = guarded(&id, || {
+            let n = candidate.load_incremental(bytes).map_err(|e| corrupt(&id, e.to_string()))?;
+            InspectionDoc { id: id.clone(), doc: candidate.clone() }.check_layout()?;
+            Ok(n)
+        })?;
+        self.doc = candidate;
+        Ok(applied)
+    }
+
+    /// Merges another copy of the same inspection into this one.
+    pub fn merge(&mut self, other: &mut InspectionDoc) -> Result<()> {
+        if other.id != self.id {
+            return Err(CoreError::InvalidArgument("cannot merge two different inspections".into()));
+        }
+        let bytes = other.doc.save();
+        self.apply_bytes(&bytes).map(|_| ())
+    }
+
+    pub fn id(&self) -> &str {
+        &self.id
+    }
+
+    pub fn device_id(&self) -> String {
+        device_id_of(self.doc.get_actor())
+    }
+
+    /// Changes this copy's actor, e.g. when a document received from the server is opened on
+    /// this device.
+    pub fn set_device(&mut self, device_id: &str) -> Result<()> {
+        self.doc.set_actor(actor_of(device_id)?);
+        Ok(())
+    }
+
+    pub fn save(&mut self) -> Vec<u8> {
+        self.doc.save()
+    }
+
+    /// The changes made since the last `save` or `save_incremental`.
+    pub fn save_incremental(&mut self) -> Vec<u8> {
+        self.doc.save_incremental()
+    }
+
+    pub fn heads(&mut self) -> Vec<ChangeHash> {
+        self.doc.get_heads()
+    }
+
+    /// The underlying automerge document (for sync).
+    pub fn automerge(&mut self) -> &mut AutoCommit {
+        &mut self.doc
+    }
+
+    // ----- edits -------------------------------------------------------------------------
+
+    /// Records an item's answer. In a draft it is a plain edit; once submitted it is an
+    /// amendment and needs a reason; an approved inspection must be returned first.
+    /// The answer's fit to the standard is checked by the caller, who has the standard.
+    pub fn set_answer(&mut self, answer: &ItemAnswer, ctx: &EditContext, at_ms: i64) -> Result<()> {
+        non_blank(&answer.item_code, "item code")?;
+        let reason = self.check_editable(ctx)?;
+        let device = self.device_id();
+        let result = (|| -> std::result::Result<(), automerge::AutomergeError> {
+            let answers = self.map_obj("answers").expect("layout checked");
+            let entry = self.doc.put_object(&answers, answer.item_code.as_str(), ObjType::Map)?;
+            write_answer(&mut self.doc, &entry, answer)?;
+            self.doc.put(&entry, "by", ctx.user_id.as_str())?;
+            self.doc.put(&entry, "device", device.as_str())?;
+            self.doc.put(&entry, "at", ScalarValue::Timestamp(at_ms))?;
+            if let Some(loc) = ctx.location {
+                self.doc.put(&entry, "lat", loc.lat)?;
+                self.doc.put(&entry, "lon", loc.lon)?;
+            }
+            if let Some(reason) = &reason {
+                self.push_event("amendment", None, ctx, at_ms, Some(reason), Some(&answer.item_code))?;
+            }
+            Ok(())
+        })();
+        self.finish(result, &ctx.user_id, "answer", Some(&answer.item_code), reason.as_deref(), at_ms)
+    }
+
+    /// Removes an item's answer (back to unanswered).
+    pub fn clear_answer(&mut self, item_code: &str, ctx: &EditContext, at_ms: i64) -> Result<()> {
+        let reason = self.check_editable(ctx)?;
+        let result = (|| -> std::result::Result<(), automerge::AutomergeError> {
+            let answers = self.map_obj("answers").expect("layout checked");
+            self.doc.delete(&answers, item_code)?;
+            if let Some(reason) = &reason {
+                self.push_event("amendment", None, ctx, at_ms, Some(reason), Some(item_code))?;
+            }
+            Ok(())
+        })();
+        self.finish(result, &ctx.user_id, "clear_answer", Some(item_code), reason.as_deref(), at_ms)
+    }
+
+    /// Moves the inspection along its workflow (submit, approve, return, resubmit).
+    pub fn set_status(
+        &mut self,
+        to: InspectionStatus,
+        ctx: &EditContext,
+        comment: Option<&str>,
+        at_ms: i64,
+    ) -> Result<()> {
+        let from = self.status()?;
+        if !from.can_become(to) {
+            return Err(CoreError::InvalidTransition { from: from.to_string(), to: to.to_string() });
+        }
+        if to == InspectionStatus::Returned && comment.is_none_or(|c| c.trim().is_empty()) {
+            return Err(CoreError::InvalidArgument("returning an inspection needs a comment".into()));
+        }
+        let result = (|| -> std::result::Result<(), automerge::AutomergeError> {
+            self.doc.put(ROOT, "status", to.as_str())?;
+            if to == InspectionStatus::Submitted && self.doc.get(ROOT, "ended_at")?.is_none() {
+                self.doc.put(ROOT, "ended_at", ScalarValue::Timestamp(at_ms))?;
+            }
+            self.push_event("status", Some(to), ctx, at_ms, comment, None)
+        })();
+        self.finish(result, &ctx.user_id, "status", None, comment, at_ms)
+    }
+
+    /// Appends a GPS fix (start, track point, submit...).
+    pub fn add_gps_fix(&mut self, fix: &GpsFix, by: &str) -> Result<()> {
+        crate::geo::validate(fix.location)?;
+        for (what, v) in [("accuracy", fix.accuracy_m), ("altitude", fix.altitude_m)] {
+            if v.is_some_and(|v| !v.is_finite()) || (what == "accuracy" && v.is_some_and(|v| v < 0.0)) {
+                return Err(CoreError::InvalidArgument(format!("GPS {what} must be a finite, non-negative number")));
+            }
+        }
+        let result = (|| -> std::result::Result<(), automerge::AutomergeError> {
+            let gps = self.map_obj("gps").expect("layout checked");
+            let at = self.doc.length(&gps);
+            let entry = self.doc.insert_object(&gps, at, ObjType::Map)?;
+            self.doc.put(&entry, "lat", fix.location.lat)?;
+            self.doc.put(&entry, "lon", fix.location.lon)?;
+            if let Some(acc) = fix.accuracy_m {
+                self.doc.put(&entry, "accuracy_m", acc)?;
+            }
+            if let Some(alt) = fix.altitude_m {
+                self.doc.put(&entry, "altitude_m", alt)?;
+            }
+            self.doc.put(&entry, "provider", fix.provider.as_str())?;
+            self.doc.put(&entry, "at", ScalarValue::Timestamp(fix.at_ms))?;
+            self.doc.put(&entry, "mock", fix.is_mock)?;
+            Ok(())
+        })();
+        self.finish(result, by, "gps", None, None, fix.at_ms)
+    }
+
+    /// Attaches evidence to an item by content hash. Adding the same file to the same item
+    /// twice is one reference.
+    pub fn add_evidence(&mut self, evidence: &EvidenceRef) -> Result<()> {
+        check_sha256(&evidence.sha256)?;
+        non_blank(&evidence.item_code, "item code")?;
+        let key = evidence_key(&evidence.item_code, &evidence.sha256);
+        let result = (|| -> std::result::Result<(), automerge::AutomergeError> {
+            let map = self.map_obj("evidence").expect("layout checked");
+            let entry = self.doc.put_object(&map, key.as_str(), ObjType::Map)?;
+            self.doc.put(&entry, "sha256", evidence.sha256.as_str())?;
+            self.doc.put(&entry, "item", evidence.item_code.as_str())?;
+            self.doc.put(&entry, "media", evidence.media.as_str())?;
+            self.doc.put(&entry, "by", evidence.added_by.as_str())?;
+            self.doc.put(&entry, "at", ScalarValue::Timestamp(evidence.at_ms))?;
+            Ok(())
+        })();
+        self.finish(result, &evidence.added_by, "evidence", Some(&evidence.item_code), None, evidence.at_ms)
+    }
+
+    pub fn remove_evidence(&mut self, item_code: &str, sha256: &str, by: &str, at_ms: i64) -> Result<()> {
+        let key = evidence_key(item_code, sha256);
+        let result = (|| -> std::result::Result<(), automerge::AutomergeError> {
+            let map = self.map_obj("evidence").expect("layout checked");
+            self.doc.delete(&map, key.as_str())
+        })();
+        self.finish(result, by, "remove_evidence", Some(item_code), None, at_ms)
+    }
+
+    fn check_editable(&self, ctx: &EditContext) -> Result<Option<String>> {
+        non_blank(&ctx.user_id, "user id")?;
+        if let Some(loc) = ctx.location {
+            crate::geo::validate(loc)?;
+        }
+        let status = self.status()?;
+        if status == InspectionStatus::Approved {
+            return Err(CoreError::InvalidTransition { from: status.to_string(), to: "amended".into() });
+        }
+        if !status.needs_amendment_reason() {
+            return Ok(None);
+        }
+        match ctx.amendment_reason.as_deref().map(str::trim) {
+            Some(reason) if !reason.is_empty() => Ok(Some(reason.to_string())),
+            _ => Err(CoreError::AmendmentReasonRequired(self.id.clone())),
+        }
+    }
+
+    fn push_event(
+        &mut self,
+        kind: &str,
+        to: Option<InspectionStatus>,
+        ctx: &EditContext,
+        at_ms: i64,
+        text: Option<&str>,
+        item: Option<&str>,
+    ) -> std::result::Result<(), automerge::AutomergeError> {
+        let events = self.map_obj("events").expect("layout checked");
+        let at = self.doc.length(&events);
+        let entry = self.doc.insert_object(&events, at, ObjType::Map)?;
+        self.doc.put(&entry, "kind", kind)?;
+        if let Some(to) = to {
+            self.doc.put(&entry, "to", to.as_str())?;
+        }
+        self.doc.put(&entry, "by", ctx.user_id.as_str())?;
+        self.doc.put(&entry, "device", self.device_id().as_str())?;
+        self.doc.put(&entry, "at", ScalarValue::Timestamp(at_ms))?;
+        if let Some(text) = text {
+            self.doc.put(&entry, "text", text)?;
+        }
+        if let Some(item) = item {
+            self.doc.put(&entry, "item", item)?;
+        }
+        Ok(())
+    }
+
+    /// Commits the pending operations as one change, or drops them all if any failed.
+    fn finish(
+        &mut self,
+        result: std::result::Result<(), automerge::AutomergeError>,
+        by: &str,
+        action: &str,
+        item: Option<&str>,
+        text: Option<&str>,
+        at_ms: i64,
+    ) -> Result<()> {
+        match result {
+            Ok(()) => {
+                self.commit(by, action, item, text, at_ms);
+                Ok(())
+            }
+            Err(e) => {
+                self.doc.rollback();
+                Err(CoreError::InvalidArgument(e.to_string()))
+            }
+        }
+    }
+
+    fn commit(&mut self, by: &str, action: &str, item: Option<&str>, text: Option<&str>, at_ms: i64) {
+        let note = ChangeNote {
+            by: by.to_string(),
+            action: action.to_string(),
+            item: item.map(str::to_string),
+            text: text.map(str::to_string),
+        };
+        let message = serde_json::to_string(&note).unwrap_or_default();
+        self.doc.commit_with(CommitOptions::default().with_message(message).with_time(at_ms));
+    }
+
+    // ----- reads -------------------------------------------------------------------------
+
+    fn map_obj(&self, key: &str) -> Option<ObjId> {
+        match self.doc.get(ROOT, key) {
+            Ok(Some((Value::Object(_), id))) => Some(id),
+            _ => None,
+        }
+    }
+
+    /// Checks the document is an inspection of a layout this build reads.
+    fn check_layout(&self) -> Result<()> {
+        let id = &self.id;
+        if str_at(&self.doc, &ROOT, "type").as_deref() != Some(DOC_TYPE) {
+            return Err(corrupt(id, "not an inspection document"));
+        }
+        match uint_at(&self.doc, &ROOT, "schema") {
+            Some(v) if v <= DOCUMENT_SCHEMA => {}
+            Some(v) => return Err(corrupt(id, format!("document schema {v} is newer than this build reads"))),
+            None => return Err(corrupt(id, "missing schema")),
+        }
+        if str_at(&self.doc, &ROOT, "id").as_deref() != Some(id.as_str()) {
+            return Err(corrupt(id, "document id does not match"));
+        }
+        for (key, kind) in [
+            ("answers", ObjType::Map),
+            ("gps", ObjType::List),
+            ("evidence", ObjType::Map),
+            ("events", ObjType::List),
+            ("inspectors", ObjType::Map),
+        ] {
+            match self.doc.get(ROOT, key) {
+                Ok(Some((Value::Object(t), _))) if t == kind => {}
+                _ => return Err(corrupt(id, format!("missing or mistyped {key}"))),
+            }
+        }
+        for key in ["community_id", "standard_id", "standard_version", "created_by"] {
+            if str_at(&self.doc, &ROOT, key).is_none() {
+                return Err(corrupt(id, format!("missing {key}")));
+            }
+        }
+        self.kind()?;
+        self.status()?;
+        Ok(())
+    }
+
+    pub fn status(&self) -> Result<InspectionStatus> {
+        str_at(&self.doc, &ROOT, "status")
+            .and_then(|s| InspectionStatus::parse(&s))
+            .ok_or_else(|| corrupt(&self.id, "unknown status"))
+    }
+
+    fn kind(&self) -> Result<InspectionKind> {
+        str_at(&self.doc, &ROOT, "kind")
+            .and_then(|s| InspectionKind::parse(&s))
+            .ok_or_else(|| corrupt(&self.id, "unknown inspection kind"))
+    }
+
+    /// The current answers (automerge's deterministic pick where there is a conflict).
+    pub fn answers(&self) -> Vec<RecordedAnswer> {
+        let Some(answers) = self.map_obj("answers") else { return vec![] };
+        self.doc
+            .keys(&answers)
+            .filter_map(|item| match self.doc.get(&answers, item.as_str()) {
+                Ok(Some((Value::Object(ObjType::Map), entry))) => read_answer(&self.doc, &entry, &item),
+                _ => None,
+            })
+            .collect()
+    }
+
+    /// Items that two or more people set differently while apart.
+    pub fn conflicts(&self) -> Vec<AnswerConflict> {
+        let Some(answers) = self.map_obj("answers") else { return vec![] };
+        let mut out = Vec::new();
+        for item in self.doc.keys(&answers) {
+            let Ok(all) = self.doc.get_all(&answers, item.as_str()) else { continue };
+            if all.len() < 2 {
+                continue;
+            }
+            let candidates: Vec<RecordedAnswer> = all
+                .iter()
+                .filter(|(v, _)| matches!(v, Value::Object(ObjType::Map)))
+                .filter_map(|(_, entry)| read_answer(&self.doc, entry, &item))
+                .collect();
+            // Two people who recorded the same thing agree: no conflict to show.
+            let differ = candidates.windows(2).any(|w| w[0].answer != w[1].answer);
+            let current = match self.doc.get(&answers, item.as_str()) {
+                Ok(Some((Value::Object(ObjType::Map), entry))) => read_answer(&self.doc, &entry, &item),
+                _ => None,
+            };
+            if let (true, Some(current)) = (differ, current) {
+                out.push(AnswerConflict { item_code: item.clone(), current, candidates });
+            }
+        }
+        out
+    }
+
+    pub fn gps_fixes(&self) -> Vec<GpsFix> {
+        let Some(gps) = self.map_obj("gps") else { return vec![] };
+        self.doc
+            .list_range(&gps, ..)
+            .filter_map(|item| {
+                let entry = item.id();
+                let location = LatLon { lat: f64_at(&self.doc, &entry, "lat")?, lon: f64_at(&self.doc, &entry, "lon")? };
+                Some(GpsFix {
+                    location,
+                    accuracy_m: f64_at(&self.doc, &entry, "accuracy_m"),
+                    altitude_m: f64_at(&self.doc, &entry, "altitude_m"),
+                    provider: str_at(&self.doc, &entry, "provider").unwrap_or_default(),
+                    at_ms: time_at(&self.doc, &entry, "at").unwrap_or_default(),
+                    is_mock: bool_at(&self.doc, &entry, "mock").unwrap_or(false),
+                })
+            })
+            .collect()
+    }
+
+    pub fn evidence(&self) -> Vec<EvidenceRef> {
+        let Some(map) = self.map_obj("evidence") else { return vec![] };
+        self.doc
+            .map_range(&map, ..)
+            .filter_map(|item| {
+                let entry = item.id();
+                Some(EvidenceRef {
+                    sha256: str_at(&self.doc, &entry, "sha256")?,
+                    item_code: str_at(&self.doc, &entry, "item")?,
+                    media: MediaKind::parse(&str_at(&self.doc, &entry, "media")?)?,
+                    added_by: str_at(&self.doc, &entry, "by").unwrap_or_default(),
+                    at_ms: time_at(&self.doc, &entry, "at").unwrap_or_default(),
+                })
+            })
+            .collect()
+    }
+
+    pub fn events(&self) -> Vec<WorkflowEvent> {
+        let Some(events) = self.map_obj("events") else { return vec![] };
+        self.doc
+            .list_range(&events, ..)
+            .filter_map(|item| {
+                let entry = item.id();
+                let kind = match str_at(&self.doc, &entry, "kind")?.as_str() {
+                    "status" => WorkflowEventKind::StatusChanged {
+                        to: InspectionStatus::parse(&str_at(&self.doc, &entry, "to")?)?,
+                    },
+                    "amendment" => WorkflowEventKind::Amended,
+                    _ => return None,
+                };
+                Some(WorkflowEvent {
+                    kind,
+                    by: str_at(&self.doc, &entry, "by").unwrap_or_default(),
+                    device_id: str_at(&self.doc, &entry, "device").unwrap_or_default(),
+                    at_ms: time_at(&self.doc, &entry, "at").unwrap_or_default(),
+                    text: str_at(&self.doc, &entry, "text"),
+                    item_code: str_at(&self.doc, &entry, "item"),
+                })
+            })
+            .collect()
+    }
+
+    /// The whole inspection as an app shows it.
+    pub fn read(&self) -> Result<Inspection> {
+        let d = &self.doc;
+        let inspectors = self
+            .map_obj("inspectors")
+            .map(|m| d.keys(&m).collect())
+            .unwrap_or_default();
+        Ok(Inspection {
+            id: self.id.clone(),
+            community_id: str_at(d, &ROOT, "community_id").unwrap_or_default(),
+            standard_id: str_at(d, &ROOT, "standard_id").unwrap_or_default(),
+            standard_version: str_at(d, &ROOT, "standard_version").unwrap_or_default(),
+            kind: self.kind()?,
+            status: self.status()?,
+            created_by: str_at(d, &ROOT, "created_by").unwrap_or_default(),
+            created_device_id: str_at(d, &ROOT, "created_device").unwrap_or_default(),
+            inspectors,
+            started_at_ms: time_at(d, &ROOT, "started_at").unwrap_or_default(),
+            ended_at_ms: time_at(d, &ROOT, "ended_at"),
+            answers: self.answers(),
+            gps_fixes: self.gps_fixes(),
+            evidence: self.evidence(),
+            events: self.events(),
+            conflicts: self.conflicts(),
+        })
+    }
+
+    /// Every change ever made to the document, in causal order: who, which device, when, what.
+    pub fn history(&mut self) -> Vec<HistoryEntry> {
+        self.doc
+            .get_changes(&[])
+            .iter()
+            .map(|change| {
+                let note = change
+                    .message()
+                    .and_then(|m| serde_json::from_str::<ChangeNote>(m).ok())
+                    .unwrap_or_else(|| ChangeNote { action: "other".into(), ..Default::default() });
+                HistoryEntry {
+                    change_hash: change.hash().to_string(),
+                    device_id: device_id_of(change.actor_id()),
+                    seq: change.seq(),
+                    at_ms: change.timestamp(),
+                    by: note.by,
+                    action: note.action,
+                    item_code: note.item,
+                    text: note.text,
+                }
+            })
+            .collect()
+    }
+}
+
+fn evidence_key(item_code: &str, sha256: &str) -> String {
+    format!("{item_code}/{sha256}")
+}
+
+fn check_sha256(hex: &str) -> Result<()> {
+    if hex.len() == 64 && hex.bytes().all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b)) {
+        Ok(())
+    } else {
+        Err(CoreError::InvalidArgument("sha256 must be 64 lower-case hex digits".into()))
+    }
+}
+
+fn write_answer(doc: &mut AutoCommit, entry: &ObjId, answer: &ItemAnswer) -> std::result::Result<(), automerge::AutomergeError> {
+    doc.put(entry, "value", answer.value.kind_name())?;
+    match &answer.value {
+        AnswerValue::Occurrences { counts } => {
+            let map = doc.put_object(entry, "counts", ObjType::Map)?;
+            for c in counts {
+                doc.put(&map, c.finding.as_str(), c.count as u64)?;
+            }
+        }
+        AnswerValue::Deduction { points } | AnswerValue::Bonus { points } => doc.put(entry, "points", *points)?,
+        AnswerValue::Rate { percent } => doc.put(entry, "percent", *percent)?,
+        AnswerValue::NotApplicable | AnswerValue::Compliant | AnswerValue::Observed => {}
+    }
+    if let Some(n) = answer.sampled_units {
+        doc.put(entry, "sampled_units", n as u64)?;
+    }
+    if let Some(note) = &answer.note {
+        doc.put(entry, "note", note.as_str())?;
+    }
+    Ok(())
+}
+
+fn read_answer(doc: &AutoCommit, entry: &ObjId, item: &str) -> Option<RecordedAnswer> {
+    let value = match str_at(doc, entry, "value")?.as_str() {
+        "not_applicable" => AnswerValue::NotApplicable,
+        "compliant" => AnswerValue::Compliant,
+        "observed" => AnswerValue::Observed,
+        "occurrences" => {
+            let counts_obj = match doc.get(entry, "counts") {
+                Ok(Some((Value::Object(ObjType::Map), id))) => id,
+                _ => return None,
+            };
+            let counts = doc
+                .keys(&counts_obj)
+                .map(|finding| {
+                    let count = uint_at(doc, &counts_obj, &finding).unwrap_or(0).min(u32::MAX as u64) as u32;
+                    OccurrenceCount { finding, count }
+                })
+                .collect();
+            AnswerValue::Occurrences { counts }
+        }
+        "deduction" => AnswerValue::Deduction { points: f64_at(doc, entry, "points")? },
+        "bonus" => AnswerValue::Bonus { points: f64_at(doc, entry, "points")? },
+        "rate" => AnswerValue::Rate { percent: f64_at(doc, entry, "percent")? },
+        _ => return None,
+    };
+    let location = match (f64_at(doc, entry, "lat"), f64_at(doc, entry, "lon")) {
+        (Some(lat), Some(lon)) => Some(LatLon { lat, lon }),
+        _ => None,
+    };
+    Some(RecordedAnswer {
+        answer: ItemAnswer {
+            item_code: item.to_string(),
+            value,
+            sampled_units: uint_at(doc, entry, "sampled_units").map(|n| n.min(u32::MAX as u64) as u32),
+            note: str_at(doc, entry, "note"),
+        },
+        by: str_at(doc, entry, "by").unwrap_or_default(),
+        device_id: str_at(doc, entry, "device").unwrap_or_default(),
+        at_ms: time_at(doc, entry, "at").unwrap_or_default(),
+        location,
+    })
+}
+
+fn scalar_at(doc: &AutoCommit, obj: &ObjId, key: &str) -> Option<ScalarValue> {
+    match doc.get(obj, key) {
+        Ok(Some((Value::Scalar(s), _))) => Some(s.into_owned()),
+        _ => None,
+    }
+}
+
+fn str_at(doc: &AutoCommit, obj: &ObjId, key: &str) -> Option<String> {
+    match scalar_at(doc, obj, key)? {
+        ScalarValue::Str(s) => Some(s.to_string()),
+        _ => None,
+    }
+}
+
+fn uint_at(doc: &AutoCommit, obj: &ObjId, key: &str) -> Option<u64> {
+    match scalar_at(doc, obj, key)? {
+        ScalarValue::Uint(n) => Some(n),
+        ScalarValue::Int(n) => u64::try_from(n).ok(),
+        _ => None,
+    }
+}
+
+fn f64_at(doc: &AutoCommit, obj: &ObjId, key: &str) -> Option<f64> {
+    match scalar_at(doc, obj, key)? {
+        ScalarValue::F64(x) if x.is_finite() => Some(x),
+        ScalarValue::Int(n) => Some(n as f64),
+        ScalarValue::Uint(n) => Some(n as f64),
+        _ => None,
+    }
+}
+
+fn time_at(doc: &AutoCommit, obj: &ObjId, key: &str) -> Option<i64> {
+    match scalar_at(doc, obj, key)? {
+        ScalarValue::Timestamp(t) | ScalarValue::Int(t) => Some(t),
+        _ => None,
+    }
+}
+
+fn bool_at(doc: &AutoCommit, obj: &ObjId, key: &str) -> Option<bool> {
+    match scalar_at(doc, obj, key)? {
+        ScalarValue::Boolean(b) => Some(b),
+        _ => None,
+    }
+}

@@ -1,0 +1,145 @@
+//! The store's SQL schema and its migrations (rusqlite_migration keeps the version in SQLite's
+//! `user_version`). A migration is never edited once released: add a new one at the end.
+//! `tests/store_migrations.rs` proves a database migrated from every earlier version, with
+//! data in it, has exactly the schema of a fresh one and keeps its data.
+
+use crate::{CoreError, Result};
+use rusqlite::Connection;
+use rusqlite_migration::{M, Migrations};
+
+/// Version 1: reference data, documents, and the relational projection of inspections.
+const V1: &str = r#"
+CREATE TABLE meta (
+    key   TEXT PRIMARY KEY NOT NULL,
+    value TEXT NOT NULL
+) STRICT;
+
+CREATE TABLE communities (
+    id               TEXT PRIMARY KEY NOT NULL,
+    name             TEXT NOT NULL,
+    district         TEXT NOT NULL,
+    street           TEXT NOT NULL,
+    committee        TEXT NOT NULL,
+    address          TEXT NOT NULL,
+    lat              REAL NOT NULL,
+    lon              REAL NOT NULL,
+    geofence_m       REAL NOT NULL,
+    property_manager TEXT NOT NULL,
+    households       INTEGER NOT NULL
+) STRICT;
+CREATE INDEX communities_by_lat ON communities(lat, lon);
+
+CREATE TABLE standards (
+    id          TEXT NOT NULL,
+    version     TEXT NOT NULL,
+    name        TEXT NOT NULL,
+    source      TEXT NOT NULL,
+    imported_at INTEGER NOT NULL,
+    PRIMARY KEY (id, version)
+) STRICT;
+
+-- Automerge documents: a snapshot plus the incremental changes saved since it.
+CREATE TABLE documents (
+    id         TEXT PRIMARY KEY NOT NULL,
+    kind       TEXT NOT NULL,
+    snapshot   BLOB NOT NULL,
+    updated_at INTEGER NOT NULL
+) STRICT;
+CREATE TABLE document_changes (
+    doc_id TEXT NOT NULL REFERENCES documents(id) ON DELETE CASCADE,
+    seq    INTEGER NOT NULL,
+    bytes  BLOB NOT NULL,
+    PRIMARY KEY (doc_id, seq)
+) STRICT;
+
+-- The projection: rebuilt from the documents alone by Store::rebuild_projection.
+CREATE TABLE inspections (
+    id               TEXT PRIMARY KEY NOT NULL,
+    community_id     TEXT NOT NULL,
+    standard_id      TEXT NOT NULL,
+    standard_version TEXT NOT NULL,
+    kind             TEXT NOT NULL,
+    status           TEXT NOT NULL,
+    created_by       TEXT NOT NULL,
+    started_at       INTEGER NOT NULL,
+    ended_at         INTEGER,
+    updated_at       INTEGER NOT NULL,
+    total            REAL,
+    grade            TEXT,
+    vetoed           INTEGER NOT NULL DEFAULT 0,
+    conflict_count   INTEGER NOT NULL DEFAULT 0
+) STRICT;
+CREATE INDEX inspections_by_community ON inspections(community_id, started_at);
+CREATE INDEX inspections_by_status ON inspections(status, started_at);
+CREATE INDEX inspections_by_started ON inspections(started_at);
+
+CREATE TABLE inspection_inspectors (
+    inspection_id TEXT NOT NULL REFERENCES inspections(id) ON DELETE CASCADE,
+    user_id       TEXT NOT NULL,
+    PRIMARY KEY (inspection_id, user_id)
+) STRICT;
+CREATE INDEX inspection_inspectors_by_user ON inspection_inspectors(user_id);
+
+CREATE TABLE item_answers (
+    inspection_id TEXT NOT NULL REFERENCES inspections(id) ON DELETE CASCADE,
+    item_code     TEXT NOT NULL,
+    value_kind    TEXT NOT NULL,
+    value_json    TEXT NOT NULL,
+    note          TEXT,
+    answered_by   TEXT NOT NULL,
+    answered_at   INTEGER NOT NULL,
+    deduction     REAL,
+    bonus         REAL,
+    in_conflict   INTEGER NOT NULL DEFAULT 0,
+    PRIMARY KEY (inspection_id, item_code)
+) STRICT;
+
+CREATE TABLE evidence_refs (
+    inspection_id TEXT NOT NULL REFERENCES inspections(id) ON DELETE CASCADE,
+    item_code     TEXT NOT NULL,
+    sha256        TEXT NOT NULL,
+    media         TEXT NOT NULL,
+    added_by      TEXT NOT NULL,
+    added_at      INTEGER NOT NULL,
+    PRIMARY KEY (inspection_id, item_code, sha256)
+) STRICT;
+CREATE INDEX evidence_refs_by_hash ON evidence_refs(sha256);
+"#;
+
+/// Version 2: full marks on the inspection row (a score is read as total/max) and per-section
+/// subtotals, which supervisors' bulletins break scores down by.
+const V2: &str = r#"
+ALTER TABLE inspections ADD COLUMN max_points REAL;
+CREATE TABLE section_scores (
+    inspection_id TEXT NOT NULL REFERENCES inspections(id) ON DELETE CASCADE,
+    section_code  TEXT NOT NULL,
+    max_points    REAL NOT NULL,
+    subtotal      REAL NOT NULL,
+    PRIMARY KEY (inspection_id, section_code)
+) STRICT;
+"#;
+
+pub(crate) fn migrations() -> Migrations<'static> {
+    Migrations::new(vec![M::up(V1), M::up(V2)])
+}
+
+/// The schema version this build writes.
+pub const SCHEMA_VERSION: i64 = 2;
+
+/// Brings a database to the current schema. A database from a newer build is refused
+/// untouched rather than downgraded.
+pub(crate) fn upgrade(conn: &mut Connection) -> Result<()> {
+    let found: i64 = conn.query_row("PRAGMA user_version", [], |r| r.get(0))?;
+    if found > SCHEMA_VERSION {
+        return Err(CoreError::DatabaseTooNew { found, supported: SCHEMA_VERSION });
+    }
+    migrations().to_latest(conn)?;
+    Ok(())
+}
+
+/// Migrates to an older version: for the migration tests only.
+#[doc(hidden)]
+pub fn migrate_to_version(conn: &mut Connection, version: usize) -> Result<()> {
+    migrations().to_version(conn, version)?;
+    Ok(())
+}
