@@ -388,3 +388,19 @@ proptest! {
         prop_assert_eq!(c.geofence_m, geofence);
     }
 }
+
+#[test]
+fn examples_in_the_docs_parse() {
+    let doc = include_str!("../../docs/community-csv.md");
+    let blocks: Vec<&str> = doc
+        .split("```csv\n")
+        .skip(1)
+        .map(|b| b.split("```").next().unwrap_or_default())
+        .collect();
+    assert_eq!(blocks.len(), 2);
+    let first = ok(blocks[0]);
+    assert_eq!(first.len(), 2);
+    assert_eq!(first[1].address, "新城区锡林北路12号, 东门");
+    assert_eq!(first[1].households, 212);
+    assert_eq!(ok(blocks[1]).len(), 1);
+}
