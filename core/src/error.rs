@@ -53,6 +53,10 @@ pub enum CoreError {
     #[error("database schema version {found} is newer than this build supports ({supported})")]
     DatabaseTooNew { found: i64, supported: i64 },
 
+    /// Long work was cancelled through its cancel token; nothing of it was committed.
+    #[error("cancelled")]
+    Cancelled,
+
     #[error("database error: {0}")]
     Database(String),
 

@@ -392,6 +392,3 @@ mod tests {
         assert!((back.lat - g.lat).abs() < 1e-9 && (back.lon - g.lon).abs() < 1e-9);
     }
 }
-pub fn validate(p: LatLon) -> crate::Result<LatLon> {
-    Ok(p)
-}

@@ -18,6 +18,7 @@ pub mod community;
 pub mod error;
 pub mod geo;
 pub mod inspection;
+pub mod progress;
 pub mod sample;
 pub mod scoring;
 pub mod standard;

@@ -15,6 +15,7 @@ pub use queries::{InspectionFilter, InspectionSummary, NearbyCommunity, ScorePoi
 
 use crate::answer::ItemAnswer;
 use crate::community::Community;
+use crate::progress::{CancelToken, NoProgress, Progress};
 use crate::inspection::{
     AnswerConflict, EditContext, EvidenceRef, GpsFix, HistoryEntry, Inspection, InspectionDoc,
     InspectionStatus, NewInspection,
@@ -152,14 +153,27 @@ impl Store {
     /// Imports a community list (CSV, see docs/community-csv.md). All rows or none: a bad row
     /// is reported with its row number and nothing is written. Existing ids are updated.
     pub fn import_communities_csv(&self, bytes: &[u8]) -> Result<u32> {
+        self.import_communities_csv_with(bytes, &NoProgress, &CancelToken::new())
+    }
+
+    /// [`Self::import_communities_csv`] with progress (rows written of rows parsed) and
+    /// cancellation; a cancelled import writes nothing.
+    pub fn import_communities_csv_with(&self, bytes: &[u8], progress: &dyn Progress, cancel: &CancelToken) -> Result<u32> {
         let communities = crate::community::parse_csv(bytes)?;
-        self.upsert_communities(&communities)
+        cancel.check()?;
+        self.upsert_communities_with(&communities, progress, cancel)
     }
 
     pub fn upsert_communities(&self, communities: &[Community]) -> Result<u32> {
+        self.upsert_communities_with(communities, &NoProgress, &CancelToken::new())
+    }
+
+    fn upsert_communities_with(&self, communities: &[Community], progress: &dyn Progress, cancel: &CancelToken) -> Result<u32> {
         for c in communities {
             crate::geo::validate(c.location)?;
         }
+        let total = communities.len() as u64;
+        progress.on_progress(0, total);
         let mut w = lock(&self.writer);
         let tx = w.conn.transaction()?;
         {
@@ -172,7 +186,11 @@ impl Store {
                      lat = excluded.lat, lon = excluded.lon, geofence_m = excluded.geofence_m,
                      property_manager = excluded.property_manager, households = excluded.households",
             )?;
-            for c in communities {
+            for (n, c) in communities.iter().enumerate() {
+                if n % 256 == 0 {
+                    cancel.check()?;
+                    progress.on_progress(n as u64, total);
+                }
                 insert.execute(params![
                     c.id,
                     c.name,
@@ -188,7 +206,9 @@ impl Store {
                 ])?;
             }
         }
+        cancel.check()?;
         tx.commit()?;
+        progress.on_progress(total, total);
         Ok(communities.len() as u32)
     }
 
