@@ -122,9 +122,20 @@ fn unknown_field_is_rejected_with_its_line() {
 }
 
 #[test]
+fn unknown_fields_in_nested_tables_are_rejected() {
+    let (_, p) = err(&BASE.replace("name = \"甲\"", "name = \"甲\"\nweight = 2"));
+    assert!(p.contains("unknown field `weight`"), "{p}");
+    let (_, p) = err(&BASE.replace("label = \"某问题\",", "label = \"某问题\", note = \"x\","));
+    assert!(p.contains("unknown field `note`"), "{p}");
+    let (_, p) = err(&BASE.replace("label = \"合格\"", "label = \"合格\"\nmax = 10"));
+    assert!(p.contains("unknown field `max`"), "{p}");
+}
+
+#[test]
 fn missing_id_or_version_is_rejected() {
     let (_, p) = err(&BASE.replace("id = \"t\"\n", ""));
-    assert!(p.contains("missing field `id`"), "{p}");
+    // No misleading "line 1" for a field that is missing from the whole document.
+    assert_eq!(p, "missing field `id`");
     let (_, p) = err(&BASE.replace("version = \"1\"\n", ""));
     assert!(p.contains("missing field `version`"), "{p}");
     assert_err(

@@ -32,6 +32,11 @@ pub(super) fn parse(text: &str) -> Result<Standard> {
 fn toml_error(text: &str, e: &toml::de::Error) -> CoreError {
     let message = e.message().trim();
     let problem = match e.span() {
+        // An empty span at the start or one over the whole document (a missing top-level field)
+        // locates nothing.
+        Some(span) if span.start == 0 && (span.end == 0 || span.end >= text.len()) => {
+            message.to_owned()
+        }
         Some(span) => {
             let start = span.start.min(text.len());
             // The span may fall inside a multi-byte character only if the crate misreports it;
