@@ -63,3 +63,24 @@ impl AnswerValue {
         }
     }
 }
+
+impl std::fmt::Display for AnswerValue {
+    /// A short human form, e.g. "overflow×3", "rate 76%", "−2.5".
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            AnswerValue::NotApplicable => f.write_str("not applicable"),
+            AnswerValue::Compliant => f.write_str("compliant"),
+            AnswerValue::Observed => f.write_str("observed"),
+            AnswerValue::Occurrences { counts } => {
+                let parts: Vec<String> = counts
+                    .iter()
+                    .map(|c| format!("{}×{}", c.finding, c.count))
+                    .collect();
+                f.write_str(&parts.join(", "))
+            }
+            AnswerValue::Deduction { points } => write!(f, "−{points}"),
+            AnswerValue::Rate { percent } => write!(f, "rate {percent}%"),
+            AnswerValue::Bonus { points } => write!(f, "+{points}"),
+        }
+    }
+}

@@ -11,7 +11,10 @@ pub enum CoreError {
     /// A standard file that cannot be read or is inconsistent. `item` names the item (or section,
     /// or `grades`) at fault when there is one.
     #[error("invalid standard{}: {problem}", item.as_deref().map(|i| format!(" (at {i})")).unwrap_or_default())]
-    InvalidStandard { item: Option<String>, problem: String },
+    InvalidStandard {
+        item: Option<String>,
+        problem: String,
+    },
 
     /// A community list (CSV) with a bad row; nothing from the file was imported.
     #[error("community list row {row}: {reason}")]

@@ -38,6 +38,10 @@ impl CancelToken {
 
     /// `Err(Cancelled)` once cancelled: use with `?` between steps of the work.
     pub fn check(&self) -> Result<()> {
-        if self.is_cancelled() { Err(CoreError::Cancelled) } else { Ok(()) }
+        if self.is_cancelled() {
+            Err(CoreError::Cancelled)
+        } else {
+            Ok(())
+        }
     }
 }

@@ -6,9 +6,11 @@ use crate::scoring;
 use crate::standard::{Item, Rule, Standard};
 
 /// A 100-point residential-community standard of 25 indicators (Chinese, with English notes).
-pub const STANDARD_TOML: &str = include_str!("../../data/standards/residential-community-2026.toml");
+pub const STANDARD_TOML: &str =
+    include_str!("../../data/standards/residential-community-2026.toml");
 /// The next version of the same standard (a few points changed, one item added), for re-scoring.
-pub const STANDARD_NEXT_TOML: &str = include_str!("../../data/standards/residential-community-2026.2.toml");
+pub const STANDARD_NEXT_TOML: &str =
+    include_str!("../../data/standards/residential-community-2026.2.toml");
 /// A sample city's communities (CSV, UTF-8 with BOM, Chinese headers).
 pub const CITY_CSV: &str = include_str!("../../data/cities/sample-city.csv");
 
@@ -49,7 +51,10 @@ impl SampleRng {
 /// compliant, a few findings, a sampled rate, now and then a bonus or a not-applicable item; a
 /// veto is rare. Every answer passes [`scoring::validate_answer`].
 pub fn simulated_answers(standard: &Standard, rng: &mut SampleRng) -> Vec<ItemAnswer> {
-    standard.items().filter_map(|item| simulated_answer(standard, item, rng)).collect()
+    standard
+        .items()
+        .filter_map(|item| simulated_answer(standard, item, rng))
+        .collect()
 }
 
 fn simulated_answer(standard: &Standard, item: &Item, rng: &mut SampleRng) -> Option<ItemAnswer> {
@@ -61,31 +66,54 @@ fn simulated_answer(standard: &Standard, item: &Item, rng: &mut SampleRng) -> Op
             Rule::PerOccurrence { findings, .. } if !findings.is_empty() && rng.chance(0.45) => {
                 let finding = &findings[rng.below(findings.len() as u64) as usize];
                 AnswerValue::Occurrences {
-                    counts: vec![OccurrenceCount { finding: finding.code.clone(), count: 1 + rng.below(3) as u32 }],
+                    counts: vec![OccurrenceCount {
+                        finding: finding.code.clone(),
+                        count: 1 + rng.below(3) as u32,
+                    }],
                 }
             }
             Rule::Range { min, max } if rng.chance(0.3) => {
                 let steps = ((max - min) * 2.0).round().max(0.0) as u64;
-                AnswerValue::Deduction { points: min + rng.below(steps + 1) as f64 / 2.0 }
+                AnswerValue::Deduction {
+                    points: min + rng.below(steps + 1) as f64 / 2.0,
+                }
             }
-            Rule::RateBands { .. } => AnswerValue::Rate { percent: (600.0 + rng.below(401) as f64).round() / 10.0 },
+            Rule::RateBands { .. } => AnswerValue::Rate {
+                percent: (600.0 + rng.below(401) as f64).round() / 10.0,
+            },
             Rule::Veto { .. } if rng.chance(0.02) => AnswerValue::Observed,
-            Rule::Bonus { max } if rng.chance(0.1) => {
-                AnswerValue::Bonus { points: max.map(|m| (m / 2.0).max(0.5).min(m)).unwrap_or(1.0) }
-            }
+            Rule::Bonus { max } if rng.chance(0.1) => AnswerValue::Bonus {
+                points: max.map(|m| (m / 2.0).max(0.5).min(m)).unwrap_or(1.0),
+            },
             _ => AnswerValue::Compliant,
         }
     };
     let finding_recorded = !matches!(value, AnswerValue::Compliant | AnswerValue::NotApplicable);
-    let note = (item.note_required && finding_recorded).then(|| format!("现场发现：{}", item.title));
+    let note =
+        (item.note_required && finding_recorded).then(|| format!("现场发现：{}", item.title));
     let sampled_units = match &item.rule {
-        Rule::PerOccurrence { sample_size: Some(n), .. } if rng.chance(0.2) => Some(1 + rng.below(*n as u64) as u32),
+        Rule::PerOccurrence {
+            sample_size: Some(n),
+            ..
+        } if rng.chance(0.2) => Some(1 + rng.below(*n as u64) as u32),
         _ => None,
     };
-    let answer = ItemAnswer { item_code: item.code.clone(), value, sampled_units, note };
+    let answer = ItemAnswer {
+        item_code: item.code.clone(),
+        value,
+        sampled_units,
+        note,
+    };
     if scoring::validate_answer(standard, &answer).is_ok() {
         return Some(answer);
     }
-    let plain = ItemAnswer { item_code: item.code.clone(), value: AnswerValue::Compliant, sampled_units: None, note: None };
-    scoring::validate_answer(standard, &plain).is_ok().then_some(plain)
+    let plain = ItemAnswer {
+        item_code: item.code.clone(),
+        value: AnswerValue::Compliant,
+        sampled_units: None,
+        note: None,
+    };
+    scoring::validate_answer(standard, &plain)
+        .is_ok()
+        .then_some(plain)
 }

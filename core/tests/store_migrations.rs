@@ -33,7 +33,9 @@ fn schema_of(conn: &Connection) -> Vec<String> {
             .collect();
         columns.sort();
         out.extend(columns);
-        let mut fks = conn.prepare(&format!("PRAGMA foreign_key_list({t})")).unwrap();
+        let mut fks = conn
+            .prepare(&format!("PRAGMA foreign_key_list({t})"))
+            .unwrap();
         out.extend(
             fks.query_map([], |r| {
                 Ok(format!(
@@ -48,7 +50,11 @@ fn schema_of(conn: &Connection) -> Vec<String> {
             .map(|r| r.unwrap()),
         );
         let strict: i64 = conn
-            .query_row("SELECT strict FROM pragma_table_list WHERE name = ?1", [t], |r| r.get(0))
+            .query_row(
+                "SELECT strict FROM pragma_table_list WHERE name = ?1",
+                [t],
+                |r| r.get(0),
+            )
             .unwrap();
         out.push(format!("{t} strict={strict}"));
     }
@@ -56,9 +62,18 @@ fn schema_of(conn: &Connection) -> Vec<String> {
         .prepare("SELECT tbl_name, name, sql FROM sqlite_master WHERE type = 'index' ORDER BY name")
         .unwrap();
     out.extend(
-        idx.query_map([], |r| Ok(format!("index {:?}", (r.get::<_, String>(0)?, r.get::<_, String>(1)?, r.get::<_, Option<String>>(2)?))))
-            .unwrap()
-            .map(|r| r.unwrap()),
+        idx.query_map([], |r| {
+            Ok(format!(
+                "index {:?}",
+                (
+                    r.get::<_, String>(0)?,
+                    r.get::<_, String>(1)?,
+                    r.get::<_, Option<String>>(2)?
+                )
+            ))
+        })
+        .unwrap()
+        .map(|r| r.unwrap()),
     );
     out.sort();
     out
@@ -79,7 +94,8 @@ fn fill_at_version(conn: &Connection, version: usize) {
     )
     .unwrap();
     if version >= 2 {
-        conn.execute_batch("INSERT INTO section_scores VALUES ('I1', 'A', 10.0, 8.0);").unwrap();
+        conn.execute_batch("INSERT INTO section_scores VALUES ('I1', 'A', 10.0, 8.0);")
+            .unwrap();
     }
 }
 
@@ -96,21 +112,38 @@ fn every_earlier_version_migrates_to_the_fresh_schema_and_keeps_its_data() {
         {
             let mut conn = Connection::open(&path).unwrap();
             migrate_to_version(&mut conn, version).unwrap();
-            let at: i64 = conn.query_row("PRAGMA user_version", [], |r| r.get(0)).unwrap();
+            let at: i64 = conn
+                .query_row("PRAGMA user_version", [], |r| r.get(0))
+                .unwrap();
             assert_eq!(at, version as i64);
             fill_at_version(&conn, version);
         }
         drop(Store::open(&path).unwrap());
         let conn = Connection::open(&path).unwrap();
-        assert_eq!(schema_of(&conn), fresh, "schema after migrating from v{version}");
-        let user_version: i64 = conn.query_row("PRAGMA user_version", [], |r| r.get(0)).unwrap();
+        assert_eq!(
+            schema_of(&conn),
+            fresh,
+            "schema after migrating from v{version}"
+        );
+        let user_version: i64 = conn
+            .query_row("PRAGMA user_version", [], |r| r.get(0))
+            .unwrap();
         assert_eq!(user_version, SCHEMA_VERSION);
-        let (total, grade): (f64, String) =
-            conn.query_row("SELECT total, grade FROM inspections WHERE id = 'I1'", [], |r| Ok((r.get(0)?, r.get(1)?))).unwrap();
+        let (total, grade): (f64, String) = conn
+            .query_row(
+                "SELECT total, grade FROM inspections WHERE id = 'I1'",
+                [],
+                |r| Ok((r.get(0)?, r.get(1)?)),
+            )
+            .unwrap();
         assert_eq!((total, grade.as_str()), (92.5, "优秀"));
-        let answers: i64 = conn.query_row("SELECT count(*) FROM item_answers", [], |r| r.get(0)).unwrap();
+        let answers: i64 = conn
+            .query_row("SELECT count(*) FROM item_answers", [], |r| r.get(0))
+            .unwrap();
         assert_eq!(answers, 1);
-        let households: i64 = conn.query_row("SELECT households FROM communities", [], |r| r.get(0)).unwrap();
+        let households: i64 = conn
+            .query_row("SELECT households FROM communities", [], |r| r.get(0))
+            .unwrap();
         assert_eq!(households, 800);
     }
 }

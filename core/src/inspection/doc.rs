@@ -12,7 +12,10 @@ use crate::answer::{AnswerValue, ItemAnswer, OccurrenceCount};
 use crate::geo::LatLon;
 use crate::{CoreError, Result};
 use automerge::transaction::{CommitOptions, Transactable};
-use automerge::{ActorId, AutoCommit, ChangeHash, ObjId, ObjType, ROOT, ReadDoc, ScalarValue, Value};
+use automerge::{
+    ActorId, AutoCommit, ChangeHash, LoadOptions, ObjId, ObjType, OnPartialLoad, ROOT, ReadDoc,
+    ScalarValue, Value, VerificationMode,
+};
 use serde::{Deserialize, Serialize};
 
 /// The layout version written into every document (`schema`).
@@ -53,12 +56,17 @@ pub fn actor_of(device_id: &str) -> Result<ActorId> {
 }
 
 fn corrupt(id: &str, reason: impl Into<String>) -> CoreError {
-    CoreError::CorruptDocument { id: id.to_string(), reason: reason.into() }
+    CoreError::CorruptDocument {
+        id: id.to_string(),
+        reason: reason.into(),
+    }
 }
 
 fn non_blank(text: &str, what: &str) -> Result<()> {
     if text.trim().is_empty() {
-        return Err(CoreError::InvalidArgument(format!("{what} must not be empty")));
+        return Err(CoreError::InvalidArgument(format!(
+            "{what} must not be empty"
+        )));
     }
     Ok(())
 }
@@ -81,15 +89,22 @@ impl InspectionDoc {
         doc.put(ROOT, "schema", DOCUMENT_SCHEMA).map_err(am)?;
         doc.put(ROOT, "type", DOC_TYPE).map_err(am)?;
         doc.put(ROOT, "id", id).map_err(am)?;
-        doc.put(ROOT, "community_id", new.community_id.as_str()).map_err(am)?;
-        doc.put(ROOT, "standard_id", new.standard_id.as_str()).map_err(am)?;
-        doc.put(ROOT, "standard_version", new.standard_version.as_str()).map_err(am)?;
+        doc.put(ROOT, "community_id", new.community_id.as_str())
+            .map_err(am)?;
+        doc.put(ROOT, "standard_id", new.standard_id.as_str())
+            .map_err(am)?;
+        doc.put(ROOT, "standard_version", new.standard_version.as_str())
+            .map_err(am)?;
         doc.put(ROOT, "kind", new.kind.as_str()).map_err(am)?;
         doc.put(ROOT, "created_by", by).map_err(am)?;
         doc.put(ROOT, "created_device", device_id).map_err(am)?;
-        doc.put(ROOT, "started_at", ScalarValue::Timestamp(at_ms)).map_err(am)?;
-        doc.put(ROOT, "status", InspectionStatus::Draft.as_str()).map_err(am)?;
-        let inspectors = doc.put_object(ROOT, "inspectors", ObjType::Map).map_err(am)?;
+        doc.put(ROOT, "started_at", ScalarValue::Timestamp(at_ms))
+            .map_err(am)?;
+        doc.put(ROOT, "status", InspectionStatus::Draft.as_str())
+            .map_err(am)?;
+        let inspectors = doc
+            .put_object(ROOT, "inspectors", ObjType::Map)
+            .map_err(am)?;
         doc.put(&inspectors, by, true).map_err(am)?;
         for co in &new.co_inspectors {
             non_blank(co, "co-inspector id")?;
@@ -99,7 +114,10 @@ impl InspectionDoc {
         doc.put_object(ROOT, "gps", ObjType::List).map_err(am)?;
         doc.put_object(ROOT, "evidence", ObjType::Map).map_err(am)?;
         doc.put_object(ROOT, "events", ObjType::List).map_err(am)?;
-        let mut made = InspectionDoc { id: id.to_string(), doc };
+        let mut made = InspectionDoc {
+            id: id.to_string(),
+            doc,
+        };
         made.commit(by, "create", None, None, at_ms);
         Ok(made)
     }
@@ -110,7 +128,10 @@ impl InspectionDoc {
         let actor = actor_of(device_id)?;
         let doc = guarded(id, || {
             let doc = AutoCommit::load(bytes).map_err(|e| corrupt(id, e.to_string()))?;
-            let made = InspectionDoc { id: id.to_string(), doc: doc.with_actor(actor) };
+            let made = InspectionDoc {
+                id: id.to_string(),
+                doc: doc.with_actor(actor),
+            };
             made.check_layout()?;
             Ok(made)
         })?;
@@ -124,8 +145,23 @@ impl InspectionDoc {
         let id = self.id.clone();
         let mut candidate = self.doc.clone();
         let applied = guarded(&id, || {
-            let n = candidate.load_incremental(bytes).map_err(|e| corrupt(&id, e.to_string()))?;
-            InspectionDoc { id: id.clone(), doc: candidate.clone() }.check_layout()?;
+            // load_incremental silently drops a damaged tail (it is made for appended files);
+            // bytes from elsewhere must decode whole, so parse them strictly first.
+            AutoCommit::load_with_options(
+                bytes,
+                LoadOptions::new()
+                    .on_partial_load(OnPartialLoad::Error)
+                    .verification_mode(VerificationMode::DontCheck),
+            )
+            .map_err(|e| corrupt(&id, e.to_string()))?;
+            let n = candidate
+                .load_incremental(bytes)
+                .map_err(|e| corrupt(&id, e.to_string()))?;
+            InspectionDoc {
+                id: id.clone(),
+                doc: candidate.clone(),
+            }
+            .check_layout()?;
             Ok(n)
         })?;
         self.doc = candidate;
@@ -135,7 +171,9 @@ impl InspectionDoc {
     /// Merges another copy of the same inspection into this one.
     pub fn merge(&mut self, other: &mut InspectionDoc) -> Result<()> {
         if other.id != self.id {
-            return Err(CoreError::InvalidArgument("cannot merge two different inspections".into()));
+            return Err(CoreError::InvalidArgument(
+                "cannot merge two different inspections".into(),
+            ));
         }
         let bytes = other.doc.save();
         self.apply_bytes(&bytes).map(|_| ())
@@ -184,8 +222,10 @@ impl InspectionDoc {
         let reason = self.check_editable(ctx)?;
         let device = self.device_id();
         let result = (|| -> std::result::Result<(), automerge::AutomergeError> {
-            let answers = self.map_obj("answers").expect("layout checked");
-            let entry = self.doc.put_object(&answers, answer.item_code.as_str(), ObjType::Map)?;
+            let answers = self.container("answers")?;
+            let entry = self
+                .doc
+                .put_object(&answers, answer.item_code.as_str(), ObjType::Map)?;
             write_answer(&mut self.doc, &entry, answer)?;
             self.doc.put(&entry, "by", ctx.user_id.as_str())?;
             self.doc.put(&entry, "device", device.as_str())?;
@@ -195,25 +235,46 @@ impl InspectionDoc {
                 self.doc.put(&entry, "lon", loc.lon)?;
             }
             if let Some(reason) = &reason {
-                self.push_event("amendment", None, ctx, at_ms, Some(reason), Some(&answer.item_code))?;
+                self.push_event(
+                    "amendment",
+                    None,
+                    ctx,
+                    at_ms,
+                    Some(reason),
+                    Some(&answer.item_code),
+                )?;
             }
             Ok(())
         })();
-        self.finish(result, &ctx.user_id, "answer", Some(&answer.item_code), reason.as_deref(), at_ms)
+        self.finish(
+            result,
+            &ctx.user_id,
+            "answer",
+            Some(&answer.item_code),
+            reason.as_deref(),
+            at_ms,
+        )
     }
 
     /// Removes an item's answer (back to unanswered).
     pub fn clear_answer(&mut self, item_code: &str, ctx: &EditContext, at_ms: i64) -> Result<()> {
         let reason = self.check_editable(ctx)?;
         let result = (|| -> std::result::Result<(), automerge::AutomergeError> {
-            let answers = self.map_obj("answers").expect("layout checked");
+            let answers = self.container("answers")?;
             self.doc.delete(&answers, item_code)?;
             if let Some(reason) = &reason {
                 self.push_event("amendment", None, ctx, at_ms, Some(reason), Some(item_code))?;
             }
             Ok(())
         })();
-        self.finish(result, &ctx.user_id, "clear_answer", Some(item_code), reason.as_deref(), at_ms)
+        self.finish(
+            result,
+            &ctx.user_id,
+            "clear_answer",
+            Some(item_code),
+            reason.as_deref(),
+            at_ms,
+        )
     }
 
     /// Moves the inspection along its workflow (submit, approve, return, resubmit).
@@ -226,15 +287,21 @@ impl InspectionDoc {
     ) -> Result<()> {
         let from = self.status()?;
         if !from.can_become(to) {
-            return Err(CoreError::InvalidTransition { from: from.to_string(), to: to.to_string() });
+            return Err(CoreError::InvalidTransition {
+                from: from.to_string(),
+                to: to.to_string(),
+            });
         }
         if to == InspectionStatus::Returned && comment.is_none_or(|c| c.trim().is_empty()) {
-            return Err(CoreError::InvalidArgument("returning an inspection needs a comment".into()));
+            return Err(CoreError::InvalidArgument(
+                "returning an inspection needs a comment".into(),
+            ));
         }
         let result = (|| -> std::result::Result<(), automerge::AutomergeError> {
             self.doc.put(ROOT, "status", to.as_str())?;
             if to == InspectionStatus::Submitted && self.doc.get(ROOT, "ended_at")?.is_none() {
-                self.doc.put(ROOT, "ended_at", ScalarValue::Timestamp(at_ms))?;
+                self.doc
+                    .put(ROOT, "ended_at", ScalarValue::Timestamp(at_ms))?;
             }
             self.push_event("status", Some(to), ctx, at_ms, comment, None)
         })();
@@ -245,12 +312,16 @@ impl InspectionDoc {
     pub fn add_gps_fix(&mut self, fix: &GpsFix, by: &str) -> Result<()> {
         crate::geo::validate(fix.location)?;
         for (what, v) in [("accuracy", fix.accuracy_m), ("altitude", fix.altitude_m)] {
-            if v.is_some_and(|v| !v.is_finite()) || (what == "accuracy" && v.is_some_and(|v| v < 0.0)) {
-                return Err(CoreError::InvalidArgument(format!("GPS {what} must be a finite, non-negative number")));
+            if v.is_some_and(|v| !v.is_finite())
+                || (what == "accuracy" && v.is_some_and(|v| v < 0.0))
+            {
+                return Err(CoreError::InvalidArgument(format!(
+                    "GPS {what} must be a finite, non-negative number"
+                )));
             }
         }
         let result = (|| -> std::result::Result<(), automerge::AutomergeError> {
-            let gps = self.map_obj("gps").expect("layout checked");
+            let gps = self.container("gps")?;
             let at = self.doc.length(&gps);
             let entry = self.doc.insert_object(&gps, at, ObjType::Map)?;
             self.doc.put(&entry, "lat", fix.location.lat)?;
@@ -262,7 +333,8 @@ impl InspectionDoc {
                 self.doc.put(&entry, "altitude_m", alt)?;
             }
             self.doc.put(&entry, "provider", fix.provider.as_str())?;
-            self.doc.put(&entry, "at", ScalarValue::Timestamp(fix.at_ms))?;
+            self.doc
+                .put(&entry, "at", ScalarValue::Timestamp(fix.at_ms))?;
             self.doc.put(&entry, "mock", fix.is_mock)?;
             Ok(())
         })();
@@ -276,24 +348,43 @@ impl InspectionDoc {
         non_blank(&evidence.item_code, "item code")?;
         let key = evidence_key(&evidence.item_code, &evidence.sha256);
         let result = (|| -> std::result::Result<(), automerge::AutomergeError> {
-            let map = self.map_obj("evidence").expect("layout checked");
+            let map = self.container("evidence")?;
             let entry = self.doc.put_object(&map, key.as_str(), ObjType::Map)?;
             self.doc.put(&entry, "sha256", evidence.sha256.as_str())?;
             self.doc.put(&entry, "item", evidence.item_code.as_str())?;
             self.doc.put(&entry, "media", evidence.media.as_str())?;
             self.doc.put(&entry, "by", evidence.added_by.as_str())?;
-            self.doc.put(&entry, "at", ScalarValue::Timestamp(evidence.at_ms))?;
+            self.doc
+                .put(&entry, "at", ScalarValue::Timestamp(evidence.at_ms))?;
             Ok(())
         })();
-        self.finish(result, &evidence.added_by, "evidence", Some(&evidence.item_code), None, evidence.at_ms)
+        self.finish(
+            result,
+            &evidence.added_by,
+            "evidence",
+            Some(&evidence.item_code),
+            None,
+            evidence.at_ms,
+        )
     }
 
-    pub fn remove_evidence(&mut self, item_code: &str, sha256: &str, by: &str, at_ms: i64) -> Result<()> {
+    pub fn remove_evidence(
+        &mut self,
+        item_code: &str,
+        sha256: &str,
+        by: &str,
+        at_ms: i64,
+    ) -> Result<()> {
         let key = evidence_key(item_code, sha256);
-        let result = (|| -> std::result::Result<(), automerge::AutomergeError> {
-            let map = self.map_obj("evidence").expect("layout checked");
-            self.doc.delete(&map, key.as_str())
-        })();
+        let map = self
+            .container("evidence")
+            .map_err(|e| corrupt(&self.id, e.to_string()))?;
+        if !matches!(self.doc.get(&map, key.as_str()), Ok(Some(_))) {
+            return Err(CoreError::InvalidArgument(
+                "no such evidence on that item".into(),
+            ));
+        }
+        let result = self.doc.delete(&map, key.as_str());
         self.finish(result, by, "remove_evidence", Some(item_code), None, at_ms)
     }
 
@@ -304,7 +395,10 @@ impl InspectionDoc {
         }
         let status = self.status()?;
         if status == InspectionStatus::Approved {
-            return Err(CoreError::InvalidTransition { from: status.to_string(), to: "amended".into() });
+            return Err(CoreError::InvalidTransition {
+                from: status.to_string(),
+                to: "amended".into(),
+            });
         }
         if !status.needs_amendment_reason() {
             return Ok(None);
@@ -324,7 +418,7 @@ impl InspectionDoc {
         text: Option<&str>,
         item: Option<&str>,
     ) -> std::result::Result<(), automerge::AutomergeError> {
-        let events = self.map_obj("events").expect("layout checked");
+        let events = self.container("events")?;
         let at = self.doc.length(&events);
         let entry = self.doc.insert_object(&events, at, ObjType::Map)?;
         self.doc.put(&entry, "kind", kind)?;
@@ -365,7 +459,14 @@ impl InspectionDoc {
         }
     }
 
-    fn commit(&mut self, by: &str, action: &str, item: Option<&str>, text: Option<&str>, at_ms: i64) {
+    fn commit(
+        &mut self,
+        by: &str,
+        action: &str,
+        item: Option<&str>,
+        text: Option<&str>,
+        at_ms: i64,
+    ) {
         let note = ChangeNote {
             by: by.to_string(),
             action: action.to_string(),
@@ -373,10 +474,21 @@ impl InspectionDoc {
             text: text.map(str::to_string),
         };
         let message = serde_json::to_string(&note).unwrap_or_default();
-        self.doc.commit_with(CommitOptions::default().with_message(message).with_time(at_ms));
+        self.doc.commit_with(
+            CommitOptions::default()
+                .with_message(message)
+                .with_time(at_ms),
+        );
     }
 
     // ----- reads -------------------------------------------------------------------------
+
+    /// One of the root containers; the layout check guarantees them on every document this
+    /// type holds, so a miss is reported as an error rather than trusted away.
+    fn container(&self, key: &str) -> std::result::Result<ObjId, automerge::AutomergeError> {
+        self.map_obj(key)
+            .ok_or_else(|| automerge::AutomergeError::InvalidObjId(key.to_string()))
+    }
 
     fn map_obj(&self, key: &str) -> Option<ObjId> {
         match self.doc.get(ROOT, key) {
@@ -393,7 +505,12 @@ impl InspectionDoc {
         }
         match uint_at(&self.doc, &ROOT, "schema") {
             Some(v) if v <= DOCUMENT_SCHEMA => {}
-            Some(v) => return Err(corrupt(id, format!("document schema {v} is newer than this build reads"))),
+            Some(v) => {
+                return Err(corrupt(
+                    id,
+                    format!("document schema {v} is newer than this build reads"),
+                ));
+            }
             None => return Err(corrupt(id, "missing schema")),
         }
         if str_at(&self.doc, &ROOT, "id").as_deref() != Some(id.as_str()) {
@@ -411,7 +528,12 @@ impl InspectionDoc {
                 _ => return Err(corrupt(id, format!("missing or mistyped {key}"))),
             }
         }
-        for key in ["community_id", "standard_id", "standard_version", "created_by"] {
+        for key in [
+            "community_id",
+            "standard_id",
+            "standard_version",
+            "created_by",
+        ] {
             if str_at(&self.doc, &ROOT, key).is_none() {
                 return Err(corrupt(id, format!("missing {key}")));
             }
@@ -435,11 +557,15 @@ impl InspectionDoc {
 
     /// The current answers (automerge's deterministic pick where there is a conflict).
     pub fn answers(&self) -> Vec<RecordedAnswer> {
-        let Some(answers) = self.map_obj("answers") else { return vec![] };
+        let Some(answers) = self.map_obj("answers") else {
+            return vec![];
+        };
         self.doc
             .keys(&answers)
             .filter_map(|item| match self.doc.get(&answers, item.as_str()) {
-                Ok(Some((Value::Object(ObjType::Map), entry))) => read_answer(&self.doc, &entry, &item),
+                Ok(Some((Value::Object(ObjType::Map), entry))) => {
+                    read_answer(&self.doc, &entry, &item)
+                }
                 _ => None,
             })
             .collect()
@@ -447,10 +573,14 @@ impl InspectionDoc {
 
     /// Items that two or more people set differently while apart.
     pub fn conflicts(&self) -> Vec<AnswerConflict> {
-        let Some(answers) = self.map_obj("answers") else { return vec![] };
+        let Some(answers) = self.map_obj("answers") else {
+            return vec![];
+        };
         let mut out = Vec::new();
         for item in self.doc.keys(&answers) {
-            let Ok(all) = self.doc.get_all(&answers, item.as_str()) else { continue };
+            let Ok(all) = self.doc.get_all(&answers, item.as_str()) else {
+                continue;
+            };
             if all.len() < 2 {
                 continue;
             }
@@ -462,23 +592,34 @@ impl InspectionDoc {
             // Two people who recorded the same thing agree: no conflict to show.
             let differ = candidates.windows(2).any(|w| w[0].answer != w[1].answer);
             let current = match self.doc.get(&answers, item.as_str()) {
-                Ok(Some((Value::Object(ObjType::Map), entry))) => read_answer(&self.doc, &entry, &item),
+                Ok(Some((Value::Object(ObjType::Map), entry))) => {
+                    read_answer(&self.doc, &entry, &item)
+                }
                 _ => None,
             };
             if let (true, Some(current)) = (differ, current) {
-                out.push(AnswerConflict { item_code: item.clone(), current, candidates });
+                out.push(AnswerConflict {
+                    item_code: item.clone(),
+                    current,
+                    candidates,
+                });
             }
         }
         out
     }
 
     pub fn gps_fixes(&self) -> Vec<GpsFix> {
-        let Some(gps) = self.map_obj("gps") else { return vec![] };
+        let Some(gps) = self.map_obj("gps") else {
+            return vec![];
+        };
         self.doc
             .list_range(&gps, ..)
             .filter_map(|item| {
                 let entry = item.id();
-                let location = LatLon { lat: f64_at(&self.doc, &entry, "lat")?, lon: f64_at(&self.doc, &entry, "lon")? };
+                let location = LatLon {
+                    lat: f64_at(&self.doc, &entry, "lat")?,
+                    lon: f64_at(&self.doc, &entry, "lon")?,
+                };
                 Some(GpsFix {
                     location,
                     accuracy_m: f64_at(&self.doc, &entry, "accuracy_m"),
@@ -492,7 +633,9 @@ impl InspectionDoc {
     }
 
     pub fn evidence(&self) -> Vec<EvidenceRef> {
-        let Some(map) = self.map_obj("evidence") else { return vec![] };
+        let Some(map) = self.map_obj("evidence") else {
+            return vec![];
+        };
         self.doc
             .map_range(&map, ..)
             .filter_map(|item| {
@@ -509,7 +652,9 @@ impl InspectionDoc {
     }
 
     pub fn events(&self) -> Vec<WorkflowEvent> {
-        let Some(events) = self.map_obj("events") else { return vec![] };
+        let Some(events) = self.map_obj("events") else {
+            return vec![];
+        };
         self.doc
             .list_range(&events, ..)
             .filter_map(|item| {
@@ -569,7 +714,10 @@ impl InspectionDoc {
                 let note = change
                     .message()
                     .and_then(|m| serde_json::from_str::<ChangeNote>(m).ok())
-                    .unwrap_or_else(|| ChangeNote { action: "other".into(), ..Default::default() });
+                    .unwrap_or_else(|| ChangeNote {
+                        action: "other".into(),
+                        ..Default::default()
+                    });
                 HistoryEntry {
                     change_hash: change.hash().to_string(),
                     device_id: device_id_of(change.actor_id()),
@@ -590,14 +738,24 @@ fn evidence_key(item_code: &str, sha256: &str) -> String {
 }
 
 fn check_sha256(hex: &str) -> Result<()> {
-    if hex.len() == 64 && hex.bytes().all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b)) {
+    if hex.len() == 64
+        && hex
+            .bytes()
+            .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b))
+    {
         Ok(())
     } else {
-        Err(CoreError::InvalidArgument("sha256 must be 64 lower-case hex digits".into()))
+        Err(CoreError::InvalidArgument(
+            "sha256 must be 64 lower-case hex digits".into(),
+        ))
     }
 }
 
-fn write_answer(doc: &mut AutoCommit, entry: &ObjId, answer: &ItemAnswer) -> std::result::Result<(), automerge::AutomergeError> {
+fn write_answer(
+    doc: &mut AutoCommit,
+    entry: &ObjId,
+    answer: &ItemAnswer,
+) -> std::result::Result<(), automerge::AutomergeError> {
     doc.put(entry, "value", answer.value.kind_name())?;
     match &answer.value {
         AnswerValue::Occurrences { counts } => {
@@ -606,7 +764,9 @@ fn write_answer(doc: &mut AutoCommit, entry: &ObjId, answer: &ItemAnswer) -> std
                 doc.put(&map, c.finding.as_str(), c.count as u64)?;
             }
         }
-        AnswerValue::Deduction { points } | AnswerValue::Bonus { points } => doc.put(entry, "points", *points)?,
+        AnswerValue::Deduction { points } | AnswerValue::Bonus { points } => {
+            doc.put(entry, "points", *points)?
+        }
         AnswerValue::Rate { percent } => doc.put(entry, "percent", *percent)?,
         AnswerValue::NotApplicable | AnswerValue::Compliant | AnswerValue::Observed => {}
     }
@@ -632,15 +792,23 @@ fn read_answer(doc: &AutoCommit, entry: &ObjId, item: &str) -> Option<RecordedAn
             let counts = doc
                 .keys(&counts_obj)
                 .map(|finding| {
-                    let count = uint_at(doc, &counts_obj, &finding).unwrap_or(0).min(u32::MAX as u64) as u32;
+                    let count = uint_at(doc, &counts_obj, &finding)
+                        .unwrap_or(0)
+                        .min(u32::MAX as u64) as u32;
                     OccurrenceCount { finding, count }
                 })
                 .collect();
             AnswerValue::Occurrences { counts }
         }
-        "deduction" => AnswerValue::Deduction { points: f64_at(doc, entry, "points")? },
-        "bonus" => AnswerValue::Bonus { points: f64_at(doc, entry, "points")? },
-        "rate" => AnswerValue::Rate { percent: f64_at(doc, entry, "percent")? },
+        "deduction" => AnswerValue::Deduction {
+            points: f64_at(doc, entry, "points")?,
+        },
+        "bonus" => AnswerValue::Bonus {
+            points: f64_at(doc, entry, "points")?,
+        },
+        "rate" => AnswerValue::Rate {
+            percent: f64_at(doc, entry, "percent")?,
+        },
         _ => return None,
     };
     let location = match (f64_at(doc, entry, "lat"), f64_at(doc, entry, "lon")) {
@@ -651,7 +819,8 @@ fn read_answer(doc: &AutoCommit, entry: &ObjId, item: &str) -> Option<RecordedAn
         answer: ItemAnswer {
             item_code: item.to_string(),
             value,
-            sampled_units: uint_at(doc, entry, "sampled_units").map(|n| n.min(u32::MAX as u64) as u32),
+            sampled_units: uint_at(doc, entry, "sampled_units")
+                .map(|n| n.min(u32::MAX as u64) as u32),
             note: str_at(doc, entry, "note"),
         },
         by: str_at(doc, entry, "by").unwrap_or_default(),

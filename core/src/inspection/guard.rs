@@ -13,7 +13,10 @@ pub(crate) fn guarded<T>(doc_id: &str, work: impl FnOnce() -> Result<T>) -> Resu
                 .map(|s| s.to_string())
                 .or_else(|| panic.downcast_ref::<String>().cloned())
                 .unwrap_or_else(|| "decoder panicked".into());
-            Err(CoreError::CorruptDocument { id: doc_id.to_string(), reason: format!("decoder failed: {reason}") })
+            Err(CoreError::CorruptDocument {
+                id: doc_id.to_string(),
+                reason: format!("decoder failed: {reason}"),
+            })
         }
     }
 }

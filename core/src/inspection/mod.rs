@@ -95,7 +95,11 @@ impl InspectionStatus {
         use InspectionStatus::*;
         matches!(
             (self, to),
-            (Draft, Submitted) | (Submitted, Approved) | (Submitted, Returned) | (Returned, Submitted) | (Approved, Returned)
+            (Draft, Submitted)
+                | (Submitted, Approved)
+                | (Submitted, Returned)
+                | (Returned, Submitted)
+                | (Approved, Returned)
         )
     }
 
@@ -131,10 +135,18 @@ pub struct EditContext {
 
 impl EditContext {
     pub fn by(user_id: impl Into<String>) -> Self {
-        EditContext { user_id: user_id.into(), amendment_reason: None, location: None }
+        EditContext {
+            user_id: user_id.into(),
+            amendment_reason: None,
+            location: None,
+        }
     }
     pub fn amending(user_id: impl Into<String>, reason: impl Into<String>) -> Self {
-        EditContext { user_id: user_id.into(), amendment_reason: Some(reason.into()), location: None }
+        EditContext {
+            user_id: user_id.into(),
+            amendment_reason: Some(reason.into()),
+            location: None,
+        }
     }
 }
 

@@ -11,7 +11,10 @@ pub(super) struct DocCache {
 
 impl DocCache {
     pub fn new(capacity: usize) -> Self {
-        DocCache { capacity, docs: VecDeque::with_capacity(capacity) }
+        DocCache {
+            capacity,
+            docs: VecDeque::with_capacity(capacity),
+        }
     }
 
     /// Removes and returns the cached document; the caller puts it back once its edit is

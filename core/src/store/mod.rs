@@ -15,11 +15,11 @@ pub use queries::{InspectionFilter, InspectionSummary, NearbyCommunity, ScorePoi
 
 use crate::answer::ItemAnswer;
 use crate::community::Community;
-use crate::progress::{CancelToken, NoProgress, Progress};
 use crate::inspection::{
     AnswerConflict, EditContext, EvidenceRef, GpsFix, HistoryEntry, Inspection, InspectionDoc,
     InspectionStatus, NewInspection,
 };
+use crate::progress::{CancelToken, NoProgress, Progress};
 use crate::scoring::{self, ScoreCard};
 use crate::standard::Standard;
 use crate::{CoreError, Result};
@@ -92,7 +92,9 @@ impl Store {
         let path = path.as_ref().to_path_buf();
         let mut conn = Connection::open_with_flags(
             &path,
-            OpenFlags::SQLITE_OPEN_READ_WRITE | OpenFlags::SQLITE_OPEN_CREATE | OpenFlags::SQLITE_OPEN_NO_MUTEX,
+            OpenFlags::SQLITE_OPEN_READ_WRITE
+                | OpenFlags::SQLITE_OPEN_CREATE
+                | OpenFlags::SQLITE_OPEN_NO_MUTEX,
         )?;
         // WAL: readers never block on the writer. synchronous=FULL: a commit that returned
         // survives power loss too, not just an app crash — these scores decide money.
@@ -106,7 +108,10 @@ impl Store {
             path,
             device_id,
             clock,
-            writer: Mutex::new(Writer { conn, docs: DocCache::new(16) }),
+            writer: Mutex::new(Writer {
+                conn,
+                docs: DocCache::new(16),
+            }),
             readers: Mutex::new(Vec::new()),
             standards: Mutex::new(HashMap::new()),
         })
@@ -158,7 +163,12 @@ impl Store {
 
     /// [`Self::import_communities_csv`] with progress (rows written of rows parsed) and
     /// cancellation; a cancelled import writes nothing.
-    pub fn import_communities_csv_with(&self, bytes: &[u8], progress: &dyn Progress, cancel: &CancelToken) -> Result<u32> {
+    pub fn import_communities_csv_with(
+        &self,
+        bytes: &[u8],
+        progress: &dyn Progress,
+        cancel: &CancelToken,
+    ) -> Result<u32> {
         let communities = crate::community::parse_csv(bytes)?;
         cancel.check()?;
         self.upsert_communities_with(&communities, progress, cancel)
@@ -168,7 +178,12 @@ impl Store {
         self.upsert_communities_with(communities, &NoProgress, &CancelToken::new())
     }
 
-    fn upsert_communities_with(&self, communities: &[Community], progress: &dyn Progress, cancel: &CancelToken) -> Result<u32> {
+    fn upsert_communities_with(
+        &self,
+        communities: &[Community],
+        progress: &dyn Progress,
+        cancel: &CancelToken,
+    ) -> Result<u32> {
         for c in communities {
             crate::geo::validate(c.location)?;
         }
@@ -213,11 +228,16 @@ impl Store {
     }
 
     pub fn community(&self, id: &str) -> Result<Community> {
-        self.read(|c| queries::community(c, id))?.ok_or_else(|| CoreError::UnknownCommunity(id.to_string()))
+        self.read(|c| queries::community(c, id))?
+            .ok_or_else(|| CoreError::UnknownCommunity(id.to_string()))
     }
 
     pub fn community_count(&self) -> Result<u64> {
-        self.read(|c| Ok(c.query_row("SELECT count(*) FROM communities", [], |r| r.get::<_, i64>(0))? as u64))
+        self.read(|c| {
+            Ok(c.query_row("SELECT count(*) FROM communities", [], |r| {
+                r.get::<_, i64>(0)
+            })? as u64)
+        })
     }
 
     /// Communities nearest a point, closest first. `at` may be in any coordinate system (a
@@ -287,7 +307,10 @@ impl Store {
             )
             .optional()?)
         })?;
-        let source = source.ok_or_else(|| CoreError::UnknownStandard { id: id.into(), version: version.into() })?;
+        let source = source.ok_or_else(|| CoreError::UnknownStandard {
+            id: id.into(),
+            version: version.into(),
+        })?;
         let standard = Arc::new(Standard::from_toml_str(&source)?);
         lock(&self.standards).insert(key, standard.clone());
         Ok(standard)
@@ -296,13 +319,20 @@ impl Store {
     pub fn standards(&self) -> Result<Vec<StandardInfo>> {
         let rows: Vec<(String, String)> = self.read(|c| {
             let mut stmt = c.prepare("SELECT id, version FROM standards ORDER BY id, version")?;
-            let rows = stmt.query_map([], |r| Ok((r.get(0)?, r.get(1)?)))?.collect::<rusqlite::Result<_>>()?;
+            let rows = stmt
+                .query_map([], |r| Ok((r.get(0)?, r.get(1)?)))?
+                .collect::<rusqlite::Result<_>>()?;
             Ok(rows)
         })?;
         rows.into_iter()
             .map(|(id, version)| {
                 let s = self.standard(&id, &version)?;
-                Ok(StandardInfo { id, version, name: s.name.clone(), item_count: s.items().count() as u32 })
+                Ok(StandardInfo {
+                    id,
+                    version,
+                    name: s.name.clone(),
+                    item_count: s.items().count() as u32,
+                })
             })
             .collect()
     }
@@ -323,14 +353,26 @@ impl Store {
             "INSERT INTO documents (id, kind, snapshot, updated_at) VALUES (?1, 'inspection', ?2, ?3)",
             params![id, snapshot, now],
         )?;
-        projection::write(&tx, &doc, self.standard(&new.standard_id, &new.standard_version).ok().as_deref(), now)?;
+        projection::write(
+            &tx,
+            &doc,
+            self.standard(&new.standard_id, &new.standard_version)
+                .ok()
+                .as_deref(),
+            now,
+        )?;
         tx.commit()?;
         w.docs.put(doc);
         Ok(id)
     }
 
     /// Records an item's answer after checking it against the inspection's standard.
-    pub fn record_answer(&self, inspection_id: &str, answer: &ItemAnswer, ctx: &EditContext) -> Result<()> {
+    pub fn record_answer(
+        &self,
+        inspection_id: &str,
+        answer: &ItemAnswer,
+        ctx: &EditContext,
+    ) -> Result<()> {
         let now = self.now_ms();
         self.edit(inspection_id, |doc, standard| {
             let standard = standard.ok_or_else(|| missing_standard(doc))?;
@@ -339,9 +381,16 @@ impl Store {
         })
     }
 
-    pub fn clear_answer(&self, inspection_id: &str, item_code: &str, ctx: &EditContext) -> Result<()> {
+    pub fn clear_answer(
+        &self,
+        inspection_id: &str,
+        item_code: &str,
+        ctx: &EditContext,
+    ) -> Result<()> {
         let now = self.now_ms();
-        self.edit(inspection_id, |doc, _| doc.clear_answer(item_code, ctx, now))
+        self.edit(inspection_id, |doc, _| {
+            doc.clear_answer(item_code, ctx, now)
+        })
     }
 
     pub fn add_gps_fix(&self, inspection_id: &str, fix: &GpsFix, by: &str) -> Result<()> {
@@ -353,15 +402,26 @@ impl Store {
         self.edit(inspection_id, |doc, standard| {
             let standard = standard.ok_or_else(|| missing_standard(doc))?;
             if standard.item(&evidence.item_code).is_none() {
-                return Err(CoreError::UnknownItem { standard: standard.id.clone(), item: evidence.item_code.clone() });
+                return Err(CoreError::UnknownItem {
+                    standard: standard.id.clone(),
+                    item: evidence.item_code.clone(),
+                });
             }
             doc.add_evidence(evidence)
         })
     }
 
-    pub fn remove_evidence(&self, inspection_id: &str, item_code: &str, sha256: &str, by: &str) -> Result<()> {
+    pub fn remove_evidence(
+        &self,
+        inspection_id: &str,
+        item_code: &str,
+        sha256: &str,
+        by: &str,
+    ) -> Result<()> {
         let now = self.now_ms();
-        self.edit(inspection_id, |doc, _| doc.remove_evidence(item_code, sha256, by, now))
+        self.edit(inspection_id, |doc, _| {
+            doc.remove_evidence(item_code, sha256, by, now)
+        })
     }
 
     /// Submit, approve, return (with a comment) or resubmit.
@@ -373,7 +433,9 @@ impl Store {
         comment: Option<&str>,
     ) -> Result<()> {
         let now = self.now_ms();
-        self.edit(inspection_id, |doc, _| doc.set_status(to, ctx, comment, now))
+        self.edit(inspection_id, |doc, _| {
+            doc.set_status(to, ctx, comment, now)
+        })
     }
 
     /// Runs one edit: loads the document (or takes it from the cache), applies `f`, and
@@ -390,7 +452,9 @@ impl Store {
             None => load_doc(&w.conn, id, &self.device_id)?,
         };
         let header = doc.read()?;
-        let standard = self.standard(&header.standard_id, &header.standard_version).ok();
+        let standard = self
+            .standard(&header.standard_id, &header.standard_version)
+            .ok();
         f(&mut doc, standard.as_deref())?;
         let bytes = doc.save_incremental();
         let now = self.now_ms();
@@ -480,7 +544,9 @@ impl Store {
             }
         };
         let header = doc.read()?;
-        let standard = self.standard(&header.standard_id, &header.standard_version).ok();
+        let standard = self
+            .standard(&header.standard_id, &header.standard_version)
+            .ok();
         projection::write(&tx, &doc, standard.as_deref(), now)?;
         tx.commit()?;
         w.docs.put(doc);
@@ -491,8 +557,11 @@ impl Store {
     pub fn compact(&self) -> Result<u64> {
         let mut w = lock(&self.writer);
         let ids: Vec<String> = {
-            let mut stmt = w.conn.prepare("SELECT DISTINCT doc_id FROM document_changes")?;
-            stmt.query_map([], |r| r.get(0))?.collect::<rusqlite::Result<_>>()?
+            let mut stmt = w
+                .conn
+                .prepare("SELECT DISTINCT doc_id FROM document_changes")?;
+            stmt.query_map([], |r| r.get(0))?
+                .collect::<rusqlite::Result<_>>()?
         };
         let now = self.now_ms();
         for id in &ids {
@@ -521,14 +590,17 @@ impl Store {
                 let mut stmt = tx.prepare_cached(
                     "SELECT id FROM documents WHERE kind = 'inspection' AND id > ?1 ORDER BY id LIMIT 256",
                 )?;
-                stmt.query_map([&after], |r| r.get(0))?.collect::<rusqlite::Result<_>>()?
+                stmt.query_map([&after], |r| r.get(0))?
+                    .collect::<rusqlite::Result<_>>()?
             };
             let Some(last) = ids.last() else { break };
             after = last.clone();
             for id in &ids {
                 let doc = load_doc(&tx, id, &self.device_id)?;
                 let header = doc.read()?;
-                let standard = self.standard(&header.standard_id, &header.standard_version).ok();
+                let standard = self
+                    .standard(&header.standard_id, &header.standard_version)
+                    .ok();
                 projection::write(&tx, &doc, standard.as_deref(), now)?;
                 count += 1;
             }
@@ -557,20 +629,29 @@ impl Store {
 
 fn missing_standard(doc: &InspectionDoc) -> CoreError {
     match doc.read() {
-        Ok(i) => CoreError::UnknownStandard { id: i.standard_id, version: i.standard_version },
+        Ok(i) => CoreError::UnknownStandard {
+            id: i.standard_id,
+            version: i.standard_version,
+        },
         Err(e) => e,
     }
 }
 
 /// Reads the install's device id, creating it on first open.
 fn device_id(conn: &Connection, clock: &dyn Clock) -> Result<String> {
-    let existing: Option<String> =
-        conn.query_row("SELECT value FROM meta WHERE key = 'device_id'", [], |r| r.get(0)).optional()?;
+    let existing: Option<String> = conn
+        .query_row("SELECT value FROM meta WHERE key = 'device_id'", [], |r| {
+            r.get(0)
+        })
+        .optional()?;
     if let Some(id) = existing {
         return Ok(id);
     }
     let id = uuid::Uuid::new_v4().to_string();
-    conn.execute("INSERT INTO meta (key, value) VALUES ('device_id', ?1)", params![id])?;
+    conn.execute(
+        "INSERT INTO meta (key, value) VALUES ('device_id', ?1)",
+        params![id],
+    )?;
     conn.execute(
         "INSERT INTO meta (key, value) VALUES ('created_at', ?1)",
         params![clock.now_ms().to_string()],
@@ -581,10 +662,13 @@ fn device_id(conn: &Connection, clock: &dyn Clock) -> Result<String> {
 /// Loads a document from its snapshot and the incremental changes saved after it.
 fn load_doc(conn: &Connection, id: &str, device_id: &str) -> Result<InspectionDoc> {
     let snapshot: Option<Vec<u8>> = conn
-        .query_row("SELECT snapshot FROM documents WHERE id = ?1", [id], |r| r.get(0))
+        .query_row("SELECT snapshot FROM documents WHERE id = ?1", [id], |r| {
+            r.get(0)
+        })
         .optional()?;
     let mut bytes = snapshot.ok_or_else(|| CoreError::UnknownInspection(id.to_string()))?;
-    let mut stmt = conn.prepare_cached("SELECT bytes FROM document_changes WHERE doc_id = ?1 ORDER BY seq")?;
+    let mut stmt =
+        conn.prepare_cached("SELECT bytes FROM document_changes WHERE doc_id = ?1 ORDER BY seq")?;
     let mut rows = stmt.query([id])?;
     while let Some(row) = rows.next()? {
         bytes.extend_from_slice(row.get_ref(0)?.as_blob().map_err(rusqlite::Error::from)?);
@@ -599,7 +683,8 @@ fn append_change(conn: &Connection, id: &str, bytes: &[u8], now: i64) -> Result<
         .query_row([id], |r| r.get(0))?;
     conn.prepare_cached("INSERT INTO document_changes (doc_id, seq, bytes) VALUES (?1, ?2, ?3)")?
         .execute(params![id, seq, bytes])?;
-    conn.prepare_cached("UPDATE documents SET updated_at = ?2 WHERE id = ?1")?.execute(params![id, now])?;
+    conn.prepare_cached("UPDATE documents SET updated_at = ?2 WHERE id = ?1")?
+        .execute(params![id, now])?;
     Ok(seq)
 }
 

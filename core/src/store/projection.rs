@@ -1,21 +1,33 @@
 //! The relational projection of an inspection document: what queries read. Always derived
 //! from the document (and the standard for scores), never edited on its own.
 
+use crate::Result;
 use crate::inspection::InspectionDoc;
 use crate::scoring;
 use crate::standard::Standard;
-use crate::Result;
 use rusqlite::{Connection, params};
 
 /// Rewrites the projection rows of one inspection.
-pub(super) fn write(conn: &Connection, doc: &InspectionDoc, standard: Option<&Standard>, now: i64) -> Result<()> {
+pub(super) fn write(
+    conn: &Connection,
+    doc: &InspectionDoc,
+    standard: Option<&Standard>,
+    now: i64,
+) -> Result<()> {
     let i = doc.read()?;
     let answers = i.item_answers();
     let card = standard.map(|s| scoring::score(s, &answers));
-    let conflicted: std::collections::HashSet<&str> = i.conflicts.iter().map(|c| c.item_code.as_str()).collect();
+    let conflicted: std::collections::HashSet<&str> =
+        i.conflicts.iter().map(|c| c.item_code.as_str()).collect();
 
-    for table in ["inspection_inspectors", "item_answers", "evidence_refs", "section_scores"] {
-        conn.prepare_cached(&format!("DELETE FROM {table} WHERE inspection_id = ?1"))?.execute([&i.id])?;
+    for table in [
+        "inspection_inspectors",
+        "item_answers",
+        "evidence_refs",
+        "section_scores",
+    ] {
+        conn.prepare_cached(&format!("DELETE FROM {table} WHERE inspection_id = ?1"))?
+            .execute([&i.id])?;
     }
     conn.prepare_cached(
         "INSERT INTO inspections (id, community_id, standard_id, standard_version, kind, status, created_by,
@@ -46,8 +58,9 @@ pub(super) fn write(conn: &Connection, doc: &InspectionDoc, standard: Option<&St
         i.conflicts.len() as i64,
     ])?;
 
-    let mut insert_inspector =
-        conn.prepare_cached("INSERT OR IGNORE INTO inspection_inspectors (inspection_id, user_id) VALUES (?1, ?2)")?;
+    let mut insert_inspector = conn.prepare_cached(
+        "INSERT OR IGNORE INTO inspection_inspectors (inspection_id, user_id) VALUES (?1, ?2)",
+    )?;
     for user in &i.inspectors {
         insert_inspector.execute(params![i.id, user])?;
     }
@@ -58,7 +71,9 @@ pub(super) fn write(conn: &Connection, doc: &InspectionDoc, standard: Option<&St
          VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)",
     )?;
     for a in &i.answers {
-        let item_score = card.as_ref().and_then(|c| c.items.iter().find(|s| s.code == a.answer.item_code));
+        let item_score = card
+            .as_ref()
+            .and_then(|c| c.items.iter().find(|s| s.code == a.answer.item_code));
         insert_answer.execute(params![
             i.id,
             a.answer.item_code,
@@ -78,7 +93,14 @@ pub(super) fn write(conn: &Connection, doc: &InspectionDoc, standard: Option<&St
          VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
     )?;
     for e in &i.evidence {
-        insert_evidence.execute(params![i.id, e.item_code, e.sha256, e.media.as_str(), e.added_by, e.at_ms])?;
+        insert_evidence.execute(params![
+            i.id,
+            e.item_code,
+            e.sha256,
+            e.media.as_str(),
+            e.added_by,
+            e.at_ms
+        ])?;
     }
 
     if let Some(card) = &card {

@@ -64,8 +64,7 @@ pub struct ScorePoint {
     pub vetoed: bool,
 }
 
-const COMMUNITY_COLUMNS: &str =
-    "id, name, district, street, committee, address, lat, lon, geofence_m, property_manager, households";
+const COMMUNITY_COLUMNS: &str = "id, name, district, street, committee, address, lat, lon, geofence_m, property_manager, households";
 
 fn community_row(r: &Row<'_>) -> rusqlite::Result<Community> {
     Ok(Community {
@@ -75,7 +74,10 @@ fn community_row(r: &Row<'_>) -> rusqlite::Result<Community> {
         street: r.get(3)?,
         committee: r.get(4)?,
         address: r.get(5)?,
-        location: LatLon { lat: r.get(6)?, lon: r.get(7)? },
+        location: LatLon {
+            lat: r.get(6)?,
+            lon: r.get(7)?,
+        },
         geofence_m: r.get(8)?,
         property_manager: r.get(9)?,
         households: r.get(10)?,
@@ -84,14 +86,20 @@ fn community_row(r: &Row<'_>) -> rusqlite::Result<Community> {
 
 pub(super) fn community(conn: &Connection, id: &str) -> Result<Option<Community>> {
     Ok(conn
-        .prepare_cached(&format!("SELECT {COMMUNITY_COLUMNS} FROM communities WHERE id = ?1"))?
+        .prepare_cached(&format!(
+            "SELECT {COMMUNITY_COLUMNS} FROM communities WHERE id = ?1"
+        ))?
         .query_row([id], community_row)
         .optional()?)
 }
 
 /// Nearest communities: a bounding-box prefilter on the (lat, lon) index, widened until it
 /// holds `limit` communities inside its inscribed circle, then exact geodesic distances.
-pub(super) fn nearest_communities(conn: &Connection, at: LatLon, limit: u32) -> Result<Vec<NearbyCommunity>> {
+pub(super) fn nearest_communities(
+    conn: &Connection,
+    at: LatLon,
+    limit: u32,
+) -> Result<Vec<NearbyCommunity>> {
     let limit = limit.max(1) as usize;
     let total: i64 = conn.query_row("SELECT count(*) FROM communities", [], |r| r.get(0))?;
     let wanted = limit.min(total as usize);
@@ -104,12 +112,21 @@ pub(super) fn nearest_communities(conn: &Connection, at: LatLon, limit: u32) -> 
         let (min_lat, max_lat, min_lon, max_lon) = geo::bounding_box(at, radius_m);
         let mut found: Vec<NearbyCommunity> = stmt
             .query_map([min_lat, max_lat, min_lon, max_lon], community_row)?
-            .map(|c| c.map(|c| NearbyCommunity { distance_m: geo::distance_m(at, c.location), community: c }))
+            .map(|c| {
+                c.map(|c| NearbyCommunity {
+                    distance_m: geo::distance_m(at, c.location),
+                    community: c,
+                })
+            })
             .collect::<rusqlite::Result<_>>()?;
         let inside = found.iter().filter(|n| n.distance_m <= radius_m).count();
         // Past half the Earth's circumference the box holds everything there is.
         if inside >= wanted || radius_m > 20_100_000.0 {
-            found.sort_by(|a, b| a.distance_m.total_cmp(&b.distance_m).then_with(|| a.community.id.cmp(&b.community.id)));
+            found.sort_by(|a, b| {
+                a.distance_m
+                    .total_cmp(&b.distance_m)
+                    .then_with(|| a.community.id.cmp(&b.community.id))
+            });
             found.truncate(limit);
             return Ok(found);
         }
@@ -117,7 +134,10 @@ pub(super) fn nearest_communities(conn: &Connection, at: LatLon, limit: u32) -> 
     }
 }
 
-pub(super) fn list_inspections(conn: &Connection, f: &InspectionFilter) -> Result<Vec<InspectionSummary>> {
+pub(super) fn list_inspections(
+    conn: &Connection,
+    f: &InspectionFilter,
+) -> Result<Vec<InspectionSummary>> {
     let mut sql = String::from(
         "SELECT i.id, i.community_id, i.standard_id, i.standard_version, i.kind, i.status, i.created_by,
                 i.started_at, i.ended_at, i.total, i.max_points, i.grade, i.vetoed, i.conflict_count
@@ -156,8 +176,10 @@ pub(super) fn list_inspections(conn: &Connection, f: &InspectionFilter) -> Resul
             community_id: r.get(1)?,
             standard_id: r.get(2)?,
             standard_version: r.get(3)?,
-            kind: InspectionKind::parse(&r.get::<_, String>(4)?).unwrap_or(InspectionKind::DailyPatrol),
-            status: InspectionStatus::parse(&r.get::<_, String>(5)?).unwrap_or(InspectionStatus::Draft),
+            kind: InspectionKind::parse(&r.get::<_, String>(4)?)
+                .unwrap_or(InspectionKind::DailyPatrol),
+            status: InspectionStatus::parse(&r.get::<_, String>(5)?)
+                .unwrap_or(InspectionStatus::Draft),
             created_by: r.get(6)?,
             started_at_ms: r.get(7)?,
             ended_at_ms: r.get(8)?,
@@ -171,7 +193,11 @@ pub(super) fn list_inspections(conn: &Connection, f: &InspectionFilter) -> Resul
     Ok(rows.collect::<rusqlite::Result<_>>()?)
 }
 
-pub(super) fn score_trend(conn: &Connection, community_id: &str, limit: u32) -> Result<Vec<ScorePoint>> {
+pub(super) fn score_trend(
+    conn: &Connection,
+    community_id: &str,
+    limit: u32,
+) -> Result<Vec<ScorePoint>> {
     let mut stmt = conn.prepare_cached(
         "SELECT id, started_at, status, total, grade, vetoed FROM inspections
          WHERE community_id = ?1 AND status IN ('submitted', 'approved') AND total IS NOT NULL
@@ -181,7 +207,8 @@ pub(super) fn score_trend(conn: &Connection, community_id: &str, limit: u32) -> 
         Ok(ScorePoint {
             inspection_id: r.get(0)?,
             started_at_ms: r.get(1)?,
-            status: InspectionStatus::parse(&r.get::<_, String>(2)?).unwrap_or(InspectionStatus::Submitted),
+            status: InspectionStatus::parse(&r.get::<_, String>(2)?)
+                .unwrap_or(InspectionStatus::Submitted),
             total: r.get(3)?,
             grade: r.get::<_, Option<String>>(4)?.unwrap_or_default(),
             vetoed: r.get(5)?,

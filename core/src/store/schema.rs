@@ -131,7 +131,10 @@ pub const SCHEMA_VERSION: i64 = 2;
 pub(crate) fn upgrade(conn: &mut Connection) -> Result<()> {
     let found: i64 = conn.query_row("PRAGMA user_version", [], |r| r.get(0))?;
     if found > SCHEMA_VERSION {
-        return Err(CoreError::DatabaseTooNew { found, supported: SCHEMA_VERSION });
+        return Err(CoreError::DatabaseTooNew {
+            found,
+            supported: SCHEMA_VERSION,
+        });
     }
     migrations().to_latest(conn)?;
     Ok(())

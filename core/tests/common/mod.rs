@@ -39,7 +39,9 @@ impl Clock for ManualClock {
 pub fn sample_store(path: &Path, clock: Arc<ManualClock>) -> Store {
     let store = Store::open_with_clock(path, clock).unwrap();
     store.import_standard(sample::STANDARD_TOML).unwrap();
-    store.import_communities_csv(sample::CITY_CSV.as_bytes()).unwrap();
+    store
+        .import_communities_csv(sample::CITY_CSV.as_bytes())
+        .unwrap();
     store
 }
 
@@ -48,7 +50,9 @@ pub fn sample_standard() -> Standard {
 }
 
 pub fn first_item<'a>(s: &'a Standard, kind: &str) -> &'a Item {
-    s.items().find(|i| i.rule.kind_name() == kind).unwrap_or_else(|| panic!("sample standard has a {kind} item"))
+    s.items()
+        .find(|i| i.rule.kind_name() == kind)
+        .unwrap_or_else(|| panic!("sample standard has a {kind} item"))
 }
 
 pub fn new_inspection(store: &Store, community_id: &str) -> NewInspection {
@@ -63,16 +67,32 @@ pub fn new_inspection(store: &Store, community_id: &str) -> NewInspection {
 }
 
 pub fn answer(item: &Item, value: AnswerValue) -> ItemAnswer {
-    let note = if item.note_required { Some("现场记录".to_string()) } else { None };
-    ItemAnswer { item_code: item.code.clone(), value, sampled_units: None, note }
+    let note = if item.note_required {
+        Some("现场记录".to_string())
+    } else {
+        None
+    };
+    ItemAnswer {
+        item_code: item.code.clone(),
+        value,
+        sampled_units: None,
+        note,
+    }
 }
 
 /// An occurrence answer for the first finding of a per-occurrence item.
 pub fn occurrences(item: &Item, count: u32) -> ItemAnswer {
-    let Rule::PerOccurrence { findings, .. } = &item.rule else { panic!("not a per-occurrence item") };
+    let Rule::PerOccurrence { findings, .. } = &item.rule else {
+        panic!("not a per-occurrence item")
+    };
     answer(
         item,
-        AnswerValue::Occurrences { counts: vec![OccurrenceCount { finding: findings[0].code.clone(), count }] },
+        AnswerValue::Occurrences {
+            counts: vec![OccurrenceCount {
+                finding: findings[0].code.clone(),
+                count,
+            }],
+        },
     )
 }
 
