@@ -248,6 +248,14 @@ fn two_phones_exchange_documents_and_see_the_conflict() {
 
     // Resolution on A is an edit; it reaches B.
     a.record_answer(&id, &occurrences(item, 2), &me()).unwrap();
+    assert_eq!(
+        a.list_inspections(&InspectionFilter::default()).unwrap()[0].conflict_count,
+        0
+    );
+    // The projection kept up edit by edit equals one rebuilt from the document.
+    let live = dump_projection(&dir.path().join("a.sqlite"));
+    a.rebuild_projection().unwrap();
+    assert_eq!(dump_projection(&dir.path().join("a.sqlite")), live);
     b.apply_document_bytes(&id, &a.document_bytes(&id).unwrap())
         .unwrap();
     assert!(b.conflicts(&id).unwrap().is_empty());

@@ -11,6 +11,7 @@ mod projection;
 mod queries;
 pub mod schema;
 
+use projection::Touched;
 pub use queries::{InspectionFilter, InspectionSummary, NearbyCommunity, ScorePoint};
 
 use crate::answer::ItemAnswer;
@@ -353,16 +354,9 @@ impl Store {
             "INSERT INTO documents (id, kind, snapshot, updated_at) VALUES (?1, 'inspection', ?2, ?3)",
             params![id, snapshot, now],
         )?;
-        projection::write(
-            &tx,
-            &doc,
-            self.standard(&new.standard_id, &new.standard_version)
-                .ok()
-                .as_deref(),
-            now,
-        )?;
+        let projected = self.project(&tx, &doc, now, None)?;
         tx.commit()?;
-        w.docs.put(doc);
+        w.docs.put(doc, projected);
         Ok(id)
     }
 
@@ -374,11 +368,15 @@ impl Store {
         ctx: &EditContext,
     ) -> Result<()> {
         let now = self.now_ms();
-        self.edit(inspection_id, |doc, standard| {
-            let standard = standard.ok_or_else(|| missing_standard(doc))?;
-            scoring::validate_answer(standard, answer)?;
-            doc.set_answer(answer, ctx, now)
-        })
+        self.edit(
+            inspection_id,
+            Touched::Answer(&answer.item_code),
+            |doc, standard| {
+                let standard = standard.ok_or_else(|| missing_standard(doc))?;
+                scoring::validate_answer(standard, answer)?;
+                doc.set_answer(answer, ctx, now)
+            },
+        )
     }
 
     pub fn clear_answer(
@@ -388,18 +386,20 @@ impl Store {
         ctx: &EditContext,
     ) -> Result<()> {
         let now = self.now_ms();
-        self.edit(inspection_id, |doc, _| {
+        self.edit(inspection_id, Touched::Answer(item_code), |doc, _| {
             doc.clear_answer(item_code, ctx, now)
         })
     }
 
     pub fn add_gps_fix(&self, inspection_id: &str, fix: &GpsFix, by: &str) -> Result<()> {
-        self.edit(inspection_id, |doc, _| doc.add_gps_fix(fix, by))
+        self.edit(inspection_id, Touched::Header, |doc, _| {
+            doc.add_gps_fix(fix, by)
+        })
     }
 
     /// Attaches a photo or voice note (by content hash) to an item of the inspection's standard.
     pub fn add_evidence(&self, inspection_id: &str, evidence: &EvidenceRef) -> Result<()> {
-        self.edit(inspection_id, |doc, standard| {
+        self.edit(inspection_id, Touched::Evidence, |doc, standard| {
             let standard = standard.ok_or_else(|| missing_standard(doc))?;
             if standard.item(&evidence.item_code).is_none() {
                 return Err(CoreError::UnknownItem {
@@ -419,7 +419,7 @@ impl Store {
         by: &str,
     ) -> Result<()> {
         let now = self.now_ms();
-        self.edit(inspection_id, |doc, _| {
+        self.edit(inspection_id, Touched::Evidence, |doc, _| {
             doc.remove_evidence(item_code, sha256, by, now)
         })
     }
@@ -433,7 +433,7 @@ impl Store {
         comment: Option<&str>,
     ) -> Result<()> {
         let now = self.now_ms();
-        self.edit(inspection_id, |doc, _| {
+        self.edit(inspection_id, Touched::Header, |doc, _| {
             doc.set_status(to, ctx, comment, now)
         })
     }
@@ -444,33 +444,59 @@ impl Store {
     fn edit(
         &self,
         id: &str,
+        touched: Touched<'_>,
         f: impl FnOnce(&mut InspectionDoc, Option<&Standard>) -> Result<()>,
     ) -> Result<()> {
         let mut w = lock(&self.writer);
-        let mut doc = match w.docs.take(id) {
-            Some(doc) => doc,
-            None => load_doc(&w.conn, id, &self.device_id)?,
+        let (mut doc, previous) = match w.docs.take(id) {
+            Some(cached) => (cached.doc, cached.projected),
+            None => (load_doc(&w.conn, id, &self.device_id)?, None),
         };
-        let header = doc.read()?;
-        let standard = self
-            .standard(&header.standard_id, &header.standard_version)
-            .ok();
+        let (standard_id, standard_version) = doc.pinned_standard();
+        let standard = self.standard(&standard_id, &standard_version).ok();
         f(&mut doc, standard.as_deref())?;
         let bytes = doc.save_incremental();
         let now = self.now_ms();
-        let persisted = (|| -> Result<()> {
+        let projected = (|| -> Result<projection::Projected> {
             let tx = w.conn.transaction()?;
             let changes = append_change(&tx, id, &bytes, now)?;
             if changes >= COMPACT_AFTER_CHANGES {
                 compact_doc(&tx, id, &mut doc, now)?;
             }
-            projection::write(&tx, &doc, standard.as_deref(), now)?;
+            let projected = projection::write(
+                &tx,
+                &doc,
+                standard.as_deref(),
+                now,
+                previous.as_ref(),
+                touched,
+            )?;
             tx.commit()?;
-            Ok(())
-        })();
-        persisted?;
-        w.docs.put(doc);
+            Ok(projected)
+        })()?;
+        w.docs.put(doc, projected);
         Ok(())
+    }
+
+    /// Rewrites a document's projection rows, scored under its pinned standard when this store
+    /// has it.
+    fn project(
+        &self,
+        conn: &Connection,
+        doc: &InspectionDoc,
+        now: i64,
+        previous: Option<&projection::Projected>,
+    ) -> Result<projection::Projected> {
+        let (id, version) = doc.pinned_standard();
+        let standard = self.standard(&id, &version).ok();
+        projection::write(
+            conn,
+            doc,
+            standard.as_deref(),
+            now,
+            previous,
+            Touched::Everything,
+        )
     }
 
     /// The whole inspection: answers, GPS, evidence, workflow events, conflicts.
@@ -516,22 +542,24 @@ impl Store {
         let mut w = lock(&self.writer);
         let now = self.now_ms();
         let existing = match w.docs.take(id) {
-            Some(doc) => Some(doc),
+            Some(cached) => Some((cached.doc, cached.projected)),
             None => match load_doc(&w.conn, id, &self.device_id) {
-                Ok(doc) => Some(doc),
+                Ok(doc) => Some((doc, None)),
                 Err(CoreError::UnknownInspection(_)) => None,
                 Err(e) => return Err(e),
             },
         };
         let tx = w.conn.transaction()?;
-        let doc = match existing {
-            Some(mut doc) => {
+        let (doc, previous) = match existing {
+            Some((mut doc, previous)) => {
                 doc.apply_bytes(bytes)?;
                 let change = doc.save_incremental();
-                if !change.is_empty() {
-                    append_change(&tx, id, &change, now)?;
+                if !change.is_empty()
+                    && append_change(&tx, id, &change, now)? >= COMPACT_AFTER_CHANGES
+                {
+                    compact_doc(&tx, id, &mut doc, now)?;
                 }
-                doc
+                (doc, previous)
             }
             None => {
                 let mut doc = InspectionDoc::load(id, bytes, &self.device_id)?;
@@ -540,16 +568,12 @@ impl Store {
                     "INSERT INTO documents (id, kind, snapshot, updated_at) VALUES (?1, 'inspection', ?2, ?3)",
                     params![id, snapshot, now],
                 )?;
-                doc
+                (doc, None)
             }
         };
-        let header = doc.read()?;
-        let standard = self
-            .standard(&header.standard_id, &header.standard_version)
-            .ok();
-        projection::write(&tx, &doc, standard.as_deref(), now)?;
+        let projected = self.project(&tx, &doc, now, previous.as_ref())?;
         tx.commit()?;
-        w.docs.put(doc);
+        w.docs.put(doc, projected);
         Ok(())
     }
 
@@ -597,11 +621,7 @@ impl Store {
             after = last.clone();
             for id in &ids {
                 let doc = load_doc(&tx, id, &self.device_id)?;
-                let header = doc.read()?;
-                let standard = self
-                    .standard(&header.standard_id, &header.standard_version)
-                    .ok();
-                projection::write(&tx, &doc, standard.as_deref(), now)?;
+                self.project(&tx, &doc, now, None)?;
                 count += 1;
             }
         }
