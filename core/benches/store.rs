@@ -210,12 +210,7 @@ fn record_answer_vs_bare_insert(
     n: usize,
 ) -> (Vec<Duration>, Vec<Duration>) {
     let store = Store::open(dir.join("record.sqlite")).expect("store");
-    store
-        .import_standard(sample::STANDARD_TOML)
-        .expect("standard");
-    store
-        .import_communities_csv(sample::CITY_CSV.as_bytes())
-        .expect("city");
+    sample::load_into(&store).expect("sample data");
     let community = parse_csv(sample::CITY_CSV.as_bytes()).expect("csv")[0]
         .id
         .clone();
@@ -280,12 +275,7 @@ fn record_answer_vs_bare_insert(
 /// are applied one by one. Returns the time and the busiest community.
 fn build_big_store(path: &Path, standard: &Standard, n: usize) -> (Duration, String) {
     let store = Store::open(path).expect("store");
-    store
-        .import_standard(sample::STANDARD_TOML)
-        .expect("standard");
-    store
-        .import_communities_csv(sample::CITY_CSV.as_bytes())
-        .expect("city");
+    sample::load_into(&store).expect("sample data");
     let communities: Vec<String> = parse_csv(sample::CITY_CSV.as_bytes())
         .expect("csv")
         .into_iter()

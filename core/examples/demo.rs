@@ -31,9 +31,7 @@ fn fresh_store(dir: &Path, name: &str) -> DemoResult<Store> {
         let _ = std::fs::remove_file(format!("{}{suffix}", path.display()));
     }
     let store = Store::open(&path)?;
-    store.import_standard(sample::STANDARD_TOML)?;
-    store.import_standard(sample::STANDARD_NEXT_TOML)?;
-    store.import_communities_csv(sample::CITY_CSV.as_bytes())?;
+    sample::load_into(&store)?;
     Ok(store)
 }
 

@@ -14,6 +14,14 @@ pub const STANDARD_NEXT_TOML: &str =
 /// A sample city's communities (CSV, UTF-8 with BOM, Chinese headers).
 pub const CITY_CSV: &str = include_str!("../../data/cities/sample-city.csv");
 
+/// Imports the sample standard (both versions) and the sample city into a store.
+pub fn load_into(store: &crate::store::Store) -> crate::Result<()> {
+    store.import_standard(STANDARD_TOML)?;
+    store.import_standard(STANDARD_NEXT_TOML)?;
+    store.import_communities_csv(CITY_CSV.as_bytes())?;
+    Ok(())
+}
+
 /// A small deterministic generator (SplitMix64): the same seed gives the same inspection on every
 /// platform, which keeps demos and benchmarks repeatable without a dependency.
 #[derive(Debug, Clone)]
