@@ -51,7 +51,7 @@ for lang in "$@"; do
         --config android/fenlei/uniffi-android.toml --out-dir "$dest" >/dev/null
       ;;
     swift)
-      "$target_dir/debug/uniffi-bindgen-swift" --swift-sources --headers --modulemap --xcframework \
+      "$target_dir/debug/uniffi-bindgen-swift" --swift-sources --headers --modulemap \
         --module-name FenleiFFI --modulemap-filename module.modulemap \
         --config bindings/uniffi-swift.toml "$lib" "$dest" >/dev/null
       ;;
