@@ -12,7 +12,8 @@ plugins {
     id("org.jetbrains.kotlin.android")
 }
 
-val repoRoot: File = rootDir.parentFile
+// android/fenlei -> the repository root, also when an app includes this module in its own build.
+val repoRoot: File = projectDir.parentFile.parentFile
 val cargoTargetDir: File = System.getenv("CARGO_TARGET_DIR")?.let(::File) ?: File(repoRoot, "target")
 // The size-tuned profile from the workspace Cargo.toml (panic = "unwind", not stripped).
 val rustProfile = "release-mobile"
