@@ -24,3 +24,23 @@ for component in clippy rustfmt; do
     rustup component add "$component"
   fi
 done
+
+# What the binding tests need beyond Rust (scripts/test.sh calls this): Python 3 with venv (pytest
+# is installed into a venv by scripts/test-python.sh), a JDK 17+ and Maven (which fetch the Kotlin
+# compiler, JNA and JUnit themselves), and nm (binutils) for the Swift bindings check.
+bootstrap_binding_tools() {
+  local missing=()
+  command -v python3 >/dev/null 2>&1 && python3 -c 'import ensurepip, venv' >/dev/null 2>&1 || missing+=(python3 python3-venv)
+  command -v javac >/dev/null 2>&1 || missing+=(openjdk-17-jdk-headless)
+  command -v mvn >/dev/null 2>&1 || missing+=(maven)
+  command -v nm >/dev/null 2>&1 || missing+=(binutils)
+  [ ${#missing[@]} -eq 0 ] && return 0
+  if command -v apt-get >/dev/null 2>&1 && [ "$(id -u)" = 0 ]; then
+    echo "bootstrap: installing ${missing[*]}"
+    apt-get update -qq
+    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${missing[@]}" >/dev/null
+  else
+    echo "bootstrap: please install: ${missing[*]} (Debian package names)" >&2
+    return 1
+  fi
+}

@@ -1,9 +1,12 @@
 #!/usr/bin/env bash
-# The whole test suite: formatting, lints, and every test of every crate.
-# Usage: scripts/test.sh
+# The whole test suite: formatting, lints, every Rust test, the Swift bindings check, the Kotlin
+# API on the JVM (JUnit 5 via Maven Surefire) and the Python API (pytest).
+# Usage: scripts/test.sh        (honours CARGO_TARGET_DIR; default ./target)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 source scripts/bootstrap.sh
+bootstrap_binding_tools
+target_dir=${CARGO_TARGET_DIR:-$PWD/target}
 
 echo "== cargo fmt --check"
 cargo fmt --all -- --check
@@ -11,3 +14,10 @@ echo "== cargo clippy"
 cargo clippy --workspace --all-targets --locked -- -D warnings
 echo "== cargo test"
 cargo test --workspace --locked
+echo "== swift bindings: generated from the library and checked complete (no Swift compiler here)"
+bash scripts/bindings.sh swift
+python3 scripts/check-swift-bindings.py "$target_dir/debug/libfenlei_ffi.so" "$target_dir/bindings/swift"
+echo "== kotlin bindings on the JVM"
+bash scripts/test-kotlin.sh
+echo "== python bindings"
+bash scripts/test-python.sh

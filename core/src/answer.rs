@@ -12,9 +12,11 @@ pub struct ItemAnswer {
     pub value: AnswerValue,
     /// Sample units (drop-off points) actually inspected, for items whose standard normalises to a
     /// sample size (`sample_size` in the standard file). `None` means "the full sample".
+    #[cfg_attr(feature = "uniffi", uniffi(default))]
     pub sampled_units: Option<u32>,
     /// The inspector's reason, typed or transcribed from a voice note. Required by discretionary
     /// (range) items.
+    #[cfg_attr(feature = "uniffi", uniffi(default))]
     pub note: Option<String>,
 }
 

@@ -118,6 +118,7 @@ pub struct NewInspection {
     pub standard_version: String,
     pub kind: InspectionKind,
     /// Co-inspectors besides the creator (user ids).
+    #[cfg_attr(feature = "uniffi", uniffi(default))]
     pub co_inspectors: Vec<String>,
 }
 
@@ -128,8 +129,10 @@ pub struct EditContext {
     /// The signed-in user's id (an inspector or supervisor account).
     pub user_id: String,
     /// Required once the inspection has left the draft state.
+    #[cfg_attr(feature = "uniffi", uniffi(default))]
     pub amendment_reason: Option<String>,
     /// Where the device was when the edit was made, if known (WGS-84).
+    #[cfg_attr(feature = "uniffi", uniffi(default))]
     pub location: Option<LatLon>,
 }
 
@@ -156,7 +159,9 @@ impl EditContext {
 pub struct GpsFix {
     pub location: LatLon,
     /// Horizontal accuracy in metres (68% radius) as the platform reports it.
+    #[cfg_attr(feature = "uniffi", uniffi(default))]
     pub accuracy_m: Option<f64>,
+    #[cfg_attr(feature = "uniffi", uniffi(default))]
     pub altitude_m: Option<f64>,
     /// "gps", "network", "fused"... as the platform names it.
     pub provider: String,

@@ -19,15 +19,21 @@ pub struct NearbyCommunity {
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 #[cfg_attr(feature = "uniffi", derive(uniffi::Record))]
 pub struct InspectionFilter {
+    #[cfg_attr(feature = "uniffi", uniffi(default))]
     pub community_id: Option<String>,
+    #[cfg_attr(feature = "uniffi", uniffi(default))]
     pub status: Option<InspectionStatus>,
     /// An inspector (creator or co-inspector).
+    #[cfg_attr(feature = "uniffi", uniffi(default))]
     pub inspector: Option<String>,
     /// Started at or after (ms since the epoch).
+    #[cfg_attr(feature = "uniffi", uniffi(default))]
     pub from_ms: Option<i64>,
     /// Started before (ms since the epoch).
+    #[cfg_attr(feature = "uniffi", uniffi(default))]
     pub to_ms: Option<i64>,
     /// At most this many (newest first); 0 means 50.
+    #[cfg_attr(feature = "uniffi", uniffi(default))]
     pub limit: u32,
 }
 

@@ -1,0 +1,25 @@
+//! Fenlei's FFI layer (UniFFI): what Kotlin, Swift and Python see. Nothing here decides anything;
+//! every method delegates to `fenlei-core` in one to three lines. The records and enums that
+//! cross the boundary (Inspection, ItemAnswer, ScoreCard, Standard...) are declared once in core
+//! and derive their UniFFI traits there behind core's `uniffi` feature.
+//!
+//! - [`FenleiStore`]: the store, opened at a path in the app's files directory.
+//! - [`FenleiError`]: the one public error (few variants, one conversion point from core's error).
+//! - [`ProgressListener`] and [`CancelHandle`]: progress and cancellation of long work.
+//! - free functions: the embedded sample data, coordinate conversion and distances.
+//!
+//! Threading contract (docs/bindings.md): every call blocks until done. Apps call from a
+//! background thread (Kotlin: `withContext(Dispatchers.IO)`; Swift: a `Task` or actor off the
+//! main actor). The store is safe to share between threads.
+
+uniffi::setup_scaffolding!();
+
+mod error;
+mod functions;
+mod progress;
+mod store;
+
+pub use error::FenleiError;
+pub use functions::*;
+pub use progress::{CancelHandle, ProgressListener};
+pub use store::FenleiStore;
