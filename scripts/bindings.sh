@@ -25,9 +25,15 @@ case $profile in dev) out=debug ;; *) out=$profile ;; esac
 lib=$target_dir/$out/libfenlei_ffi.so
 [ "$(uname)" = Darwin ] && lib=$target_dir/$out/libfenlei_ffi.dylib
 
-cargo build --locked -q --profile "$profile" -p fenlei-ffi
 # The generator itself is always a dev build: its speed does not matter, its version does.
-cargo build --locked -q -p fenlei-uniffi-bindgen
+if [ "$profile" = dev ]; then
+  # One invocation: the same feature set as `cargo test --workspace`, so nothing is rebuilt.
+  cargo build --locked -q -p fenlei-ffi -p fenlei-uniffi-bindgen
+else
+  # The mobile library alone, so the bindgen's CLI features never reach it.
+  cargo build --locked -q --profile "$profile" -p fenlei-ffi
+  cargo build --locked -q -p fenlei-uniffi-bindgen
+fi
 bindgen=$target_dir/debug/uniffi-bindgen
 
 for lang in "$@"; do
