@@ -8,7 +8,8 @@ source scripts/bootstrap.sh
 target_dir=${CARGO_TARGET_DIR:-$PWD/target}
 
 bash scripts/bindings.sh kotlin-jvm
-exec mvn -B -ntp -f android/jvm-tests/pom.xml \
+# No Kotlin compile daemon: it would outlive the run (CI waits on nothing it leaves behind).
+exec mvn -B -ntp -f android/jvm-tests/pom.xml -Dkotlin.compiler.daemon=false \
   -Dfenlei.bindings.dir="$target_dir/bindings/kotlin-jvm" \
   -Dfenlei.lib.dir="$target_dir/debug" \
   -Dfenlei.maven.build.dir="$target_dir/jvm-tests" \
