@@ -10,8 +10,10 @@ mod cache;
 mod projection;
 mod queries;
 pub mod schema;
+mod sync_state;
 
 pub use queries::{InspectionFilter, InspectionSummary, NearbyCommunity, ScorePoint};
+pub use sync_state::{AppliedDocument, SyncRecord};
 
 use crate::answer::ItemAnswer;
 use crate::community::Community;
