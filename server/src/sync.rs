@@ -51,9 +51,8 @@ fn guarded<T>(doc: &str, work: impl FnOnce() -> ServerResult<T>) -> ServerResult
 fn in_scope(auth: &DeviceAuth, community_id: &str, community: Option<&Community>) -> bool {
     let s = &auth.scope;
     s.communities.iter().any(|c| c == community_id)
-        || community.is_some_and(|c| {
-            s.streets.iter().any(|x| *x == c.street) || s.districts.iter().any(|x| *x == c.district)
-        })
+        || community
+            .is_some_and(|c| s.streets.contains(&c.street) || s.districts.contains(&c.district))
 }
 
 fn can_read(auth: &DeviceAuth, i: &Inspection, community: Option<&Community>) -> bool {

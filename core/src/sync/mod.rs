@@ -480,11 +480,8 @@ impl SyncClient {
             s.server_seq = s.server_seq.max(reply.seq as i64);
             let after = doc.get_heads();
             if after != before {
-                let bytes = if s.stored {
-                    doc.save_after(&before)
-                } else {
-                    doc.save()
-                };
+                // A whole save: the store's strict decoder checks received bytes as a document.
+                let bytes = doc.save();
                 batch.push((s.id.clone(), bytes));
             }
             s.doc = doc;
