@@ -31,6 +31,14 @@ pub enum FenleiError {
     /// Long work was cancelled through its CancelHandle; nothing of it was committed.
     #[error("{0}")]
     Cancelled(String),
+    /// The sync server could not be reached, the connection broke, or the server failed
+    /// (5xx). Nothing was lost: sync again later.
+    #[error("{0}")]
+    Network(String),
+    /// The server refused this device: its credential is unknown or revoked (enroll again), or
+    /// the request is outside its rights.
+    #[error("{0}")]
+    AccessDenied(String),
     /// A bug in Fenlei (a panic inside the core, or a failing callback). The call did nothing
     /// durable; the store stays usable.
     #[error("{0}")]
@@ -57,6 +65,14 @@ impl From<CoreError> for FenleiError {
                 FenleiError::Storage(message)
             }
             CoreError::Cancelled => FenleiError::Cancelled(message),
+            CoreError::Network(_) => FenleiError::Network(message),
+            CoreError::Server { status, .. } if status >= 500 || status == 429 => {
+                FenleiError::Network(message)
+            }
+            CoreError::Server { .. } => FenleiError::InvalidInput(message),
+            CoreError::Unauthorized(_) | CoreError::Forbidden(_) => {
+                FenleiError::AccessDenied(message)
+            }
         }
     }
 }

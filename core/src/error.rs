@@ -60,6 +60,23 @@ pub enum CoreError {
     #[error("cancelled")]
     Cancelled,
 
+    /// The sync server could not be reached or the connection broke. Nothing was lost: sync
+    /// again later.
+    #[error("network error: {0}")]
+    Network(String),
+
+    /// The server refused this device's credential (never enrolled, revoked, or a used code).
+    #[error("not authorized: {0}")]
+    Unauthorized(String),
+
+    /// The server refused a document or request outside this device's rights.
+    #[error("forbidden: {0}")]
+    Forbidden(String),
+
+    /// The server answered with an error it explained in `reason`.
+    #[error("server answered {status}: {reason}")]
+    Server { status: u16, reason: String },
+
     #[error("database error: {0}")]
     Database(String),
 

@@ -9,6 +9,7 @@
 //! - [`scoring`]: the pure scoring engine.
 //! - [`inspection`]: one inspection as one automerge document: edits, merges, conflicts, history.
 //! - [`store`]: the local SQLite store: documents, projection, queries, migrations.
+//! - [`sync`]: the sync protocol's messages and the device's sync client (docs/sync-protocol.md).
 
 #[cfg(feature = "uniffi")]
 uniffi::setup_scaffolding!();
@@ -23,5 +24,6 @@ pub mod sample;
 pub mod scoring;
 pub mod standard;
 pub mod store;
+pub mod sync;
 
 pub use error::{CoreError, Result};

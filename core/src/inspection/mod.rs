@@ -7,7 +7,7 @@
 mod doc;
 mod guard;
 
-pub use doc::InspectionDoc;
+pub use doc::{InspectionDoc, actor_of, device_id_of};
 pub(crate) use guard::guarded;
 
 use crate::answer::ItemAnswer;

@@ -32,14 +32,15 @@ impl DocCache {
         self.docs.remove(at)
     }
 
-    pub fn put(&mut self, doc: InspectionDoc, projected: Projected) {
+    /// Caches a committed document; `projected` is the rows last written for it, when known.
+    pub fn put(&mut self, doc: InspectionDoc, projected: Option<Projected>) {
         self.take(doc.id());
         if self.docs.len() == self.capacity {
             self.docs.pop_back();
         }
         self.docs.push_front(Cached {
             doc,
-            projected: Some(projected),
+            projected,
         });
     }
 

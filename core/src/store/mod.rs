@@ -10,9 +10,11 @@ mod cache;
 mod projection;
 mod queries;
 pub mod schema;
+mod sync_state;
 
 use projection::Touched;
 pub use queries::{InspectionFilter, InspectionSummary, NearbyCommunity, ScorePoint};
+pub use sync_state::{AppliedDocument, SyncRecord};
 
 use crate::answer::ItemAnswer;
 use crate::community::Community;
@@ -356,7 +358,7 @@ impl Store {
         )?;
         let projected = self.project(&tx, &doc, now, None)?;
         tx.commit()?;
-        w.docs.put(doc, projected);
+        w.docs.put(doc, Some(projected));
         Ok(id)
     }
 
@@ -474,7 +476,7 @@ impl Store {
             tx.commit()?;
             Ok(projected)
         })()?;
-        w.docs.put(doc, projected);
+        w.docs.put(doc, Some(projected));
         Ok(())
     }
 
@@ -573,7 +575,7 @@ impl Store {
         };
         let projected = self.project(&tx, &doc, now, previous.as_ref())?;
         tx.commit()?;
-        w.docs.put(doc, projected);
+        w.docs.put(doc, Some(projected));
         Ok(())
     }
 

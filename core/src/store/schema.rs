@@ -119,12 +119,52 @@ CREATE TABLE section_scores (
 ) STRICT;
 "#;
 
+/// Version 3: sync. `change_feed` holds, for every document, the sequence number of its latest
+/// change (a counter that only grows, so a cursor never misses a change); triggers keep it in
+/// the same transaction as the document write. `sync_documents` is what this store last agreed
+/// with the server per document; `sync_meta` holds the feed cursors.
+const V3: &str = r#"
+CREATE TABLE change_counter (
+    id  INTEGER PRIMARY KEY NOT NULL CHECK (id = 1),
+    seq INTEGER NOT NULL
+) STRICT;
+INSERT INTO change_counter (id, seq) VALUES (1, 0);
+CREATE TABLE change_feed (
+    doc_id TEXT PRIMARY KEY NOT NULL REFERENCES documents(id) ON DELETE CASCADE,
+    seq    INTEGER NOT NULL
+) STRICT;
+CREATE UNIQUE INDEX change_feed_by_seq ON change_feed(seq);
+CREATE TRIGGER change_feed_on_document AFTER INSERT ON documents BEGIN
+    UPDATE change_counter SET seq = seq + 1 WHERE id = 1;
+    INSERT OR REPLACE INTO change_feed (doc_id, seq)
+        VALUES (NEW.id, (SELECT seq FROM change_counter WHERE id = 1));
+END;
+CREATE TRIGGER change_feed_on_change AFTER INSERT ON document_changes BEGIN
+    UPDATE change_counter SET seq = seq + 1 WHERE id = 1;
+    INSERT OR REPLACE INTO change_feed (doc_id, seq)
+        VALUES (NEW.doc_id, (SELECT seq FROM change_counter WHERE id = 1));
+END;
+INSERT INTO change_feed (doc_id, seq) SELECT id, row_number() OVER (ORDER BY id) FROM documents;
+UPDATE change_counter SET seq = (SELECT count(*) FROM documents) WHERE id = 1;
+
+CREATE TABLE sync_documents (
+    doc_id     TEXT PRIMARY KEY NOT NULL REFERENCES documents(id) ON DELETE CASCADE,
+    synced_seq INTEGER NOT NULL,
+    server_seq INTEGER NOT NULL,
+    state      BLOB NOT NULL
+) STRICT;
+CREATE TABLE sync_meta (
+    key   TEXT PRIMARY KEY NOT NULL,
+    value TEXT NOT NULL
+) STRICT;
+"#;
+
 pub(crate) fn migrations() -> Migrations<'static> {
-    Migrations::new(vec![M::up(V1), M::up(V2)])
+    Migrations::new(vec![M::up(V1), M::up(V2), M::up(V3)])
 }
 
 /// The schema version this build writes.
-pub const SCHEMA_VERSION: i64 = 2;
+pub const SCHEMA_VERSION: i64 = 3;
 
 /// Brings a database to the current schema. A database from a newer build is refused
 /// untouched rather than downgraded.

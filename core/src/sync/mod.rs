@@ -1,0 +1,676 @@
+//! Sync with the Fenlei server (protocol: docs/sync-protocol.md).
+//!
+//! [`SyncClient::sync`] pushes the documents changed here, pulls the documents the server's
+//! change feed lists, and brings reference data (communities, standards, assignments) up to
+//! date. It may run at any time, also while the user is editing: it works on copies of the
+//! documents and merges what it receives through the store, so a concurrent edit is never lost
+//! (it is pushed by the next sync). Everything it learns is persisted as it goes (received
+//! changes, per-document sync state, cursors), so a sync cut off at any point — a dead network,
+//! a killed app, a cancel — resumes where it stopped.
+//!
+//! The client is blocking (reqwest's blocking client): apps call it off the UI thread. It must
+//! not be called from inside a tokio runtime.
+
+pub mod protocol;
+
+use crate::inspection::{InspectionDoc, guarded};
+use crate::progress::{CancelToken, Progress};
+use crate::store::Store;
+use crate::{CoreError, Result};
+use automerge::sync::{Message, State, SyncDoc};
+use automerge::{AutoCommit, ChangeHash};
+use base64::Engine;
+use base64::engine::general_purpose::STANDARD as B64;
+use protocol::*;
+use serde::{Deserialize, Serialize};
+use std::collections::{HashMap, HashSet, VecDeque};
+use std::time::Duration;
+
+const META_CURSOR: &str = "cursor";
+const META_REF_CURSOR: &str = "ref_cursor";
+const META_ASSIGNMENTS: &str = "assignments";
+/// Rounds one document may take before the client gives up on it for this sync (a healthy
+/// exchange needs two or three).
+const MAX_ROUNDS_PER_DOC: u32 = 12;
+
+/// How a sync runs. The defaults are what apps want.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "uniffi", derive(uniffi::Record))]
+pub struct SyncOptions {
+    /// Documents per request.
+    pub batch_docs: u32,
+    /// Exchange a sync message for every document held here and every feed entry, instead of
+    /// only the ones the feed and the local change log say differ. A repair tool, and the
+    /// benchmark's baseline (plain per-document automerge sync).
+    pub every_document: bool,
+    /// Retries of a failed request (network errors, 5xx, 429) before sync gives up.
+    pub max_retries: u32,
+    /// Wait before the first retry; doubled on each further one (at most 30 s).
+    pub retry_base_ms: u64,
+    pub timeout_ms: u64,
+}
+
+impl Default for SyncOptions {
+    fn default() -> Self {
+        SyncOptions {
+            batch_docs: 200,
+            every_document: false,
+            max_retries: 5,
+            retry_base_ms: 250,
+            timeout_ms: 30_000,
+        }
+    }
+}
+
+/// What one sync did.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "uniffi", derive(uniffi::Record))]
+pub struct SyncReport {
+    /// HTTP requests that got an answer (retries included).
+    pub round_trips: u32,
+    /// Request and response body bytes.
+    pub bytes_sent: u64,
+    pub bytes_received: u64,
+    /// Documents that took part in an exchange.
+    pub documents_exchanged: u32,
+    /// Documents that changed here because of what the server sent.
+    pub documents_received: u32,
+    /// Documents the server refused (with its reason); they stay marked for the next sync.
+    pub rejected: Vec<RejectedDocument>,
+    pub communities_received: u32,
+    pub standards_received: u32,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "uniffi", derive(uniffi::Record))]
+pub struct RejectedDocument {
+    pub id: String,
+    pub reason: String,
+}
+
+/// A device's connection to the server: its URL and credential.
+pub struct SyncClient {
+    base: reqwest::Url,
+    token: String,
+    options: SyncOptions,
+    http: reqwest::blocking::Client,
+}
+
+/// Checks the server URL: HTTPS, or plain HTTP to this machine only (development and tests);
+/// credentials and inspection data never cross a network in clear text.
+pub fn check_server_url(url: &str) -> Result<reqwest::Url> {
+    let parsed = reqwest::Url::parse(url)
+        .map_err(|e| CoreError::InvalidArgument(format!("server URL: {e}")))?;
+    let host = parsed.host_str().unwrap_or("");
+    let bare = host.trim_start_matches('[').trim_end_matches(']');
+    let loopback = host.eq_ignore_ascii_case("localhost")
+        || bare
+            .parse::<std::net::IpAddr>()
+            .is_ok_and(|ip| ip.is_loopback());
+    match parsed.scheme() {
+        "https" => {}
+        "http" if loopback => {}
+        _ => {
+            return Err(CoreError::InvalidArgument(
+                "server URL must use https (plain http only to this machine)".into(),
+            ));
+        }
+    }
+    if parsed.host().is_none() {
+        return Err(CoreError::InvalidArgument("server URL has no host".into()));
+    }
+    Ok(parsed)
+}
+
+fn http_client(timeout_ms: u64) -> Result<reqwest::blocking::Client> {
+    reqwest::blocking::Client::builder()
+        .timeout(Duration::from_millis(timeout_ms.max(1)))
+        .connect_timeout(Duration::from_millis(timeout_ms.clamp(1, 10_000)))
+        .https_only(false)
+        .build()
+        .map_err(|e| CoreError::Network(e.to_string()))
+}
+
+fn join(base: &reqwest::Url, path: &str) -> Result<reqwest::Url> {
+    base.join(path)
+        .map_err(|e| CoreError::InvalidArgument(format!("server URL: {e}")))
+}
+
+/// Exchanges a one-time enrollment code (from the server's admin) for this device's credential.
+/// The store's device id is bound to it: the server accepts changes from this device's actor only.
+pub fn enroll(server_url: &str, code: &str, store: &Store) -> Result<EnrollResponse> {
+    let base = check_server_url(server_url)?;
+    let http = http_client(30_000)?;
+    let body = EnrollRequest {
+        code: code.trim().to_string(),
+        device_id: store.device_id().to_string(),
+    };
+    let resp = http
+        .post(join(&base, "v1/enroll")?)
+        .json(&body)
+        .send()
+        .map_err(|e| CoreError::Network(e.to_string()))?;
+    let status = resp.status();
+    let bytes = resp
+        .bytes()
+        .map_err(|e| CoreError::Network(e.to_string()))?;
+    if !status.is_success() {
+        return Err(error_from(status.as_u16(), &bytes));
+    }
+    serde_json::from_slice(&bytes)
+        .map_err(|e| CoreError::Network(format!("unreadable enrollment answer: {e}")))
+}
+
+fn error_from(status: u16, body: &[u8]) -> CoreError {
+    let reason = serde_json::from_slice::<ErrorBody>(body)
+        .map(|b| match b.doc {
+            Some(doc) => format!("{} (document {doc})", b.reason),
+            None => b.reason,
+        })
+        .unwrap_or_else(|_| String::from_utf8_lossy(&body[..body.len().min(200)]).into_owned());
+    match status {
+        401 => CoreError::Unauthorized(reason),
+        403 => CoreError::Forbidden(reason),
+        _ => CoreError::Server { status, reason },
+    }
+}
+
+/// One document being synced in this session.
+struct Session {
+    id: String,
+    doc: AutoCommit,
+    state: State,
+    /// Whether the store holds the document (else it arrives from the server).
+    stored: bool,
+    server_seq: i64,
+    rounds: u32,
+}
+
+impl SyncClient {
+    pub fn new(server_url: &str, token: &str) -> Result<SyncClient> {
+        SyncClient::with_options(server_url, token, SyncOptions::default())
+    }
+
+    pub fn with_options(server_url: &str, token: &str, options: SyncOptions) -> Result<SyncClient> {
+        if token.trim().is_empty() {
+            return Err(CoreError::InvalidArgument("empty device token".into()));
+        }
+        Ok(SyncClient {
+            base: check_server_url(server_url)?,
+            token: token.trim().to_string(),
+            http: http_client(options.timeout_ms)?,
+            options,
+        })
+    }
+
+    /// The user's rights as the server last sent them.
+    pub fn assignments(store: &Store) -> Result<Option<Assignments>> {
+        Ok(store
+            .sync_meta(META_ASSIGNMENTS)?
+            .and_then(|s| serde_json::from_str(&s).ok()))
+    }
+
+    /// Syncs the store with the server until both hold the same documents (see the module
+    /// docs). Progress counts documents finished of documents known to need an exchange.
+    pub fn sync(
+        &self,
+        store: &Store,
+        progress: &dyn Progress,
+        cancel: &CancelToken,
+    ) -> Result<SyncReport> {
+        let mut report = SyncReport::default();
+        let device = store.device_id().to_string();
+        let every = self.options.every_document;
+        let batch = self
+            .options
+            .batch_docs
+            .clamp(1, MAX_DOCS_PER_REQUEST as u32) as usize;
+
+        let mut queue: VecDeque<String> = VecDeque::new();
+        let mut known: HashSet<String> = HashSet::new();
+        let initial = if every {
+            store.document_ids()?
+        } else {
+            store.documents_to_push()?
+        };
+        for id in initial {
+            if known.insert(id.clone()) {
+                queue.push_back(id);
+            }
+        }
+        let mut cursor = store.sync_meta(META_CURSOR)?.unwrap_or_default();
+        let mut ref_cursor: u64 = store
+            .sync_meta(META_REF_CURSOR)?
+            .and_then(|s| s.parse().ok())
+            .unwrap_or(0);
+        let mut want_feed = true;
+        let mut want_reference = true;
+        let mut feed_cursor_done = false;
+        let mut final_feed = false;
+        let mut active: Vec<Session> = Vec::new();
+        let mut finished: u64 = 0;
+        let mut failed: HashSet<String> = HashSet::new();
+        // Feed entries seen this sync, so a later page does not queue a document twice.
+        let mut feed_seq: HashMap<String, i64> = HashMap::new();
+
+        loop {
+            cancel.check()?;
+            while active.len() < batch {
+                let Some(id) = queue.pop_front() else { break };
+                active.push(self.open_session(store, &device, &id, &feed_seq)?);
+            }
+            progress.on_progress(finished, finished + (active.len() + queue.len()) as u64);
+
+            // One message per active document; a document with nothing more to say is done.
+            let mut docs = Vec::new();
+            let mut still = Vec::with_capacity(active.len());
+            for mut s in active.drain(..) {
+                let generated = s.doc.sync().generate_sync_message(&mut s.state);
+                let in_sync = s.state.their_heads.as_ref() == Some(&s.doc.get_heads());
+                match generated {
+                    Some(msg) if s.rounds < MAX_ROUNDS_PER_DOC => {
+                        if s.rounds == 0 {
+                            report.documents_exchanged += 1;
+                        }
+                        s.rounds += 1;
+                        docs.push(DocMessage {
+                            id: s.id.clone(),
+                            message: B64.encode(msg.encode()),
+                        });
+                        still.push(s);
+                    }
+                    Some(_) => {
+                        failed.insert(s.id.clone());
+                        report.rejected.push(RejectedDocument {
+                            id: s.id.clone(),
+                            reason: "did not converge in this sync".into(),
+                        });
+                    }
+                    None if in_sync => {
+                        self.finish(store, &mut s)?;
+                        finished += 1;
+                    }
+                    None => {
+                        // Nothing more to say but the server's heads differ: it did not answer
+                        // this document. It stays marked and is retried next sync.
+                        failed.insert(s.id.clone());
+                        report.rejected.push(RejectedDocument {
+                            id: s.id.clone(),
+                            reason: "no answer from the server".into(),
+                        });
+                    }
+                }
+            }
+            active = still;
+            if docs.is_empty() && !want_feed && !want_reference {
+                if queue.is_empty() && active.is_empty() {
+                    if report.documents_exchanged > 0 && !final_feed {
+                        // Read the feed once more: it now lists what this sync wrote (skipped by
+                        // seq), so the stored cursor passes it and the next sync stays one small
+                        // round trip.
+                        final_feed = true;
+                        want_feed = true;
+                        continue;
+                    }
+                    break;
+                }
+                continue;
+            }
+
+            let request = SyncRequest {
+                protocol: PROTOCOL_VERSION,
+                cursor: cursor.clone(),
+                feed: want_feed,
+                reference: want_reference,
+                ref_cursor,
+                docs,
+            };
+            let response = match self.post_sync(&request, &mut report, cancel) {
+                Ok(r) => r,
+                Err(CoreError::Forbidden(reason)) if request.docs.len() > 1 => {
+                    // The server refuses a whole request for one document out of bounds; find
+                    // it by asking for each document alone, so the others still sync.
+                    let _ = reason;
+                    self.isolate_forbidden(
+                        &request,
+                        &mut active,
+                        &mut failed,
+                        &mut report,
+                        cancel,
+                    )?;
+                    continue;
+                }
+                Err(CoreError::Forbidden(reason)) if request.docs.len() == 1 => {
+                    let id = request.docs[0].id.clone();
+                    active.retain(|s| s.id != id);
+                    failed.insert(id.clone());
+                    report.rejected.push(RejectedDocument { id, reason });
+                    continue;
+                }
+                Err(e) => return Err(e),
+            };
+
+            if want_reference {
+                self.apply_reference(store, &response.reference, &mut report)?;
+                ref_cursor = response.reference.cursor;
+                want_reference = response.reference.more;
+                store.set_sync_meta(META_REF_CURSOR, &ref_cursor.to_string())?;
+            }
+
+            if want_feed {
+                for entry in &response.changed {
+                    let seq = entry.seq as i64;
+                    feed_seq.insert(entry.id.clone(), seq);
+                    if known.contains(&entry.id) {
+                        continue;
+                    }
+                    let up_to_date = !every
+                        && store
+                            .sync_record(&entry.id)?
+                            .is_some_and(|r| r.server_seq >= seq)
+                        && !store.documents_to_push_contains(&entry.id)?;
+                    if !up_to_date {
+                        known.insert(entry.id.clone());
+                        queue.push_back(entry.id.clone());
+                    }
+                }
+                cursor = response.cursor.clone();
+                want_feed = response.feed_more;
+                feed_cursor_done = !want_feed;
+            }
+
+            self.receive_replies(store, &response.docs, &mut active, &mut report)?;
+            // Documents whose heads now equal the server's are done without another message.
+            let mut still = Vec::with_capacity(active.len());
+            for mut s in active.drain(..) {
+                let ours = s.doc.get_heads();
+                if s.state.their_heads.as_ref() == Some(&ours) {
+                    self.finish(store, &mut s)?;
+                    finished += 1;
+                } else {
+                    still.push(s);
+                }
+            }
+            active = still;
+        }
+
+        // The cursor moves only once every document the feed listed up to it is in sync, so a
+        // sync cut short lists them again next time.
+        if feed_cursor_done && failed.is_empty() {
+            store.set_sync_meta(META_CURSOR, &cursor)?;
+        }
+        progress.on_progress(finished, finished);
+        Ok(report)
+    }
+
+    fn open_session(
+        &self,
+        store: &Store,
+        device: &str,
+        id: &str,
+        feed_seq: &HashMap<String, i64>,
+    ) -> Result<Session> {
+        let record = store.sync_record(id)?;
+        let state = record
+            .as_ref()
+            .and_then(|r| State::decode(&r.state).ok())
+            .unwrap_or_default();
+        let server_seq = feed_seq
+            .get(id)
+            .copied()
+            .or(record.as_ref().map(|r| r.server_seq))
+            .unwrap_or(0);
+        let (doc, stored) = match store.load_document(id)? {
+            Some(mut d) => (d.automerge().clone(), true),
+            None => (
+                AutoCommit::new().with_actor(crate::inspection::actor_of(device)?),
+                false,
+            ),
+        };
+        Ok(Session {
+            id: id.to_string(),
+            doc,
+            state,
+            stored,
+            server_seq,
+            rounds: 0,
+        })
+    }
+
+    fn finish(&self, store: &Store, s: &mut Session) -> Result<()> {
+        if !s.stored {
+            // The server has no such document either (a feed entry raced a change): nothing to record.
+            return Ok(());
+        }
+        let heads: Vec<ChangeHash> = s.doc.get_heads();
+        store.mark_synced(&s.id, &heads, s.server_seq, &s.state.encode())?;
+        Ok(())
+    }
+
+    fn receive_replies(
+        &self,
+        store: &Store,
+        replies: &[DocReply],
+        active: &mut [Session],
+        report: &mut SyncReport,
+    ) -> Result<()> {
+        let mut batch: Vec<(String, Vec<u8>)> = Vec::new();
+        for reply in replies {
+            let Some(s) = active.iter_mut().find(|s| s.id == reply.id) else {
+                continue;
+            };
+            let bytes = B64
+                .decode(reply.message.as_bytes())
+                .map_err(|_| CoreError::Server {
+                    status: 200,
+                    reason: format!("reply for {} is not base64", reply.id),
+                })?;
+            let before = s.doc.get_heads();
+            // The reply is untrusted bytes: decode and apply it to a copy behind the guard.
+            let mut doc = s.doc.clone();
+            let mut state = s.state.clone();
+            let received = guarded(&s.id, || {
+                let msg = Message::decode(&bytes).map_err(|e| CoreError::CorruptDocument {
+                    id: reply.id.clone(),
+                    reason: e.to_string(),
+                })?;
+                doc.sync()
+                    .receive_sync_message(&mut state, msg)
+                    .map_err(|e| CoreError::CorruptDocument {
+                        id: reply.id.clone(),
+                        reason: e.to_string(),
+                    })?;
+                Ok(())
+            });
+            if let Err(e) = received {
+                report.rejected.push(RejectedDocument {
+                    id: reply.id.clone(),
+                    reason: e.to_string(),
+                });
+                continue;
+            }
+            s.server_seq = s.server_seq.max(reply.seq as i64);
+            let after = doc.get_heads();
+            if after != before {
+                // A whole save: the store's strict decoder checks received bytes as a document.
+                let bytes = doc.save();
+                batch.push((s.id.clone(), bytes));
+            }
+            s.doc = doc;
+            s.state = state;
+        }
+        if batch.is_empty() {
+            return Ok(());
+        }
+        for applied in store.apply_documents(&batch)? {
+            let Some(s) = active.iter_mut().find(|s| s.id == applied.id) else {
+                continue;
+            };
+            match applied.error {
+                None => {
+                    s.stored = true;
+                    report.documents_received += 1;
+                }
+                Some(e) => {
+                    // What the server sent is not a valid inspection: drop this session's
+                    // copy and try again from the stored document next sync.
+                    report.rejected.push(RejectedDocument {
+                        id: s.id.clone(),
+                        reason: e.to_string(),
+                    });
+                    s.rounds = MAX_ROUNDS_PER_DOC;
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// After a 403 on a batch: send each document alone once to learn which are refused.
+    fn isolate_forbidden(
+        &self,
+        request: &SyncRequest,
+        active: &mut Vec<Session>,
+        failed: &mut HashSet<String>,
+        report: &mut SyncReport,
+        cancel: &CancelToken,
+    ) -> Result<()> {
+        for doc in &request.docs {
+            let single = SyncRequest {
+                protocol: PROTOCOL_VERSION,
+                cursor: String::new(),
+                feed: false,
+                reference: false,
+                ref_cursor: 0,
+                docs: vec![doc.clone()],
+            };
+            match self.post_sync(&single, report, cancel) {
+                Ok(_) => {
+                    // Accepted alone: the session's state still expects this reply, so let the
+                    // next round send a fresh message.
+                    if let Some(s) = active.iter_mut().find(|s| s.id == doc.id) {
+                        s.state.in_flight = false;
+                        s.state.have_responded = false;
+                    }
+                }
+                Err(CoreError::Forbidden(reason)) => {
+                    active.retain(|s| s.id != doc.id);
+                    failed.insert(doc.id.clone());
+                    report.rejected.push(RejectedDocument {
+                        id: doc.id.clone(),
+                        reason,
+                    });
+                }
+                Err(e) => return Err(e),
+            }
+        }
+        Ok(())
+    }
+
+    fn apply_reference(
+        &self,
+        store: &Store,
+        update: &ReferenceUpdate,
+        report: &mut SyncReport,
+    ) -> Result<()> {
+        if !update.communities.is_empty() {
+            store.upsert_communities(&update.communities)?;
+            report.communities_received += update.communities.len() as u32;
+        }
+        for s in &update.standards {
+            match store.import_standard(&s.source) {
+                Ok(_) => report.standards_received += 1,
+                // A version already held with other content stays as it is: versions are immutable.
+                Err(CoreError::InvalidStandard { .. })
+                    if store.standard(&s.id, &s.version).is_ok() => {}
+                Err(e) => return Err(e),
+            }
+        }
+        if let Some(a) = &update.assignments {
+            let json =
+                serde_json::to_string(a).map_err(|e| CoreError::InvalidArgument(e.to_string()))?;
+            store.set_sync_meta(META_ASSIGNMENTS, &json)?;
+        }
+        Ok(())
+    }
+
+    /// Posts one sync request, retrying network failures, 5xx and 429 with exponential backoff.
+    /// Safe because every request is idempotent.
+    fn post_sync(
+        &self,
+        request: &SyncRequest,
+        report: &mut SyncReport,
+        cancel: &CancelToken,
+    ) -> Result<SyncResponse> {
+        let url = join(&self.base, "v1/sync")?;
+        let body =
+            serde_json::to_vec(request).map_err(|e| CoreError::InvalidArgument(e.to_string()))?;
+        let mut attempt = 0u32;
+        loop {
+            cancel.check()?;
+            let outcome = self
+                .http
+                .post(url.clone())
+                .bearer_auth(&self.token)
+                .header("content-type", "application/json")
+                .body(body.clone())
+                .send()
+                .and_then(|r| {
+                    let status = r.status();
+                    r.bytes().map(|b| (status, b))
+                });
+            let retry_reason = match outcome {
+                Ok((status, bytes)) => {
+                    report.round_trips += 1;
+                    report.bytes_sent += body.len() as u64;
+                    report.bytes_received += bytes.len() as u64;
+                    if status.is_success() {
+                        return serde_json::from_slice(&bytes).map_err(|e| CoreError::Server {
+                            status: status.as_u16(),
+                            reason: format!("unreadable sync answer: {e}"),
+                        });
+                    }
+                    let err = error_from(status.as_u16(), &bytes);
+                    if !(status.is_server_error() || status.as_u16() == 429) {
+                        return Err(err);
+                    }
+                    err
+                }
+                Err(e) => CoreError::Network(e.to_string()),
+            };
+            if attempt >= self.options.max_retries {
+                return Err(retry_reason);
+            }
+            let wait = self
+                .options
+                .retry_base_ms
+                .saturating_mul(1u64 << attempt.min(16))
+                .min(30_000);
+            attempt += 1;
+            // Sleep in slices so a cancel is honoured promptly.
+            let until = std::time::Instant::now() + Duration::from_millis(wait);
+            while std::time::Instant::now() < until {
+                cancel.check()?;
+                std::thread::sleep(
+                    Duration::from_millis(20).min(until - std::time::Instant::now()),
+                );
+            }
+        }
+    }
+}
+
+impl Store {
+    fn documents_to_push_contains(&self, id: &str) -> Result<bool> {
+        let record = self.sync_record(id)?;
+        let seq = self.document_seq(id)?;
+        Ok(match (seq, record) {
+            (None, _) => false,
+            (Some(_), None) => true,
+            (Some(seq), Some(r)) => seq > r.synced_seq,
+        })
+    }
+}
+
+/// Reads a stored document's automerge heads (for tests and tools comparing devices).
+pub fn heads_of(doc: &mut InspectionDoc) -> Vec<String> {
+    doc.heads().iter().map(|h| h.to_string()).collect()
+}

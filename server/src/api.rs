@@ -1,0 +1,362 @@
+//! HTTP routes: enrollment, sync, and the supervisor's JSON API. Storage work runs on tokio's
+//! blocking pool; a panic in it becomes a 500 for that request, never a dead server.
+
+use crate::error::{ServerError, ServerResult};
+use crate::storage::{DeviceAuth, ListFilter, Role, ScopeKind, Storage, now};
+use crate::sync::handle_sync;
+use axum::Router;
+use axum::body::Bytes;
+use axum::extract::{DefaultBodyLimit, Path, Query, State};
+use axum::http::HeaderMap;
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use base64::Engine;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use fenlei_core::sync::protocol::{EnrollRequest, EnrollResponse, MAX_REQUEST_BYTES, SyncRequest};
+use serde::Deserialize;
+use sha2::{Digest, Sha256};
+use std::sync::Arc;
+
+pub type Shared = Arc<dyn Storage>;
+
+pub fn router(storage: Shared) -> Router {
+    Router::new()
+        .route("/healthz", get(|| async { "ok" }))
+        .route("/v1/enroll", post(enroll))
+        .route("/v1/sync", post(sync))
+        .route("/v1/me", get(me))
+        .route("/v1/inspections", get(list_inspections))
+        .route("/v1/inspections/{id}", get(inspection))
+        .route("/v1/communities/{id}/scores", get(score_history))
+        .route("/v1/rankings", get(rankings))
+        .layer(DefaultBodyLimit::max(MAX_REQUEST_BYTES))
+        .with_state(storage)
+}
+
+/// Lower-case hex SHA-256: how codes and tokens are stored (never in clear).
+pub fn hash_secret(secret: &str) -> String {
+    let digest = Sha256::digest(secret.as_bytes());
+    digest.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+/// A random secret of 32 bytes, URL-safe base64.
+pub fn new_secret() -> String {
+    let bytes: [u8; 32] = rand::random();
+    URL_SAFE_NO_PAD.encode(bytes)
+}
+
+async fn blocking<T: Send + 'static>(
+    work: impl FnOnce() -> ServerResult<T> + Send + 'static,
+) -> ServerResult<T> {
+    tokio::task::spawn_blocking(work)
+        .await
+        .map_err(|e| ServerError::Internal(format!("request failed: {e}")))?
+}
+
+async fn authenticate(storage: &Shared, headers: &HeaderMap) -> ServerResult<DeviceAuth> {
+    let token = headers
+        .get("authorization")
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.strip_prefix("Bearer "))
+        .map(str::trim)
+        .filter(|t| !t.is_empty())
+        .ok_or_else(|| ServerError::Unauthorized("missing bearer token".into()))?
+        .to_string();
+    let storage = storage.clone();
+    blocking(move || storage.device_by_token(&hash_secret(&token)))
+        .await?
+        .ok_or_else(|| ServerError::Unauthorized("unknown or revoked device token".into()))
+}
+
+fn parse_json<T: serde::de::DeserializeOwned>(body: &[u8]) -> ServerResult<T> {
+    serde_json::from_slice(body)
+        .map_err(|e| ServerError::BadRequest(format!("malformed body: {e}")))
+}
+
+async fn enroll(State(storage): State<Shared>, body: Bytes) -> ServerResult<Response> {
+    let req: EnrollRequest = parse_json(&body)?;
+    if uuid::Uuid::parse_str(&req.device_id).is_err() {
+        return Err(ServerError::BadRequest("device_id must be a UUID".into()));
+    }
+    let token = new_secret();
+    let token_hash = hash_secret(&token);
+    let code_hash = hash_secret(req.code.trim());
+    let device = req.device_id.clone();
+    let user = blocking(move || storage.redeem_enrollment(&code_hash, &device, &token_hash, now()))
+        .await?
+        .ok_or_else(|| {
+            ServerError::Unauthorized("unknown, used or expired enrollment code".into())
+        })?;
+    Ok(axum::Json(EnrollResponse {
+        token,
+        user_id: user.id,
+        role: user.role.as_str().into(),
+    })
+    .into_response())
+}
+
+async fn sync(
+    State(storage): State<Shared>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> ServerResult<Response> {
+    let auth = authenticate(&storage, &headers).await?;
+    let request: SyncRequest = parse_json(&body)?;
+    let response = blocking(move || handle_sync(storage.as_ref(), &auth, request)).await?;
+    Ok(axum::Json(response).into_response())
+}
+
+async fn me(State(storage): State<Shared>, headers: HeaderMap) -> ServerResult<Response> {
+    let auth = authenticate(&storage, &headers).await?;
+    Ok(axum::Json(serde_json::json!({
+        "device_id": auth.device_id,
+        "user_id": auth.user.id,
+        "name": auth.user.name,
+        "role": auth.user.role,
+        "scope": auth.scope,
+    }))
+    .into_response())
+}
+
+fn require_reviewer(auth: &DeviceAuth) -> ServerResult<()> {
+    match auth.user.role {
+        Role::Supervisor | Role::Admin => Ok(()),
+        Role::Inspector => Err(ServerError::Forbidden(
+            "the supervisor API is for supervisors and admins".into(),
+        )),
+    }
+}
+
+/// A day `YYYY-MM-DD` (China Standard Time, UTC+8, where the bulletins are read) or ms since
+/// the epoch.
+fn parse_time(text: &str) -> ServerResult<i64> {
+    if let Ok(ms) = text.parse::<i64>() {
+        return Ok(ms);
+    }
+    let (y, m, d) = parse_date(text)?;
+    Ok(day_start_ms(y, m, d))
+}
+
+fn parse_date(text: &str) -> ServerResult<(i64, u32, u32)> {
+    let bad = || ServerError::BadRequest(format!("{text:?} is not a date (YYYY-MM-DD)"));
+    let mut parts = text.split('-');
+    let y: i64 = parts.next().and_then(|p| p.parse().ok()).ok_or_else(bad)?;
+    let m: u32 = parts.next().and_then(|p| p.parse().ok()).ok_or_else(bad)?;
+    let d: u32 = parts.next().and_then(|p| p.parse().ok()).ok_or_else(bad)?;
+    if parts.next().is_some() || !(1..=12).contains(&m) || d == 0 || d > days_in_month(y, m) {
+        return Err(bad());
+    }
+    Ok((y, m, d))
+}
+
+fn days_in_month(y: i64, m: u32) -> u32 {
+    match m {
+        4 | 6 | 9 | 11 => 30,
+        2 if (y % 4 == 0 && y % 100 != 0) || y % 400 == 0 => 29,
+        2 => 28,
+        _ => 31,
+    }
+}
+
+/// Days since 1970-01-01 of a civil date (proleptic Gregorian).
+fn days_from_civil(y: i64, m: u32, d: u32) -> i64 {
+    let y = if m <= 2 { y - 1 } else { y };
+    let era = y.div_euclid(400);
+    let yoe = y - era * 400;
+    let mp = (m as i64 + 9) % 12;
+    let doy = (153 * mp + 2) / 5 + d as i64 - 1;
+    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
+    era * 146_097 + doe - 719_468
+}
+
+const CST_OFFSET_MS: i64 = 8 * 3_600_000;
+
+fn day_start_ms(y: i64, m: u32, d: u32) -> i64 {
+    days_from_civil(y, m, d) * 86_400_000 - CST_OFFSET_MS
+}
+
+/// The civil date (UTC+8) of a time.
+fn civil_of(ms: i64) -> (i64, u32, u32) {
+    let days = (ms + CST_OFFSET_MS).div_euclid(86_400_000);
+    let z = days + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z - era * 146_097;
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let d = (doy - (153 * mp + 2) / 5 + 1) as u32;
+    let m = if mp < 10 { mp + 3 } else { mp - 9 } as u32;
+    let y = yoe + era * 400 + if m <= 2 { 1 } else { 0 };
+    (y, m, d)
+}
+
+/// The week (Monday to Monday) or month holding `at`, as [from, to) in ms.
+pub fn period_bounds(period: &str, at_ms: i64) -> ServerResult<(i64, i64)> {
+    let (y, m, d) = civil_of(at_ms);
+    match period {
+        "week" => {
+            let days = days_from_civil(y, m, d);
+            // 1970-01-01 was a Thursday: Monday-based weekday = (days + 3) mod 7.
+            let monday = days - (days + 3).rem_euclid(7);
+            let from = monday * 86_400_000 - CST_OFFSET_MS;
+            Ok((from, from + 7 * 86_400_000))
+        }
+        "month" => {
+            let from = day_start_ms(y, m, 1);
+            let (ny, nm) = if m == 12 { (y + 1, 1) } else { (y, m + 1) };
+            Ok((from, day_start_ms(ny, nm, 1)))
+        }
+        other => Err(ServerError::BadRequest(format!(
+            "period must be week or month, not {other:?}"
+        ))),
+    }
+}
+
+#[derive(Debug, Deserialize)]
+struct ListQuery {
+    community: Option<String>,
+    street: Option<String>,
+    district: Option<String>,
+    inspector: Option<String>,
+    status: Option<String>,
+    from: Option<String>,
+    to: Option<String>,
+    limit: Option<u32>,
+}
+
+async fn list_inspections(
+    State(storage): State<Shared>,
+    headers: HeaderMap,
+    Query(q): Query<ListQuery>,
+) -> ServerResult<Response> {
+    let auth = authenticate(&storage, &headers).await?;
+    require_reviewer(&auth)?;
+    let filter = ListFilter {
+        community: q.community,
+        street: q.street,
+        district: q.district,
+        inspector: q.inspector,
+        status: q.status,
+        from_ms: q.from.as_deref().map(parse_time).transpose()?,
+        to_ms: q.to.as_deref().map(parse_time).transpose()?,
+        limit: q.limit,
+    };
+    let rows = blocking(move || storage.list_inspections(&auth, &filter)).await?;
+    Ok(axum::Json(rows).into_response())
+}
+
+async fn inspection(
+    State(storage): State<Shared>,
+    headers: HeaderMap,
+    Path(id): Path<String>,
+) -> ServerResult<Response> {
+    let auth = authenticate(&storage, &headers).await?;
+    require_reviewer(&auth)?;
+    let body = blocking(move || {
+        let Some(mut doc) = storage.load_document(&id)? else {
+            return Err(ServerError::NotFound(format!("no inspection {id}")));
+        };
+        let inspection = doc.read()?;
+        let community = storage.community(&inspection.community_id)?;
+        let readable = auth.user.role == Role::Admin
+            || auth.scope.communities.contains(&inspection.community_id)
+            || community.as_ref().is_some_and(|c| {
+                auth.scope.streets.contains(&c.street) || auth.scope.districts.contains(&c.district)
+            });
+        if !readable {
+            return Err(ServerError::Forbidden(
+                "inspection outside your scope".into(),
+            ));
+        }
+        let history = doc.history();
+        let score = storage.score_of(&inspection)?;
+        Ok(serde_json::json!({
+            "inspection": inspection,
+            "community": community,
+            "score": score,
+            "history": history,
+            "conflicts": inspection.conflicts,
+        }))
+    })
+    .await?;
+    Ok(axum::Json(body).into_response())
+}
+
+async fn score_history(
+    State(storage): State<Shared>,
+    headers: HeaderMap,
+    Path(id): Path<String>,
+) -> ServerResult<Response> {
+    let auth = authenticate(&storage, &headers).await?;
+    require_reviewer(&auth)?;
+    let rows = blocking(move || {
+        if storage.community(&id)?.is_none() {
+            return Err(ServerError::NotFound(format!("no community {id}")));
+        }
+        storage.score_history(&auth, &id)
+    })
+    .await?;
+    Ok(axum::Json(rows).into_response())
+}
+
+#[derive(Debug, Deserialize)]
+struct RankingQuery {
+    by: Option<String>,
+    period: Option<String>,
+    /// A day inside the period (YYYY-MM-DD, UTC+8) or ms; default now.
+    at: Option<String>,
+}
+
+async fn rankings(
+    State(storage): State<Shared>,
+    headers: HeaderMap,
+    Query(q): Query<RankingQuery>,
+) -> ServerResult<Response> {
+    let auth = authenticate(&storage, &headers).await?;
+    require_reviewer(&auth)?;
+    let by = match q.by.as_deref().unwrap_or("community") {
+        "community" => ScopeKind::Community,
+        "street" => ScopeKind::Street,
+        "district" => ScopeKind::District,
+        other => {
+            return Err(ServerError::BadRequest(format!(
+                "by must be community, street or district, not {other:?}"
+            )));
+        }
+    };
+    let at =
+        q.at.as_deref()
+            .map(parse_time)
+            .transpose()?
+            .unwrap_or_else(now);
+    let period = q.period.unwrap_or_else(|| "week".into());
+    let (from, to) = period_bounds(&period, at)?;
+    let rows = blocking(move || storage.rankings(&auth, by, from, to)).await?;
+    Ok(axum::Json(serde_json::json!({
+        "by": q.by.unwrap_or_else(|| "community".into()),
+        "period": period,
+        "from_ms": from,
+        "to_ms": to,
+        "rows": rows,
+    }))
+    .into_response())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn weeks_start_on_monday_in_china_time() {
+        // 2026-05-20 is a Wednesday.
+        let at = parse_time("2026-05-20").unwrap() + 3_600_000;
+        let (from, to) = period_bounds("week", at).unwrap();
+        assert_eq!(civil_of(from), (2026, 5, 18));
+        assert_eq!(to - from, 7 * 86_400_000);
+        let (from, to) = period_bounds("month", at).unwrap();
+        assert_eq!(civil_of(from), (2026, 5, 1));
+        assert_eq!(civil_of(to), (2026, 6, 1));
+        assert!(parse_time("2026-02-30").is_err());
+        assert!(period_bounds("year", at).is_err());
+    }
+}

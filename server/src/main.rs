@@ -1,0 +1,3 @@
+fn main() -> std::process::ExitCode {
+    fenlei_server::cli_main()
+}

@@ -1,0 +1,210 @@
+//! Simulated devices for the main job (`scripts/run.sh`): inspectors' phones built from the
+//! core library record sample inspections and sync them to a running server; a supervisor's
+//! device approves or returns them; the rankings are read back through the supervisor API.
+//! Runs outside any tokio runtime (the core's sync client is blocking).
+
+use crate::error::{ServerError, ServerResult};
+use crate::storage::{Role, ScopeKind, Storage};
+use fenlei_core::inspection::{EditContext, InspectionKind, InspectionStatus, NewInspection};
+use fenlei_core::progress::{CancelToken, NoProgress};
+use fenlei_core::sample::{self, SampleRng};
+use fenlei_core::store::Store;
+use fenlei_core::sync::{SyncClient, enroll};
+use std::path::PathBuf;
+
+fn core(e: fenlei_core::CoreError) -> ServerError {
+    ServerError::Internal(e.to_string())
+}
+
+pub const SUPERVISOR: &str = "sup.wang";
+
+pub fn simulate(
+    storage: &dyn Storage,
+    url: &str,
+    inspectors: u32,
+    per_inspector: u32,
+    dir: PathBuf,
+) -> ServerResult<()> {
+    std::fs::create_dir_all(&dir)?;
+    let communities = fenlei_core::community::parse_csv(sample::CITY_CSV.as_bytes())?;
+    let mut streets: Vec<String> = communities.iter().map(|c| c.street.clone()).collect();
+    streets.sort();
+    streets.dedup();
+    let mut districts: Vec<String> = communities.iter().map(|c| c.district.clone()).collect();
+    districts.sort();
+    districts.dedup();
+
+    storage.add_user(SUPERVISOR, "王督导", Role::Supervisor)?;
+    for d in &districts {
+        storage.add_scope(SUPERVISOR, ScopeKind::District, d)?;
+    }
+
+    let handles: Vec<_> = (0..inspectors)
+        .map(|n| {
+            let user = format!("inspector.{}", n + 1);
+            let street = streets[n as usize % streets.len()].clone();
+            storage.add_user(&user, &user, Role::Inspector)?;
+            storage.add_scope(&user, ScopeKind::Street, &street)?;
+            let code = crate::issue_enrollment_code(storage, &user, 1)?;
+            let in_street: Vec<String> = communities
+                .iter()
+                .filter(|c| c.street == street)
+                .map(|c| c.id.clone())
+                .collect();
+            let url = url.to_string();
+            let path = dir.join(format!("{user}.sqlite"));
+            Ok(std::thread::spawn(move || {
+                inspector_day(
+                    &url,
+                    &path,
+                    &user,
+                    &code,
+                    &in_street,
+                    per_inspector,
+                    n as u64,
+                )
+            }))
+        })
+        .collect::<ServerResult<_>>()?;
+    for h in handles {
+        let line = h
+            .join()
+            .map_err(|_| ServerError::Internal("a simulated device crashed".into()))??;
+        println!("{line}");
+    }
+
+    // The supervisor's phone: receives everything in scope, approves most, returns one.
+    let code = crate::issue_enrollment_code(storage, SUPERVISOR, 1)?;
+    let store = Store::open(dir.join("supervisor.sqlite")).map_err(core)?;
+    let creds = enroll(url, &code, &store).map_err(core)?;
+    let client = SyncClient::new(url, &creds.token).map_err(core)?;
+    let report = client
+        .sync(&store, &NoProgress, &CancelToken::new())
+        .map_err(core)?;
+    let submitted = store
+        .list_inspections(&fenlei_core::store::InspectionFilter {
+            status: Some(InspectionStatus::Submitted),
+            limit: 1000,
+            ..Default::default()
+        })
+        .map_err(core)?;
+    let ctx = EditContext::by(SUPERVISOR);
+    for (n, i) in submitted.iter().enumerate() {
+        if n % 5 == 4 {
+            store
+                .set_status(
+                    &i.id,
+                    InspectionStatus::Returned,
+                    &ctx,
+                    Some("照片不清晰，请补充"),
+                )
+                .map_err(core)?;
+        } else {
+            store
+                .set_status(&i.id, InspectionStatus::Approved, &ctx, None)
+                .map_err(core)?;
+        }
+    }
+    let pushed = client
+        .sync(&store, &NoProgress, &CancelToken::new())
+        .map_err(core)?;
+    println!(
+        "supervisor {SUPERVISOR}: received {} inspections, reviewed {} ({} round trips)",
+        report.documents_received,
+        submitted.len(),
+        report.round_trips + pushed.round_trips
+    );
+
+    // A credential for the supervisor's dashboard, to try the API with curl.
+    let code = crate::issue_enrollment_code(storage, SUPERVISOR, 1)?;
+    let dashboard = Store::open(dir.join("dashboard.sqlite")).map_err(core)?;
+    let token = enroll(url, &code, &dashboard).map_err(core)?.token;
+    println!();
+    println!("Supervisor token ({SUPERVISOR}): {token}");
+    println!("Try:");
+    println!("  curl -H 'Authorization: Bearer {token}' '{url}/v1/rankings?by=street&period=week'");
+    println!(
+        "  curl -H 'Authorization: Bearer {token}' '{url}/v1/inspections?status=approved&limit=5'"
+    );
+    println!();
+    print_rankings(url, &token)
+}
+
+fn inspector_day(
+    url: &str,
+    path: &std::path::Path,
+    user: &str,
+    code: &str,
+    communities: &[String],
+    count: u32,
+    seed: u64,
+) -> ServerResult<String> {
+    let store = Store::open(path).map_err(core)?;
+    let creds = enroll(url, code, &store).map_err(core)?;
+    let client = SyncClient::new(url, &creds.token).map_err(core)?;
+    let cancel = CancelToken::new();
+    // First sync: communities, standards and this inspector's assignments arrive.
+    client.sync(&store, &NoProgress, &cancel).map_err(core)?;
+    let standard = store
+        .standard("hohhot-residential", "2026.1")
+        .map_err(core)?;
+    let mut rng = SampleRng::new(seed * 7919 + 17);
+    let ctx = EditContext::by(user);
+    for n in 0..count {
+        let community = &communities[n as usize % communities.len()];
+        let id = store
+            .create_inspection(
+                &NewInspection {
+                    community_id: community.clone(),
+                    standard_id: standard.id.clone(),
+                    standard_version: standard.version.clone(),
+                    kind: InspectionKind::DailyPatrol,
+                    co_inspectors: vec![],
+                },
+                user,
+            )
+            .map_err(core)?;
+        for answer in sample::simulated_answers(&standard, &mut rng) {
+            store.record_answer(&id, &answer, &ctx).map_err(core)?;
+        }
+        store
+            .set_status(&id, InspectionStatus::Submitted, &ctx, None)
+            .map_err(core)?;
+    }
+    let report = client.sync(&store, &NoProgress, &cancel).map_err(core)?;
+    Ok(format!(
+        "{user}: recorded {count} inspections, synced in {} round trips ({} bytes up, {} down)",
+        report.round_trips, report.bytes_sent, report.bytes_received
+    ))
+}
+
+fn print_rankings(url: &str, token: &str) -> ServerResult<()> {
+    let http = reqwest::blocking::Client::new();
+    for by in ["street", "district"] {
+        let body: serde_json::Value = http
+            .get(format!("{url}/v1/rankings?by={by}&period=week"))
+            .bearer_auth(token)
+            .send()
+            .and_then(|r| r.error_for_status())
+            .and_then(|r| r.json())
+            .map_err(|e| ServerError::Internal(format!("rankings: {e}")))?;
+        println!("This week's ranking by {by}:");
+        println!(
+            "{:>4}  {:<24} {:>6} {:>8} {:>8} {:>6}",
+            "rank", by, "count", "average", "lowest", "veto"
+        );
+        for row in body["rows"].as_array().into_iter().flatten() {
+            println!(
+                "{:>4}  {:<24} {:>6} {:>8.2} {:>8.2} {:>6}",
+                row["rank"],
+                row["name"].as_str().unwrap_or(""),
+                row["inspections"],
+                row["average"].as_f64().unwrap_or(0.0),
+                row["lowest"].as_f64().unwrap_or(0.0),
+                row["vetoed"]
+            );
+        }
+        println!();
+    }
+    Ok(())
+}

@@ -1,0 +1,884 @@
+//! Server storage behind one trait, so the same server (and the same tests) run on other
+//! engines later (PostgreSQL + S3-compatible blobs). [`SqliteStorage`] is the embedded default:
+//! one SQLite file holding a fenlei-core [`Store`] (documents, change feed, projection,
+//! communities, standards) plus the server's own tables (users, scopes, devices, enrollment
+//! codes, the reference-data log), which this module creates and migrates.
+
+use crate::error::{ServerError, ServerResult};
+use fenlei_core::community::Community;
+use fenlei_core::inspection::{Inspection, InspectionDoc, InspectionStatus};
+use fenlei_core::scoring::ScoreCard;
+use fenlei_core::store::{AppliedDocument, StandardInfo, Store};
+use fenlei_core::sync::protocol::{Assignments, FeedEntry, ReferenceUpdate, StandardSource};
+use rusqlite::{Connection, OpenFlags, OptionalExtension, params, params_from_iter, types::Value};
+use serde::{Deserialize, Serialize};
+use std::path::{Path, PathBuf};
+use std::sync::{Mutex, MutexGuard};
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Role {
+    Inspector,
+    Supervisor,
+    Admin,
+}
+
+impl Role {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Role::Inspector => "inspector",
+            Role::Supervisor => "supervisor",
+            Role::Admin => "admin",
+        }
+    }
+    pub fn parse(s: &str) -> Option<Role> {
+        match s {
+            "inspector" => Some(Role::Inspector),
+            "supervisor" => Some(Role::Supervisor),
+            "admin" => Some(Role::Admin),
+            _ => None,
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct User {
+    pub id: String,
+    pub name: String,
+    pub role: Role,
+    /// Grows whenever the user's scope changes, so devices re-read the feed from the start.
+    pub scope_epoch: i64,
+}
+
+/// An authenticated device and its user's rights.
+#[derive(Debug, Clone)]
+pub struct DeviceAuth {
+    pub device_id: String,
+    pub user: User,
+    pub scope: Assignments,
+}
+
+/// What a scope entry names.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ScopeKind {
+    Community,
+    Street,
+    District,
+}
+
+impl ScopeKind {
+    fn as_str(self) -> &'static str {
+        match self {
+            ScopeKind::Community => "community",
+            ScopeKind::Street => "street",
+            ScopeKind::District => "district",
+        }
+    }
+}
+
+/// Filters of the supervisor's inspection list (all optional).
+#[derive(Debug, Clone, Default, Deserialize)]
+pub struct ListFilter {
+    pub community: Option<String>,
+    pub street: Option<String>,
+    pub district: Option<String>,
+    pub inspector: Option<String>,
+    pub status: Option<String>,
+    pub from_ms: Option<i64>,
+    pub to_ms: Option<i64>,
+    pub limit: Option<u32>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct InspectionRow {
+    pub id: String,
+    pub community_id: String,
+    pub community_name: Option<String>,
+    pub district: Option<String>,
+    pub street: Option<String>,
+    pub kind: String,
+    pub status: String,
+    pub created_by: String,
+    pub started_at_ms: i64,
+    pub ended_at_ms: Option<i64>,
+    pub total: Option<f64>,
+    pub max_points: Option<f64>,
+    pub grade: Option<String>,
+    pub vetoed: bool,
+    pub conflict_count: i64,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct RankingRow {
+    pub rank: u32,
+    pub key: String,
+    pub name: String,
+    pub inspections: u32,
+    pub average: f64,
+    pub lowest: f64,
+    pub vetoed: u32,
+}
+
+/// Everything the server keeps. Blocking: handlers call it on tokio's blocking pool.
+pub trait Storage: Send + Sync + 'static {
+    // accounts
+    fn add_user(&self, id: &str, name: &str, role: Role) -> ServerResult<()>;
+    fn user(&self, id: &str) -> ServerResult<Option<User>>;
+    fn add_scope(&self, user_id: &str, kind: ScopeKind, value: &str) -> ServerResult<()>;
+    fn scope(&self, user: &User) -> ServerResult<Assignments>;
+    fn add_enrollment_code(
+        &self,
+        user_id: &str,
+        code_hash: &str,
+        expires_ms: i64,
+    ) -> ServerResult<()>;
+    /// Binds the device to the code's user and stores the token's hash. `None` when the code
+    /// is unknown, used or expired.
+    fn redeem_enrollment(
+        &self,
+        code_hash: &str,
+        device_id: &str,
+        token_hash: &str,
+        now_ms: i64,
+    ) -> ServerResult<Option<User>>;
+    fn device_by_token(&self, token_hash: &str) -> ServerResult<Option<DeviceAuth>>;
+
+    // reference data
+    fn import_communities_csv(&self, bytes: &[u8]) -> ServerResult<u32>;
+    fn publish_standard(&self, source: &str) -> ServerResult<StandardInfo>;
+    fn reference_after(
+        &self,
+        cursor: u64,
+        user: &User,
+        limit: usize,
+    ) -> ServerResult<ReferenceUpdate>;
+    fn community(&self, id: &str) -> ServerResult<Option<Community>>;
+    /// The inspection's score under its own standard version, if the server holds it.
+    fn score_of(&self, inspection: &Inspection) -> ServerResult<Option<ScoreCard>>;
+
+    // documents
+    fn load_document(&self, id: &str) -> ServerResult<Option<InspectionDoc>>;
+    fn document_seq(&self, id: &str) -> ServerResult<Option<i64>>;
+    fn apply_documents(&self, batch: &[(String, Vec<u8>)]) -> ServerResult<Vec<AppliedDocument>>;
+    /// Documents readable by `auth` changed after `after`; the next cursor; whether more follow.
+    fn feed_after(
+        &self,
+        auth: &DeviceAuth,
+        after: i64,
+        limit: usize,
+    ) -> ServerResult<(Vec<FeedEntry>, i64, bool)>;
+
+    // supervisor API
+    fn list_inspections(
+        &self,
+        auth: &DeviceAuth,
+        filter: &ListFilter,
+    ) -> ServerResult<Vec<InspectionRow>>;
+    fn score_history(
+        &self,
+        auth: &DeviceAuth,
+        community_id: &str,
+    ) -> ServerResult<Vec<InspectionRow>>;
+    fn rankings(
+        &self,
+        auth: &DeviceAuth,
+        by: ScopeKind,
+        from_ms: i64,
+        to_ms: i64,
+    ) -> ServerResult<Vec<RankingRow>>;
+}
+
+/// The server's tables, in the same file as the core store's. Versioned in `server_meta` (the
+/// core store owns SQLite's user_version). Append new versions; never edit a released one.
+const SERVER_SCHEMA: &[&str] = &[r#"
+CREATE TABLE server_meta (key TEXT PRIMARY KEY NOT NULL, value TEXT NOT NULL) STRICT;
+CREATE TABLE users (
+    id          TEXT PRIMARY KEY NOT NULL,
+    name        TEXT NOT NULL,
+    role        TEXT NOT NULL CHECK (role IN ('inspector', 'supervisor', 'admin')),
+    scope_epoch INTEGER NOT NULL DEFAULT 0
+) STRICT;
+CREATE TABLE user_scopes (
+    user_id TEXT NOT NULL REFERENCES users(id) ON DELETE CASCADE,
+    kind    TEXT NOT NULL CHECK (kind IN ('community', 'street', 'district')),
+    value   TEXT NOT NULL,
+    PRIMARY KEY (user_id, kind, value)
+) STRICT;
+CREATE INDEX user_scopes_by_value ON user_scopes(kind, value);
+CREATE TABLE devices (
+    id          TEXT PRIMARY KEY NOT NULL,
+    user_id     TEXT NOT NULL REFERENCES users(id) ON DELETE CASCADE,
+    token_hash  TEXT NOT NULL UNIQUE,
+    enrolled_at INTEGER NOT NULL,
+    revoked     INTEGER NOT NULL DEFAULT 0
+) STRICT;
+CREATE TABLE enrollment_codes (
+    code_hash  TEXT PRIMARY KEY NOT NULL,
+    user_id    TEXT NOT NULL REFERENCES users(id) ON DELETE CASCADE,
+    expires_at INTEGER NOT NULL,
+    used_by    TEXT
+) STRICT;
+-- Reference data changes in order: a device asks for everything after its cursor.
+CREATE TABLE reference_log (
+    seq  INTEGER PRIMARY KEY AUTOINCREMENT,
+    kind TEXT NOT NULL CHECK (kind IN ('community', 'standard', 'assignments')),
+    key  TEXT NOT NULL,
+    UNIQUE (kind, key)
+);
+"#];
+
+pub struct SqliteStorage {
+    store: Store,
+    path: PathBuf,
+    writer: Mutex<Connection>,
+    readers: Mutex<Vec<Connection>>,
+}
+
+fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|p| p.into_inner())
+}
+
+fn now_ms() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_millis() as i64)
+        .unwrap_or(0)
+}
+
+fn open_conn(path: &Path, read_only: bool) -> ServerResult<Connection> {
+    let flags = if read_only {
+        OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX
+    } else {
+        OpenFlags::SQLITE_OPEN_READ_WRITE
+            | OpenFlags::SQLITE_OPEN_CREATE
+            | OpenFlags::SQLITE_OPEN_NO_MUTEX
+    };
+    let conn = Connection::open_with_flags(path, flags)?;
+    conn.busy_timeout(std::time::Duration::from_secs(30))?;
+    if !read_only {
+        conn.pragma_update(None, "synchronous", "FULL")?;
+        conn.pragma_update(None, "foreign_keys", "ON")?;
+    }
+    Ok(conn)
+}
+
+impl SqliteStorage {
+    /// Opens (or creates) the server's database in `dir` (`dir/fenlei-server.sqlite`).
+    pub fn open(dir: &Path) -> ServerResult<SqliteStorage> {
+        std::fs::create_dir_all(dir)?;
+        let path = dir.join("fenlei-server.sqlite");
+        // The core store creates the file, switches it to WAL and migrates its own tables.
+        let store = Store::open(&path)?;
+        let mut writer = open_conn(&path, false)?;
+        migrate(&mut writer)?;
+        Ok(SqliteStorage {
+            store,
+            path,
+            writer: Mutex::new(writer),
+            readers: Mutex::new(Vec::new()),
+        })
+    }
+
+    pub fn store(&self) -> &Store {
+        &self.store
+    }
+
+    fn read<T>(&self, f: impl FnOnce(&Connection) -> ServerResult<T>) -> ServerResult<T> {
+        let conn = match lock(&self.readers).pop() {
+            Some(c) => c,
+            None => open_conn(&self.path, true)?,
+        };
+        let out = f(&conn);
+        let mut pool = lock(&self.readers);
+        if pool.len() < 8 {
+            pool.push(conn);
+        }
+        out
+    }
+
+    fn log_reference(conn: &Connection, kind: &str, key: &str) -> ServerResult<()> {
+        conn.execute(
+            "DELETE FROM reference_log WHERE kind = ?1 AND key = ?2",
+            params![kind, key],
+        )?;
+        conn.execute(
+            "INSERT INTO reference_log (kind, key) VALUES (?1, ?2)",
+            params![kind, key],
+        )?;
+        Ok(())
+    }
+}
+
+fn migrate(conn: &mut Connection) -> ServerResult<()> {
+    let has_meta: bool = conn.query_row(
+        "SELECT count(*) > 0 FROM sqlite_master WHERE type = 'table' AND name = 'server_meta'",
+        [],
+        |r| r.get(0),
+    )?;
+    let version: usize = if has_meta {
+        conn.query_row(
+            "SELECT value FROM server_meta WHERE key = 'schema_version'",
+            [],
+            |r| r.get::<_, String>(0),
+        )
+        .optional()?
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(0)
+    } else {
+        0
+    };
+    if version > SERVER_SCHEMA.len() {
+        return Err(ServerError::Internal(format!(
+            "server schema version {version} is newer than this build ({})",
+            SERVER_SCHEMA.len()
+        )));
+    }
+    for (n, sql) in SERVER_SCHEMA.iter().enumerate().skip(version) {
+        let tx = conn.transaction()?;
+        tx.execute_batch(sql)?;
+        tx.execute(
+            "INSERT INTO server_meta (key, value) VALUES ('schema_version', ?1)
+             ON CONFLICT(key) DO UPDATE SET value = excluded.value",
+            [(n + 1).to_string()],
+        )?;
+        tx.commit()?;
+    }
+    Ok(())
+}
+
+fn user_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<User> {
+    let role: String = r.get(2)?;
+    Ok(User {
+        id: r.get(0)?,
+        name: r.get(1)?,
+        role: Role::parse(&role).unwrap_or(Role::Inspector),
+        scope_epoch: r.get(3)?,
+    })
+}
+
+/// SQL that is true when inspection `i` (joined with its community `c`) is readable by the
+/// user bound to ?U (role ?R). Inspectors read what they created, co-inspect or are assigned.
+const READABLE: &str = "(?R = 'admin'
+    OR EXISTS (SELECT 1 FROM user_scopes s WHERE s.user_id = ?U AND (
+        (s.kind = 'community' AND s.value = i.community_id)
+        OR (s.kind = 'street' AND s.value = c.street)
+        OR (s.kind = 'district' AND s.value = c.district)))
+    OR (?R = 'inspector' AND (i.created_by = ?U OR EXISTS (
+        SELECT 1 FROM inspection_inspectors x WHERE x.inspection_id = i.id AND x.user_id = ?U))))";
+
+fn readable(role_param: usize, user_param: usize) -> String {
+    READABLE
+        .replace("?R", &format!("?{role_param}"))
+        .replace("?U", &format!("?{user_param}"))
+}
+
+fn inspection_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<InspectionRow> {
+    Ok(InspectionRow {
+        id: r.get(0)?,
+        community_id: r.get(1)?,
+        community_name: r.get(2)?,
+        district: r.get(3)?,
+        street: r.get(4)?,
+        kind: r.get(5)?,
+        status: r.get(6)?,
+        created_by: r.get(7)?,
+        started_at_ms: r.get(8)?,
+        ended_at_ms: r.get(9)?,
+        total: r.get(10)?,
+        max_points: r.get(11)?,
+        grade: r.get(12)?,
+        vetoed: r.get(13)?,
+        conflict_count: r.get(14)?,
+    })
+}
+
+const INSPECTION_COLUMNS: &str = "i.id, i.community_id, c.name, c.district, c.street, i.kind, i.status,
+    i.created_by, i.started_at, i.ended_at, i.total, i.max_points, i.grade, i.vetoed, i.conflict_count";
+
+impl Storage for SqliteStorage {
+    fn add_user(&self, id: &str, name: &str, role: Role) -> ServerResult<()> {
+        if id.trim().is_empty() {
+            return Err(ServerError::BadRequest("user id must not be empty".into()));
+        }
+        lock(&self.writer).execute(
+            "INSERT INTO users (id, name, role) VALUES (?1, ?2, ?3)
+             ON CONFLICT(id) DO UPDATE SET name = excluded.name, role = excluded.role,
+                 scope_epoch = users.scope_epoch + 1",
+            params![id, name, role.as_str()],
+        )?;
+        Ok(())
+    }
+
+    fn user(&self, id: &str) -> ServerResult<Option<User>> {
+        self.read(|c| {
+            Ok(c.query_row(
+                "SELECT id, name, role, scope_epoch FROM users WHERE id = ?1",
+                [id],
+                user_row,
+            )
+            .optional()?)
+        })
+    }
+
+    fn add_scope(&self, user_id: &str, kind: ScopeKind, value: &str) -> ServerResult<()> {
+        let mut w = lock(&self.writer);
+        let tx = w.transaction()?;
+        let exists: bool = tx.query_row(
+            "SELECT count(*) > 0 FROM users WHERE id = ?1",
+            [user_id],
+            |r| r.get(0),
+        )?;
+        if !exists {
+            return Err(ServerError::NotFound(format!("no user {user_id}")));
+        }
+        tx.execute(
+            "INSERT OR IGNORE INTO user_scopes (user_id, kind, value) VALUES (?1, ?2, ?3)",
+            params![user_id, kind.as_str(), value],
+        )?;
+        tx.execute(
+            "UPDATE users SET scope_epoch = scope_epoch + 1 WHERE id = ?1",
+            [user_id],
+        )?;
+        SqliteStorage::log_reference(&tx, "assignments", user_id)?;
+        tx.commit()?;
+        Ok(())
+    }
+
+    fn scope(&self, user: &User) -> ServerResult<Assignments> {
+        self.read(|c| {
+            let mut out = Assignments {
+                user_id: user.id.clone(),
+                role: user.role.as_str().into(),
+                ..Default::default()
+            };
+            let mut stmt = c.prepare_cached(
+                "SELECT kind, value FROM user_scopes WHERE user_id = ?1 ORDER BY kind, value",
+            )?;
+            let rows = stmt.query_map([&user.id], |r| {
+                Ok((r.get::<_, String>(0)?, r.get::<_, String>(1)?))
+            })?;
+            for row in rows {
+                let (kind, value) = row?;
+                match kind.as_str() {
+                    "community" => out.communities.push(value),
+                    "street" => out.streets.push(value),
+                    _ => out.districts.push(value),
+                }
+            }
+            Ok(out)
+        })
+    }
+
+    fn add_enrollment_code(
+        &self,
+        user_id: &str,
+        code_hash: &str,
+        expires_ms: i64,
+    ) -> ServerResult<()> {
+        if self.user(user_id)?.is_none() {
+            return Err(ServerError::NotFound(format!("no user {user_id}")));
+        }
+        lock(&self.writer).execute(
+            "INSERT INTO enrollment_codes (code_hash, user_id, expires_at) VALUES (?1, ?2, ?3)",
+            params![code_hash, user_id, expires_ms],
+        )?;
+        Ok(())
+    }
+
+    fn redeem_enrollment(
+        &self,
+        code_hash: &str,
+        device_id: &str,
+        token_hash: &str,
+        now_ms: i64,
+    ) -> ServerResult<Option<User>> {
+        let mut w = lock(&self.writer);
+        let tx = w.transaction()?;
+        let user_id: Option<String> = tx
+            .query_row(
+                "SELECT user_id FROM enrollment_codes
+                 WHERE code_hash = ?1 AND used_by IS NULL AND expires_at > ?2",
+                params![code_hash, now_ms],
+                |r| r.get(0),
+            )
+            .optional()?;
+        let Some(user_id) = user_id else {
+            return Ok(None);
+        };
+        let bound_to: Option<String> = tx
+            .query_row(
+                "SELECT user_id FROM devices WHERE id = ?1",
+                [device_id],
+                |r| r.get(0),
+            )
+            .optional()?;
+        if bound_to.as_deref().is_some_and(|u| u != user_id) {
+            return Err(ServerError::Forbidden(
+                "this device is enrolled for another user".into(),
+            ));
+        }
+        tx.execute(
+            "UPDATE enrollment_codes SET used_by = ?2 WHERE code_hash = ?1",
+            params![code_hash, device_id],
+        )?;
+        // Re-enrolling a device (a lost token) replaces its credential.
+        tx.execute(
+            "INSERT INTO devices (id, user_id, token_hash, enrolled_at) VALUES (?1, ?2, ?3, ?4)
+             ON CONFLICT(id) DO UPDATE SET token_hash = excluded.token_hash,
+                 enrolled_at = excluded.enrolled_at, revoked = 0",
+            params![device_id, user_id, token_hash, now_ms],
+        )?;
+        let user = tx.query_row(
+            "SELECT id, name, role, scope_epoch FROM users WHERE id = ?1",
+            [&user_id],
+            user_row,
+        )?;
+        tx.commit()?;
+        Ok(Some(user))
+    }
+
+    fn device_by_token(&self, token_hash: &str) -> ServerResult<Option<DeviceAuth>> {
+        let found = self.read(|c| {
+            Ok(c.prepare_cached(
+                "SELECT d.id, u.id, u.name, u.role, u.scope_epoch FROM devices d
+                 JOIN users u ON u.id = d.user_id WHERE d.token_hash = ?1 AND d.revoked = 0",
+            )?
+            .query_row([token_hash], |r| {
+                let role: String = r.get(3)?;
+                Ok((
+                    r.get::<_, String>(0)?,
+                    User {
+                        id: r.get(1)?,
+                        name: r.get(2)?,
+                        role: Role::parse(&role).unwrap_or(Role::Inspector),
+                        scope_epoch: r.get(4)?,
+                    },
+                ))
+            })
+            .optional()?)
+        })?;
+        match found {
+            None => Ok(None),
+            Some((device_id, user)) => {
+                let scope = self.scope(&user)?;
+                Ok(Some(DeviceAuth {
+                    device_id,
+                    user,
+                    scope,
+                }))
+            }
+        }
+    }
+
+    fn import_communities_csv(&self, bytes: &[u8]) -> ServerResult<u32> {
+        let communities = fenlei_core::community::parse_csv(bytes)?;
+        let n = self.store.upsert_communities(&communities)?;
+        let mut w = lock(&self.writer);
+        let tx = w.transaction()?;
+        for c in &communities {
+            SqliteStorage::log_reference(&tx, "community", &c.id)?;
+        }
+        tx.commit()?;
+        Ok(n)
+    }
+
+    fn publish_standard(&self, source: &str) -> ServerResult<StandardInfo> {
+        let info = self.store.import_standard(source)?;
+        let w = lock(&self.writer);
+        let key = format!("{}\u{1f}{}", info.id, info.version);
+        let known: bool = w.query_row(
+            "SELECT count(*) > 0 FROM reference_log WHERE kind = 'standard' AND key = ?1",
+            [&key],
+            |r| r.get(0),
+        )?;
+        if !known {
+            SqliteStorage::log_reference(&w, "standard", &key)?;
+        }
+        Ok(info)
+    }
+
+    fn reference_after(
+        &self,
+        cursor: u64,
+        user: &User,
+        limit: usize,
+    ) -> ServerResult<ReferenceUpdate> {
+        let rows: Vec<(i64, String, String)> = self.read(|c| {
+            let mut stmt = c.prepare_cached(
+                "SELECT seq, kind, key FROM reference_log WHERE seq > ?1
+                   AND (kind != 'assignments' OR key = ?2)
+                 ORDER BY seq LIMIT ?3",
+            )?;
+            let rows = stmt
+                .query_map(params![cursor as i64, user.id, limit as i64], |r| {
+                    Ok((r.get(0)?, r.get(1)?, r.get(2)?))
+                })?
+                .collect::<rusqlite::Result<_>>()?;
+            Ok(rows)
+        })?;
+        let latest: i64 = self.read(|c| {
+            Ok(
+                c.query_row("SELECT coalesce(max(seq), 0) FROM reference_log", [], |r| {
+                    r.get(0)
+                })?,
+            )
+        })?;
+        let more = rows.len() == limit;
+        let mut update = ReferenceUpdate {
+            cursor: if more {
+                rows.last().map(|r| r.0).unwrap_or(0) as u64
+            } else {
+                (latest as u64).max(cursor)
+            },
+            more,
+            ..Default::default()
+        };
+        for (_, kind, key) in rows {
+            match kind.as_str() {
+                "community" => {
+                    if let Some(c) = self.community(&key)? {
+                        update.communities.push(c);
+                    }
+                }
+                "standard" => {
+                    let Some((id, version)) = key.split_once('\u{1f}') else {
+                        continue;
+                    };
+                    let source: Option<String> = self.read(|c| {
+                        Ok(c.query_row(
+                            "SELECT source FROM standards WHERE id = ?1 AND version = ?2",
+                            params![id, version],
+                            |r| r.get(0),
+                        )
+                        .optional()?)
+                    })?;
+                    if let Some(source) = source {
+                        update.standards.push(StandardSource {
+                            id: id.into(),
+                            version: version.into(),
+                            source,
+                        });
+                    }
+                }
+                _ => update.assignments = Some(self.scope(user)?),
+            }
+        }
+        Ok(update)
+    }
+
+    fn community(&self, id: &str) -> ServerResult<Option<Community>> {
+        match self.store.community(id) {
+            Ok(c) => Ok(Some(c)),
+            Err(fenlei_core::CoreError::UnknownCommunity(_)) => Ok(None),
+            Err(e) => Err(e.into()),
+        }
+    }
+
+    fn score_of(&self, i: &Inspection) -> ServerResult<Option<ScoreCard>> {
+        match self.store.standard(&i.standard_id, &i.standard_version) {
+            Ok(s) => Ok(Some(fenlei_core::scoring::score(&s, &i.item_answers()))),
+            Err(fenlei_core::CoreError::UnknownStandard { .. }) => Ok(None),
+            Err(e) => Err(e.into()),
+        }
+    }
+
+    fn load_document(&self, id: &str) -> ServerResult<Option<InspectionDoc>> {
+        Ok(self.store.load_document(id)?)
+    }
+
+    fn document_seq(&self, id: &str) -> ServerResult<Option<i64>> {
+        Ok(self.store.document_seq(id)?)
+    }
+
+    fn apply_documents(&self, batch: &[(String, Vec<u8>)]) -> ServerResult<Vec<AppliedDocument>> {
+        Ok(self.store.apply_documents(batch)?)
+    }
+
+    fn feed_after(
+        &self,
+        auth: &DeviceAuth,
+        after: i64,
+        limit: usize,
+    ) -> ServerResult<(Vec<FeedEntry>, i64, bool)> {
+        self.read(|c| {
+            let tx = c.unchecked_transaction()?;
+            let latest: i64 =
+                tx.query_row("SELECT seq FROM change_counter WHERE id = 1", [], |r| {
+                    r.get(0)
+                })?;
+            let sql = format!(
+                "SELECT f.doc_id, f.seq FROM change_feed f
+                 JOIN inspections i ON i.id = f.doc_id
+                 LEFT JOIN communities c ON c.id = i.community_id
+                 WHERE f.seq > ?1 AND f.seq <= ?2 AND {}
+                 ORDER BY f.seq LIMIT ?5",
+                readable(3, 4)
+            );
+            let mut stmt = tx.prepare_cached(&sql)?;
+            let entries: Vec<FeedEntry> = stmt
+                .query_map(
+                    params![
+                        after,
+                        latest,
+                        auth.user.role.as_str(),
+                        auth.user.id,
+                        limit as i64
+                    ],
+                    |r| {
+                        Ok(FeedEntry {
+                            id: r.get(0)?,
+                            seq: r.get::<_, i64>(1)? as u64,
+                        })
+                    },
+                )?
+                .collect::<rusqlite::Result<_>>()?;
+            let more = entries.len() == limit;
+            let next = if more {
+                entries.last().map(|e| e.seq as i64).unwrap_or(after)
+            } else {
+                latest.max(after)
+            };
+            Ok((entries, next, more))
+        })
+    }
+
+    fn list_inspections(
+        &self,
+        auth: &DeviceAuth,
+        f: &ListFilter,
+    ) -> ServerResult<Vec<InspectionRow>> {
+        let mut args: Vec<Value> = vec![
+            Value::Text(auth.user.role.as_str().into()),
+            Value::Text(auth.user.id.clone()),
+        ];
+        let mut sql = format!(
+            "SELECT {INSPECTION_COLUMNS} FROM inspections i
+             LEFT JOIN communities c ON c.id = i.community_id WHERE {}",
+            readable(1, 2)
+        );
+        let mut add = |sql: &mut String, clause: &str, v: Value| {
+            args.push(v);
+            *sql += &clause.replace("?N", &format!("?{}", args.len()));
+        };
+        if let Some(v) = &f.community {
+            add(&mut sql, " AND i.community_id = ?N", Value::Text(v.clone()));
+        }
+        if let Some(v) = &f.street {
+            add(&mut sql, " AND c.street = ?N", Value::Text(v.clone()));
+        }
+        if let Some(v) = &f.district {
+            add(&mut sql, " AND c.district = ?N", Value::Text(v.clone()));
+        }
+        if let Some(v) = &f.inspector {
+            add(
+                &mut sql,
+                " AND EXISTS (SELECT 1 FROM inspection_inspectors x WHERE x.inspection_id = i.id AND x.user_id = ?N)",
+                Value::Text(v.clone()),
+            );
+        }
+        if let Some(v) = &f.status {
+            if InspectionStatus::parse(v).is_none() {
+                return Err(ServerError::BadRequest(format!("unknown status {v:?}")));
+            }
+            add(&mut sql, " AND i.status = ?N", Value::Text(v.clone()));
+        }
+        if let Some(v) = f.from_ms {
+            add(&mut sql, " AND i.started_at >= ?N", Value::Integer(v));
+        }
+        if let Some(v) = f.to_ms {
+            add(&mut sql, " AND i.started_at < ?N", Value::Integer(v));
+        }
+        let limit = f.limit.unwrap_or(100).clamp(1, 1000);
+        sql += &format!(" ORDER BY i.started_at DESC, i.id DESC LIMIT {limit}");
+        self.read(|c| {
+            let mut stmt = c.prepare_cached(&sql)?;
+            let rows = stmt
+                .query_map(params_from_iter(args), inspection_row)?
+                .collect::<rusqlite::Result<_>>()?;
+            Ok(rows)
+        })
+    }
+
+    fn score_history(
+        &self,
+        auth: &DeviceAuth,
+        community_id: &str,
+    ) -> ServerResult<Vec<InspectionRow>> {
+        let sql = format!(
+            "SELECT {INSPECTION_COLUMNS} FROM inspections i
+             LEFT JOIN communities c ON c.id = i.community_id
+             WHERE {} AND i.community_id = ?3 AND i.status IN ('submitted', 'approved')
+               AND i.total IS NOT NULL
+             ORDER BY i.started_at DESC, i.id DESC LIMIT 500",
+            readable(1, 2)
+        );
+        self.read(|c| {
+            let mut stmt = c.prepare_cached(&sql)?;
+            let rows = stmt
+                .query_map(
+                    params![auth.user.role.as_str(), auth.user.id, community_id],
+                    inspection_row,
+                )?
+                .collect::<rusqlite::Result<_>>()?;
+            Ok(rows)
+        })
+    }
+
+    fn rankings(
+        &self,
+        auth: &DeviceAuth,
+        by: ScopeKind,
+        from_ms: i64,
+        to_ms: i64,
+    ) -> ServerResult<Vec<RankingRow>> {
+        let (key, name) = match by {
+            ScopeKind::Community => ("i.community_id", "coalesce(c.name, i.community_id)"),
+            ScopeKind::Street => ("coalesce(c.street, '')", "coalesce(c.street, '')"),
+            ScopeKind::District => ("coalesce(c.district, '')", "coalesce(c.district, '')"),
+        };
+        // Scores are compared as a percentage of the standard's full marks, so inspections under
+        // standards of different sizes rank together; a veto counts as it stands (the total).
+        let sql = format!(
+            "SELECT {key}, {name}, count(*),
+                    avg(i.total * 100.0 / i.max_points), min(i.total * 100.0 / i.max_points),
+                    sum(i.vetoed)
+             FROM inspections i LEFT JOIN communities c ON c.id = i.community_id
+             WHERE {} AND i.status IN ('submitted', 'approved') AND i.total IS NOT NULL
+               AND i.max_points > 0 AND i.started_at >= ?3 AND i.started_at < ?4
+             GROUP BY 1 ORDER BY 4 DESC, 1",
+            readable(1, 2)
+        );
+        self.read(|c| {
+            let mut stmt = c.prepare_cached(&sql)?;
+            let rows = stmt
+                .query_map(
+                    params![auth.user.role.as_str(), auth.user.id, from_ms, to_ms],
+                    |r| {
+                        Ok(RankingRow {
+                            rank: 0,
+                            key: r.get(0)?,
+                            name: r.get(1)?,
+                            inspections: r.get::<_, i64>(2)? as u32,
+                            average: (r.get::<_, f64>(3)? * 100.0).round() / 100.0,
+                            lowest: (r.get::<_, f64>(4)? * 100.0).round() / 100.0,
+                            vetoed: r.get::<_, i64>(5)? as u32,
+                        })
+                    },
+                )?
+                .collect::<rusqlite::Result<Vec<_>>>()?;
+            Ok(rows
+                .into_iter()
+                .enumerate()
+                .map(|(n, mut r)| {
+                    r.rank = n as u32 + 1;
+                    r
+                })
+                .collect())
+        })
+    }
+}
+
+/// Current time for storage callers.
+pub fn now() -> i64 {
+    now_ms()
+}

@@ -1,0 +1,404 @@
+//! The sync endpoint's work (docs/sync-protocol.md), blocking, on top of [`Storage`].
+//!
+//! The server keeps no per-device sync state: each document message is answered from a fresh
+//! automerge `sync::State`, so a replayed, duplicated or cut request can only repeat work, never
+//! corrupt it. A request is all or nothing: every message is decoded, applied to a copy and
+//! authorised first; only then are the documents that changed written, in one transaction.
+
+use crate::error::{ServerError, ServerResult};
+use crate::storage::{DeviceAuth, Role, Storage};
+use automerge::sync::{Message, State, SyncDoc};
+use automerge::{AutoCommit, ChangeHash};
+use base64::Engine;
+use base64::engine::general_purpose::STANDARD as B64;
+use fenlei_core::community::Community;
+use fenlei_core::inspection::{
+    Inspection, InspectionDoc, InspectionStatus, WorkflowEventKind, actor_of,
+};
+use fenlei_core::sync::protocol::*;
+use std::collections::HashSet;
+use std::panic::{AssertUnwindSafe, catch_unwind};
+
+/// The actor the server opens documents with. It never writes: it only merges.
+const SERVER_DEVICE: &str = "00000000-0000-0000-0000-000000000000";
+
+fn invalid(doc: &str, reason: impl Into<String>) -> ServerError {
+    ServerError::InvalidDocument {
+        doc: doc.to_string(),
+        reason: reason.into(),
+    }
+}
+
+fn forbidden(doc: &str, reason: impl Into<String>) -> ServerError {
+    ServerError::ForbiddenDocument {
+        doc: doc.to_string(),
+        reason: reason.into(),
+    }
+}
+
+/// Runs automerge work on untrusted input; a panic becomes a 422 for that document.
+fn guarded<T>(doc: &str, work: impl FnOnce() -> ServerResult<T>) -> ServerResult<T> {
+    match catch_unwind(AssertUnwindSafe(work)) {
+        Ok(r) => r,
+        Err(_) => Err(invalid(
+            doc,
+            "sync message could not be applied (decoder failed)",
+        )),
+    }
+}
+
+/// Whether the community is inside the user's scope entries.
+fn in_scope(auth: &DeviceAuth, community_id: &str, community: Option<&Community>) -> bool {
+    let s = &auth.scope;
+    s.communities.iter().any(|c| c == community_id)
+        || community
+            .is_some_and(|c| s.streets.contains(&c.street) || s.districts.contains(&c.district))
+}
+
+fn can_read(auth: &DeviceAuth, i: &Inspection, community: Option<&Community>) -> bool {
+    match auth.user.role {
+        Role::Admin => true,
+        Role::Supervisor => in_scope(auth, &i.community_id, community),
+        Role::Inspector => {
+            i.created_by == auth.user.id
+                || i.inspectors.contains(&auth.user.id)
+                || in_scope(auth, &i.community_id, community)
+        }
+    }
+}
+
+/// The parts of an inspection a supervisor may not touch: everything but status, events and
+/// the end time that submitting sets.
+fn without_review(i: &Inspection) -> Inspection {
+    let mut i = i.clone();
+    i.status = InspectionStatus::Draft;
+    i.events.clear();
+    i.ended_at_ms = None;
+    i
+}
+
+fn same_header(a: &Inspection, b: &Inspection) -> bool {
+    a.id == b.id
+        && a.community_id == b.community_id
+        && a.standard_id == b.standard_id
+        && a.standard_version == b.standard_version
+        && a.kind == b.kind
+        && a.created_by == b.created_by
+        && a.created_device_id == b.created_device_id
+        && a.started_at_ms == b.started_at_ms
+}
+
+/// Checks what the new changes did, given the document before and after them.
+fn authorise_write(
+    auth: &DeviceAuth,
+    id: &str,
+    before: Option<&Inspection>,
+    after: &Inspection,
+    community: Option<&Community>,
+) -> ServerResult<()> {
+    let review_event = |k: &WorkflowEventKind| {
+        matches!(
+            k,
+            WorkflowEventKind::StatusChanged {
+                to: InspectionStatus::Approved | InspectionStatus::Returned
+            }
+        )
+    };
+    let new_events: Vec<_> = match before {
+        Some(b) => after
+            .events
+            .iter()
+            .filter(|e| !b.events.contains(e))
+            .collect(),
+        None => after.events.iter().collect(),
+    };
+    match (auth.user.role, before) {
+        (Role::Inspector, None) => {
+            if after.created_by != auth.user.id || after.created_device_id != auth.device_id {
+                return Err(forbidden(
+                    id,
+                    "a new inspection must be created by this device's user",
+                ));
+            }
+            if community.is_none() {
+                return Err(forbidden(id, "unknown community"));
+            }
+            if !in_scope(auth, &after.community_id, community) {
+                return Err(forbidden(
+                    id,
+                    "community outside this inspector's assignments",
+                ));
+            }
+            if after.status != InspectionStatus::Draft
+                && after.status != InspectionStatus::Submitted
+            {
+                return Err(forbidden(id, "inspectors cannot review inspections"));
+            }
+        }
+        (Role::Inspector, Some(b)) => {
+            let assigned = b.created_by == auth.user.id
+                || b.inspectors.contains(&auth.user.id)
+                || in_scope(auth, &b.community_id, community);
+            if !assigned {
+                return Err(forbidden(
+                    id,
+                    "not an inspection this inspector created or is assigned to",
+                ));
+            }
+            if !same_header(b, after) {
+                return Err(forbidden(id, "the inspection's header cannot change"));
+            }
+            if after.status != b.status
+                && matches!(
+                    after.status,
+                    InspectionStatus::Approved | InspectionStatus::Returned
+                )
+            {
+                return Err(forbidden(
+                    id,
+                    "inspectors cannot approve or return inspections",
+                ));
+            }
+            if new_events.iter().any(|e| review_event(&e.kind)) {
+                return Err(forbidden(
+                    id,
+                    "inspectors cannot approve or return inspections",
+                ));
+            }
+        }
+        (_, None) => return Err(forbidden(id, "only inspectors create inspections")),
+        (Role::Supervisor | Role::Admin, Some(b)) => {
+            if !can_read(auth, b, community) {
+                return Err(forbidden(id, "outside this supervisor's scope"));
+            }
+            if without_review(b) != without_review(after) {
+                return Err(forbidden(
+                    id,
+                    "supervisors change only the review status and comments",
+                ));
+            }
+            if new_events.iter().any(|e| !review_event(&e.kind)) {
+                return Err(forbidden(id, "supervisors only approve or return"));
+            }
+        }
+    }
+    Ok(())
+}
+
+/// What one document message produced.
+struct Outcome {
+    id: String,
+    seq_loaded: Option<i64>,
+    reply: Vec<u8>,
+    persist: Option<Vec<u8>>,
+}
+
+fn process_doc(
+    storage: &dyn Storage,
+    auth: &DeviceAuth,
+    device_actor: &automerge::ActorId,
+    msg: &DocMessage,
+) -> ServerResult<Outcome> {
+    let id = msg.id.as_str();
+    let bytes = B64
+        .decode(msg.message.as_bytes())
+        .map_err(|_| ServerError::BadRequest(format!("document {id}: message is not base64")))?;
+    let message = guarded(id, || {
+        Message::decode(&bytes).map_err(|e| invalid(id, format!("not a sync message: {e}")))
+    })?;
+    // The feed position is read before the document, so the document holds at least it.
+    let seq_loaded = storage.document_seq(id)?;
+    let stored = storage.load_document(id)?;
+    let before: Option<Inspection> = match &stored {
+        Some(d) => Some(d.read()?),
+        None => None,
+    };
+    let community_id = before.as_ref().map(|b| b.community_id.clone());
+    let community = match &community_id {
+        Some(c) => storage.community(c)?,
+        None => None,
+    };
+    if let Some(b) = &before
+        && !can_read(auth, b, community.as_ref())
+    {
+        return Err(forbidden(id, "outside this device's scope"));
+    }
+
+    let mut doc: AutoCommit = match stored {
+        Some(mut d) => d.automerge().clone(),
+        None => AutoCommit::new(),
+    };
+    let before_heads: Vec<ChangeHash> = doc.get_heads();
+    let mut state = State::new();
+    guarded(id, || {
+        doc.sync()
+            .receive_sync_message(&mut state, message)
+            .map_err(|e| invalid(id, e.to_string()))
+    })?;
+    let new_changes = doc.get_changes(&before_heads);
+    let mut persist = None;
+    if !new_changes.is_empty() {
+        for change in &new_changes {
+            if change.actor_id() != device_actor {
+                return Err(forbidden(
+                    id,
+                    "a change was made by another device's actor; devices push only their own changes",
+                ));
+            }
+            let by = change
+                .message()
+                .and_then(|m| serde_json::from_str::<serde_json::Value>(m).ok())
+                .and_then(|v| v.get("by").and_then(|b| b.as_str()).map(str::to_string));
+            if by.as_deref() != Some(auth.user.id.as_str()) {
+                return Err(forbidden(id, "a change names another user"));
+            }
+        }
+        // The merged result must be a valid inspection (strict decode + layout check).
+        let after_doc = guarded(id, || {
+            Ok(InspectionDoc::load(id, &doc.save(), SERVER_DEVICE)?)
+        })?;
+        let after = after_doc.read()?;
+        if before.is_none() && after.id != id {
+            return Err(invalid(id, "the document's id differs from the message's"));
+        }
+        let community = match &community {
+            Some(c) => Some(c.clone()),
+            None => storage.community(&after.community_id)?,
+        };
+        authorise_write(auth, id, before.as_ref(), &after, community.as_ref())?;
+        // A whole save: the store's strict decoder checks received bytes as a document.
+        persist = Some(doc.save());
+    } else if before.is_none() && !doc.get_heads().is_empty() {
+        return Err(invalid(id, "message changes nothing yet names heads"));
+    }
+    let reply = doc
+        .sync()
+        .generate_sync_message(&mut state)
+        .map(|m| m.encode())
+        .unwrap_or_default();
+    Ok(Outcome {
+        id: id.to_string(),
+        seq_loaded,
+        reply,
+        persist,
+    })
+}
+
+/// Parses a feed cursor `"<scope epoch>:<seq>"`. A cursor from another scope epoch (the user's
+/// scope changed since) restarts the feed from the beginning.
+fn parse_cursor(cursor: &str, epoch: i64) -> ServerResult<i64> {
+    if cursor.is_empty() {
+        return Ok(0);
+    }
+    let (e, s) = cursor
+        .split_once(':')
+        .ok_or_else(|| ServerError::BadRequest("malformed cursor".into()))?;
+    let e: i64 = e
+        .parse()
+        .map_err(|_| ServerError::BadRequest("malformed cursor".into()))?;
+    let s: i64 = s
+        .parse()
+        .map_err(|_| ServerError::BadRequest("malformed cursor".into()))?;
+    if s < 0 {
+        return Err(ServerError::BadRequest("malformed cursor".into()));
+    }
+    Ok(if e == epoch { s } else { 0 })
+}
+
+pub fn handle_sync(
+    storage: &dyn Storage,
+    auth: &DeviceAuth,
+    request: SyncRequest,
+) -> ServerResult<SyncResponse> {
+    if request.protocol != PROTOCOL_VERSION {
+        return Err(ServerError::BadRequest(format!(
+            "unsupported protocol {} (this server speaks {PROTOCOL_VERSION})",
+            request.protocol
+        )));
+    }
+    if request.docs.len() > MAX_DOCS_PER_REQUEST {
+        return Err(ServerError::BadRequest(format!(
+            "at most {MAX_DOCS_PER_REQUEST} documents per request"
+        )));
+    }
+    let after = parse_cursor(&request.cursor, auth.user.scope_epoch)?;
+    let mut seen = HashSet::new();
+    for d in &request.docs {
+        if d.id.is_empty()
+            || d.id.len() > 64
+            || !d.id.chars().all(|c| c.is_ascii_alphanumeric() || c == '-')
+        {
+            return Err(ServerError::BadRequest(
+                "document ids are 1-64 characters of [A-Za-z0-9-]".into(),
+            ));
+        }
+        if !seen.insert(d.id.as_str()) {
+            return Err(ServerError::BadRequest(format!(
+                "document {} appears twice",
+                d.id
+            )));
+        }
+    }
+    let actor = actor_of(&auth.device_id)?;
+    let outcomes = request
+        .docs
+        .iter()
+        .map(|d| process_doc(storage, auth, &actor, d))
+        .collect::<ServerResult<Vec<_>>>()?;
+
+    let batch: Vec<(String, Vec<u8>)> = outcomes
+        .iter()
+        .filter_map(|o| o.persist.as_ref().map(|b| (o.id.clone(), b.clone())))
+        .collect();
+    let applied = if batch.is_empty() {
+        Vec::new()
+    } else {
+        storage.apply_documents(&batch)?
+    };
+    if let Some(bad) = applied.iter().find(|a| a.error.is_some()) {
+        // Checked above, so this is a bug rather than bad input; the rest was still committed
+        // consistently and the device will resend.
+        return Err(invalid(
+            &bad.id,
+            bad.error
+                .as_ref()
+                .map(|e| e.to_string())
+                .unwrap_or_default(),
+        ));
+    }
+    let mut docs = Vec::with_capacity(outcomes.len());
+    for o in outcomes {
+        // Report the position after our own write only when nothing else wrote in between:
+        // the reply then reflects exactly that position.
+        let seq = match applied.iter().find(|a| a.id == o.id) {
+            Some(a) if a.seq_before == o.seq_loaded => a.seq_after,
+            _ => o.seq_loaded,
+        };
+        docs.push(DocReply {
+            id: o.id,
+            seq: seq.unwrap_or(0).max(0) as u64,
+            message: B64.encode(&o.reply),
+        });
+    }
+    let (changed, next, more) = if request.feed {
+        storage.feed_after(auth, after, FEED_PAGE)?
+    } else {
+        (Vec::new(), after, false)
+    };
+    let reference = if request.reference {
+        storage.reference_after(request.ref_cursor, &auth.user, REFERENCE_PAGE)?
+    } else {
+        ReferenceUpdate {
+            cursor: request.ref_cursor,
+            ..Default::default()
+        }
+    };
+    Ok(SyncResponse {
+        protocol: PROTOCOL_VERSION,
+        cursor: format!("{}:{}", auth.user.scope_epoch, next),
+        changed,
+        feed_more: more,
+        docs,
+        reference,
+    })
+}
