@@ -324,13 +324,18 @@ pub fn check_photo(input: &PhotoCheckInput, policy: &VerifyPolicy) -> Vec<Eviden
         }
     }
 
-    // The device fix at capture: present, fresh (against the capture time, or the window's
-    // end when EXIF has no time), inside the fence.
+    // The device fix at capture: present, fresh against the capture time, inside the fence.
+    // Without an EXIF time only a fix from outside the inspection window counts as stale.
     match (input.device_fix.as_ref(), device) {
         (None, _) => flags.push(EvidenceFlag::NoDeviceFix),
         (Some(_), None) => flags.push(EvidenceFlag::InvalidFix),
         (Some(fix), Some(_)) => {
-            let at = taken_at.unwrap_or(input.window_end_ms);
+            let at = taken_at.unwrap_or_else(|| {
+                fix.at_ms.clamp(
+                    input.window_start_ms,
+                    input.window_end_ms.max(input.window_start_ms),
+                )
+            });
             let check = check_geofence(fix, input.device_fix_system, community, at, policy);
             flags.extend(check.flags);
         }
