@@ -56,7 +56,8 @@ impl From<CoreError> for FenleiError {
             CoreError::InvalidStandard { .. }
             | CoreError::InvalidCsvRow { .. }
             | CoreError::InvalidAnswer { .. }
-            | CoreError::InvalidArgument(_) => FenleiError::InvalidInput(message),
+            | CoreError::InvalidArgument(_)
+            | CoreError::InvalidMedia { .. } => FenleiError::InvalidInput(message),
             CoreError::InvalidTransition { .. } | CoreError::AmendmentReasonRequired(_) => {
                 FenleiError::InvalidState(message)
             }
@@ -104,6 +105,8 @@ mod tests {
             FenleiError::Corrupt(_) => "Corrupt",
             FenleiError::Storage(_) => "Storage",
             FenleiError::Cancelled(_) => "Cancelled",
+            FenleiError::Network(_) => "Network",
+            FenleiError::AccessDenied(_) => "AccessDenied",
             FenleiError::Internal(_) => "Internal",
         }
     }
@@ -175,6 +178,29 @@ mod tests {
             (CoreError::Database(s("d")), "Storage"),
             (CoreError::Io(std::io::Error::other("disk")), "Storage"),
             (CoreError::Cancelled, "Cancelled"),
+            (
+                CoreError::InvalidMedia {
+                    reason: s("truncated JPEG"),
+                },
+                "InvalidInput",
+            ),
+            (CoreError::Network(s("connection refused")), "Network"),
+            (
+                CoreError::Server {
+                    status: 503,
+                    reason: s("busy"),
+                },
+                "Network",
+            ),
+            (
+                CoreError::Server {
+                    status: 400,
+                    reason: s("bad body"),
+                },
+                "InvalidInput",
+            ),
+            (CoreError::Unauthorized(s("unknown token")), "AccessDenied"),
+            (CoreError::Forbidden(s("outside scope")), "AccessDenied"),
         ];
         for (core, expected) in cases {
             let message = core.to_string();

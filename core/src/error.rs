@@ -56,6 +56,12 @@ pub enum CoreError {
     #[error("database schema version {found} is newer than this build supports ({supported})")]
     DatabaseTooNew { found: i64, supported: i64 },
 
+    /// A photo or voice note that cannot be taken in: not a supported format, damaged,
+    /// truncated, over the size limits. The reason names the problem, never the file's content
+    /// or path. Nothing of the file was stored.
+    #[error("invalid media: {reason}")]
+    InvalidMedia { reason: String },
+
     /// Long work was cancelled through its cancel token; nothing of it was committed.
     #[error("cancelled")]
     Cancelled,

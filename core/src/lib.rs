@@ -10,6 +10,8 @@
 //! - [`inspection`]: one inspection as one automerge document: edits, merges, conflicts, history.
 //! - [`store`]: the local SQLite store: documents, projection, queries, migrations.
 //! - [`sync`]: the sync protocol's messages and the device's sync client (docs/sync-protocol.md).
+//! - [`media`]: photo and voice-note ingest: hashes, EXIF, renditions, content-addressed files;
+//!   [`media::verify`] turns EXIF, GPS fixes and the community into flags for supervisors.
 
 #[cfg(feature = "uniffi")]
 uniffi::setup_scaffolding!();
@@ -19,6 +21,7 @@ pub mod community;
 pub mod error;
 pub mod geo;
 pub mod inspection;
+pub mod media;
 pub mod progress;
 pub mod sample;
 pub mod scoring;

@@ -38,10 +38,7 @@ impl DocCache {
         if self.docs.len() == self.capacity {
             self.docs.pop_back();
         }
-        self.docs.push_front(Cached {
-            doc,
-            projected,
-        });
+        self.docs.push_front(Cached { doc, projected });
     }
 
     pub fn clear(&mut self) {
