@@ -8,6 +8,9 @@ source scripts/bootstrap.sh
 target_dir=${CARGO_TARGET_DIR:-$PWD/target}
 
 bash scripts/bindings.sh python
+# The sync tests drive a real server process on loopback.
+cargo build --locked -q -p fenlei-server
+export FENLEI_SERVER_BIN=$target_dir/debug/fenlei-server
 venv=$target_dir/py-venv
 if [ ! -x "$venv/bin/python" ]; then
   python3 -m venv "$venv"

@@ -6,6 +6,7 @@
 //! - [`FenleiStore`]: the store, opened at a path in the app's files directory.
 //! - [`FenleiError`]: the one public error (few variants, one conversion point from core's error).
 //! - [`ProgressListener`] and [`CancelHandle`]: progress and cancellation of long work.
+//! - [`FenleiSyncClient`], [`enroll_device`]: sync with the Fenlei server.
 //! - free functions: the embedded sample data, coordinate conversion and distances.
 //!
 //! Threading contract (docs/bindings.md): every call blocks until done. Apps call from a
@@ -18,8 +19,10 @@ mod error;
 mod functions;
 mod progress;
 mod store;
+mod sync;
 
 pub use error::FenleiError;
 pub use functions::*;
 pub use progress::{CancelHandle, ProgressListener};
 pub use store::FenleiStore;
+pub use sync::{FenleiSyncClient, enroll_device, sync_assignments};

@@ -28,6 +28,13 @@ pub struct FenleiStore {
     inner: Store,
 }
 
+impl FenleiStore {
+    /// The core store, for the other FFI objects (sync) that work on it.
+    pub(crate) fn core(&self) -> &Store {
+        &self.inner
+    }
+}
+
 #[uniffi::export]
 impl FenleiStore {
     /// Opens the store at `path` (a file path, e.g. `<filesDir>/fenlei.sqlite`), creating it and

@@ -9,6 +9,7 @@ import org.fenlei.core.AnswerValue
 import org.fenlei.core.CoordSystem
 import org.fenlei.core.EditContext
 import org.fenlei.core.EvidenceRef
+import org.fenlei.core.SyncOptions
 import org.fenlei.core.GpsFix
 import org.fenlei.core.InspectionFilter
 import org.fenlei.core.InspectionKind
@@ -155,6 +156,21 @@ class FenleiApiTest {
         }
     }
 
+    // ----- sync client glue (the protocol is tested against a real server in tests/ and Python) --
+
+    @Test
+    fun `sync client errors are typed`() = loadedStore().use { store ->
+        // Plain HTTP is refused off this machine; an empty token is refused.
+        assertThrows<FenleiException.InvalidInput> { FenleiSyncClient("http://example.org", "token") }
+        assertThrows<FenleiException.InvalidInput> { FenleiSyncClient("http://127.0.0.1:9", "  ") }
+        // Nothing listens on the discard port: a network error, after no retries.
+        val quick = SyncOptions(batchDocs = 10u, everyDocument = false, maxRetries = 0u, retryBaseMs = 10uL, timeoutMs = 2000uL)
+        FenleiSyncClient("http://127.0.0.1:9", "token", quick).use { client ->
+            assertThrows<FenleiException.Network> { client.sync(store) }
+        }
+        assertNull(syncAssignments(store))
+    }
+
     // ----- errors: a sealed hierarchy -------------------------------------------------------
 
     @Test
@@ -228,6 +244,8 @@ class FenleiApiTest {
             is FenleiException.Corrupt -> "corrupt"
             is FenleiException.Storage -> "storage"
             is FenleiException.Cancelled -> "cancelled"
+            is FenleiException.Network -> "network"
+            is FenleiException.AccessDenied -> "access denied"
             is FenleiException.Internal -> "internal"
         }
         assertEquals("invalid input", kind)
