@@ -228,6 +228,8 @@ class FenleiApiTest {
             is FenleiException.Corrupt -> "corrupt"
             is FenleiException.Storage -> "storage"
             is FenleiException.Cancelled -> "cancelled"
+            is FenleiException.Network -> "network"
+            is FenleiException.AccessDenied -> "access denied"
             is FenleiException.Internal -> "internal"
         }
         assertEquals("invalid input", kind)
