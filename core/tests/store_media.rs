@@ -463,3 +463,78 @@ fn submitting_without_any_fix_records_that_there_was_none() {
     assert_eq!(checks[0].fix, None);
     assert_eq!(checks[0].check.flags, vec![EvidenceFlag::NoDeviceFix]);
 }
+
+#[test]
+fn a_heif_first_attached_without_preview_gains_renditions_when_one_comes() {
+    let Some(corpus) = corpus() else { return };
+    let f = fixture();
+    let id = f.inspection();
+    let heif = corpus.join("heic/sample.heif");
+    let first = f
+        .store
+        .attach_photo(&f.media, &id, &f.item, &heif, None, "li.ming")
+        .unwrap();
+    assert_eq!(first.record.thumbnail, None);
+    assert_eq!(
+        f.store
+            .media(&first.record.sha256)
+            .unwrap()
+            .unwrap()
+            .thumbnail,
+        None
+    );
+    let preview = f.write("preview.jpg", &jpeg(&quadrants(400, 300), None));
+    let other_item = sample_standard().items().nth(1).unwrap().code.clone();
+    let second = f
+        .store
+        .attach_photo(&f.media, &id, &other_item, &heif, Some(&preview), "li.ming")
+        .unwrap();
+    assert_eq!(second.record.sha256, first.record.sha256);
+    let stored = f.store.media(&first.record.sha256).unwrap().unwrap();
+    let thumb = stored.thumbnail.expect("thumbnail from the preview");
+    assert!(f.media.resolve(&thumb.path).is_file());
+    assert!(stored.upload.is_some());
+    assert_eq!(f.count("SELECT count(*) FROM media"), 1);
+}
+
+#[test]
+fn the_same_photo_attached_from_several_threads_is_stored_once_and_referenced_by_each() {
+    let f = fixture();
+    let ids: Vec<String> = (0..4).map(|_| f.inspection()).collect();
+    let photo = f.good_photo();
+    let results: Vec<_> = std::thread::scope(|s| {
+        let handles: Vec<_> = ids
+            .iter()
+            .map(|id| {
+                let (f, photo) = (&f, &photo);
+                s.spawn(move || {
+                    f.store
+                        .attach_photo(&f.media, id, &f.item, photo, None, "li.ming")
+                })
+            })
+            .collect();
+        handles.into_iter().map(|h| h.join().unwrap()).collect()
+    });
+    for r in &results {
+        assert!(r.is_ok(), "{r:?}");
+    }
+    assert_eq!(f.count("SELECT count(*) FROM media"), 1);
+    assert_eq!(f.count("SELECT count(*) FROM evidence_checks"), 4);
+    for id in &ids {
+        assert_eq!(f.store.inspection(id).unwrap().evidence.len(), 1);
+        let others: Vec<String> = ids.iter().filter(|o| *o != id).cloned().collect();
+        let mut expected = others;
+        expected.sort();
+        assert!(f.store.evidence_flags(id).unwrap()[0].flags.contains(
+            &EvidenceFlag::ReusedPhoto {
+                inspection_ids: expected
+            }
+        ));
+    }
+    let record = f
+        .store
+        .media(&results[0].as_ref().unwrap().record.sha256)
+        .unwrap()
+        .unwrap();
+    assert!(f.media.resolve(&record.original_path).is_file());
+}
