@@ -4,6 +4,7 @@
 //! and derive their UniFFI traits there behind core's `uniffi` feature.
 //!
 //! - [`FenleiStore`]: the store, opened at a path in the app's files directory.
+//! - [`FenleiMedia`]: its media folder: attach photos and voice notes, read evidence flags.
 //! - [`FenleiError`]: the one public error (few variants, one conversion point from core's error).
 //! - [`ProgressListener`] and [`CancelHandle`]: progress and cancellation of long work.
 //! - [`FenleiSyncClient`], [`enroll_device`]: sync with the Fenlei server.
@@ -17,12 +18,14 @@ uniffi::setup_scaffolding!();
 
 mod error;
 mod functions;
+mod media;
 mod progress;
 mod store;
 mod sync;
 
 pub use error::FenleiError;
 pub use functions::*;
+pub use media::FenleiMedia;
 pub use progress::{CancelHandle, ProgressListener};
 pub use store::FenleiStore;
 pub use sync::{FenleiSyncClient, enroll_device, sync_assignments};

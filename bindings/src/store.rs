@@ -25,7 +25,7 @@ type Result<T> = std::result::Result<T, FenleiError>;
 /// UI thread (see docs/bindings.md).
 #[derive(uniffi::Object)]
 pub struct FenleiStore {
-    inner: Store,
+    pub(crate) inner: Store,
 }
 
 impl FenleiStore {

@@ -97,6 +97,14 @@ fn fill_at_version(conn: &Connection, version: usize) {
         conn.execute_batch("INSERT INTO section_scores VALUES ('I1', 'A', 10.0, 8.0);")
             .unwrap();
     }
+    if version >= 3 {
+        conn.execute_batch(
+            "INSERT INTO sync_documents VALUES ('I1', 2, 7, x'02');
+             INSERT INTO sync_meta VALUES ('feed_cursor', '7');
+             INSERT INTO evidence_refs VALUES ('I1', 'A01', 'ab', 'photo', 'li.ming', 5);",
+        )
+        .unwrap();
+    }
 }
 
 #[test]
@@ -145,5 +153,27 @@ fn every_earlier_version_migrates_to_the_fresh_schema_and_keeps_its_data() {
             .query_row("SELECT households FROM communities", [], |r| r.get(0))
             .unwrap();
         assert_eq!(households, 800);
+        if version >= 3 {
+            let (synced, cursor): (i64, String) = conn
+                .query_row(
+                    "SELECT synced_seq, (SELECT value FROM sync_meta WHERE key = 'feed_cursor')
+                     FROM sync_documents WHERE doc_id = 'I1'",
+                    [],
+                    |r| Ok((r.get(0)?, r.get(1)?)),
+                )
+                .unwrap();
+            assert_eq!((synced, cursor.as_str()), (2, "7"));
+        }
+        // Version 4: evidence references made before media rows existed stay; the new tables
+        // start empty (the evidence checks of old photos were never computed).
+        let media: i64 = conn
+            .query_row(
+                "SELECT (SELECT count(*) FROM media) + (SELECT count(*) FROM evidence_checks)
+                     + (SELECT count(*) FROM geofence_checks)",
+                [],
+                |r| r.get(0),
+            )
+            .unwrap();
+        assert_eq!(media, 0);
     }
 }

@@ -7,11 +7,13 @@
 //! (a small cache keeps the ones being edited), never all at once.
 
 mod cache;
+mod media;
 mod projection;
 mod queries;
 pub mod schema;
 mod sync_state;
 
+pub use media::{AttachedMedia, EvidenceCheck, GeofenceStage, RecordedGeofenceCheck};
 use projection::Touched;
 pub use queries::{InspectionFilter, InspectionSummary, NearbyCommunity, ScorePoint};
 pub use sync_state::{AppliedDocument, SyncRecord};
@@ -393,10 +395,15 @@ impl Store {
         })
     }
 
+    /// Records a fix. The inspection's first fix also records the start geofence check.
     pub fn add_gps_fix(&self, inspection_id: &str, fix: &GpsFix, by: &str) -> Result<()> {
-        self.edit(inspection_id, Touched::Header, |doc, _| {
-            doc.add_gps_fix(fix, by)
-        })
+        let now = self.now_ms();
+        self.edit_with(
+            inspection_id,
+            Touched::Header,
+            |doc, _| doc.add_gps_fix(fix, by),
+            |tx, doc| media::record_geofence(tx, doc, GeofenceStage::Start, now),
+        )
     }
 
     /// Attaches a photo or voice note (by content hash) to an item of the inspection's standard.
@@ -435,9 +442,18 @@ impl Store {
         comment: Option<&str>,
     ) -> Result<()> {
         let now = self.now_ms();
-        self.edit(inspection_id, Touched::Header, |doc, _| {
-            doc.set_status(to, ctx, comment, now)
-        })
+        // A submission records the geofence check with the latest fix, in the same transaction.
+        self.edit_with(
+            inspection_id,
+            Touched::Header,
+            |doc, _| doc.set_status(to, ctx, comment, now),
+            |tx, doc| match to {
+                InspectionStatus::Submitted => {
+                    media::record_geofence(tx, doc, GeofenceStage::Submit, now)
+                }
+                _ => Ok(()),
+            },
+        )
     }
 
     /// Runs one edit: loads the document (or takes it from the cache), applies `f`, and
@@ -448,6 +464,18 @@ impl Store {
         id: &str,
         touched: Touched<'_>,
         f: impl FnOnce(&mut InspectionDoc, Option<&Standard>) -> Result<()>,
+    ) -> Result<()> {
+        self.edit_with(id, touched, f, |_, _| Ok(()))
+    }
+
+    /// [`Self::edit`] that also runs `also` on the edited document inside the same transaction
+    /// (rows that must commit or roll back together with the document change).
+    fn edit_with(
+        &self,
+        id: &str,
+        touched: Touched<'_>,
+        f: impl FnOnce(&mut InspectionDoc, Option<&Standard>) -> Result<()>,
+        also: impl FnOnce(&Connection, &InspectionDoc) -> Result<()>,
     ) -> Result<()> {
         let mut w = lock(&self.writer);
         let (mut doc, previous) = match w.docs.take(id) {
@@ -473,6 +501,7 @@ impl Store {
                 previous.as_ref(),
                 touched,
             )?;
+            also(&tx, &doc)?;
             tx.commit()?;
             Ok(projected)
         })()?;

@@ -159,12 +159,80 @@ CREATE TABLE sync_meta (
 ) STRICT;
 "#;
 
+/// Version 4: photos and voice notes. `media` is one row per stored file (by the SHA-256 of the
+/// original; paths are relative to the media folder), written only after its files are complete
+/// on disk. `evidence_checks` holds the flags computed when a photo or voice note was attached
+/// to an item; `geofence_checks` the "inspector within the fence" checks at start and submit.
+/// Both hang off `documents`, not `inspections`: the projection is deleted and rebuilt from the
+/// documents, but these results are not derivable from them (they depend on when they ran).
+const V4: &str = r#"
+CREATE TABLE media (
+    sha256         TEXT PRIMARY KEY NOT NULL,
+    kind           TEXT NOT NULL,
+    mime           TEXT NOT NULL,
+    bytes          INTEGER NOT NULL,
+    original_path  TEXT NOT NULL,
+    thumb_path     TEXT,
+    thumb_sha256   TEXT,
+    thumb_bytes    INTEGER,
+    thumb_width    INTEGER,
+    thumb_height   INTEGER,
+    upload_path    TEXT,
+    upload_sha256  TEXT,
+    upload_bytes   INTEGER,
+    upload_width   INTEGER,
+    upload_height  INTEGER,
+    width          INTEGER,
+    height         INTEGER,
+    taken_local    TEXT,
+    taken_local_ms INTEGER,
+    offset_minutes INTEGER,
+    lat            REAL,
+    lon            REAL,
+    altitude_m     REAL,
+    h_error_m      REAL,
+    orientation    INTEGER,
+    make           TEXT,
+    model          TEXT,
+    software       TEXT,
+    exif_json      TEXT,
+    duration_ms    INTEGER,
+    transcript     TEXT,
+    flags_json     TEXT NOT NULL,
+    created_at     INTEGER NOT NULL
+) STRICT;
+CREATE INDEX media_by_created ON media(created_at);
+
+CREATE TABLE evidence_checks (
+    inspection_id TEXT NOT NULL REFERENCES documents(id) ON DELETE CASCADE,
+    item_code     TEXT NOT NULL,
+    sha256        TEXT NOT NULL REFERENCES media(sha256),
+    flags_json    TEXT NOT NULL,
+    checked_at    INTEGER NOT NULL,
+    PRIMARY KEY (inspection_id, item_code, sha256)
+) STRICT;
+CREATE INDEX evidence_checks_by_hash ON evidence_checks(sha256);
+
+CREATE TABLE geofence_checks (
+    id            INTEGER PRIMARY KEY,
+    inspection_id TEXT NOT NULL REFERENCES documents(id) ON DELETE CASCADE,
+    stage         TEXT NOT NULL,
+    status        TEXT NOT NULL,
+    distance_m    REAL,
+    geofence_m    REAL NOT NULL,
+    fix_json      TEXT,
+    flags_json    TEXT NOT NULL,
+    checked_at    INTEGER NOT NULL
+) STRICT;
+CREATE INDEX geofence_checks_by_inspection ON geofence_checks(inspection_id, checked_at);
+"#;
+
 pub(crate) fn migrations() -> Migrations<'static> {
-    Migrations::new(vec![M::up(V1), M::up(V2), M::up(V3)])
+    Migrations::new(vec![M::up(V1), M::up(V2), M::up(V3), M::up(V4)])
 }
 
 /// The schema version this build writes.
-pub const SCHEMA_VERSION: i64 = 3;
+pub const SCHEMA_VERSION: i64 = 4;
 
 /// Brings a database to the current schema. A database from a newer build is refused
 /// untouched rather than downgraded.
