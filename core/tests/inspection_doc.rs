@@ -510,3 +510,44 @@ fn sorted_answers(i: &fenlei_core::inspection::Inspection) -> Vec<ItemAnswer> {
     v.sort_by(|a, b| a.item_code.cmp(&b.item_code));
     v
 }
+
+#[test]
+fn incremental_changes_from_another_device_apply_and_damaged_ones_are_refused() {
+    let (mut a, mut b) = two_phones();
+    a.save_incremental();
+    a.set_answer(
+        &answer("A01", AnswerValue::Observed),
+        &EditContext::by("li.ming"),
+        T0 + 1,
+    )
+    .unwrap();
+    a.set_answer(
+        &answer("A02", AnswerValue::Compliant),
+        &EditContext::by("li.ming"),
+        T0 + 2,
+    )
+    .unwrap();
+    let changes = a.save_incremental();
+    assert!(!changes.is_empty());
+
+    // Cut anywhere: refused, and B is unchanged.
+    let before = b.read().unwrap();
+    // (Not at a chunk boundary: a whole first change is valid on its own.)
+    for cut in [1, changes.len() / 2 + 3, changes.len() - 1] {
+        let r = b.apply_bytes(&changes[..cut]);
+        assert!(
+            matches!(r, Err(CoreError::CorruptDocument { .. })),
+            "cut at {cut} of {}: {r:?}",
+            changes.len()
+        );
+        assert_eq!(b.read().unwrap(), before);
+    }
+    // Whole: applied, though the changes they build on are not in these bytes.
+    b.apply_bytes(&changes).unwrap();
+    assert_eq!(
+        sorted_answers(&b.read().unwrap()),
+        sorted_answers(&a.read().unwrap())
+    );
+    // And the receiver's own incremental save now holds exactly what arrived.
+    assert!(!b.save_incremental().is_empty());
+}

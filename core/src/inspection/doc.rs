@@ -146,9 +146,12 @@ impl InspectionDoc {
         let mut candidate = self.doc.clone();
         let applied = guarded(&id, || {
             // load_incremental silently drops a damaged tail (it is made for appended files);
-            // bytes from elsewhere must decode whole, so parse them strictly first.
+            // bytes from elsewhere must decode whole, so parse them strictly first — after this
+            // document's own bytes, so that incremental changes find the changes they depend on.
+            let mut whole = candidate.clone().save();
+            whole.extend_from_slice(bytes);
             AutoCommit::load_with_options(
-                bytes,
+                &whole,
                 LoadOptions::new()
                     .on_partial_load(OnPartialLoad::Error)
                     .verification_mode(VerificationMode::DontCheck),
