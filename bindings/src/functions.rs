@@ -35,9 +35,7 @@ pub fn convert_coordinates(
     from: CoordSystem,
     to: CoordSystem,
 ) -> Result<LatLon, FenleiError> {
-    guard("convert_coordinates", || {
-        Ok(geo::from_wgs84(geo::to_wgs84(geo::validate(at)?, from), to))
-    })
+    guard("convert_coordinates", || geo::convert(at, from, to))
 }
 
 /// Geodesic distance in metres between two WGS-84 points.

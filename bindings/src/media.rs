@@ -107,11 +107,14 @@ impl FenleiMedia {
     }
 
     /// The absolute path of a record's relative path (to show a thumbnail, play a note).
-    pub fn file_path(&self, relative_path: String) -> String {
-        self.media
-            .resolve(&relative_path)
-            .to_string_lossy()
-            .into_owned()
+    pub fn file_path(&self, relative_path: String) -> Result<String> {
+        guard("file_path", || {
+            Ok(self
+                .media
+                .file_path(&relative_path)?
+                .to_string_lossy()
+                .into_owned())
+        })
     }
 
     /// Removes temporary files a killed app left; call at start-up, before any attach.

@@ -123,6 +123,11 @@ pub fn to_wgs84(p: LatLon, from: CoordSystem) -> LatLon {
     }
 }
 
+/// Converts a point between any two coordinate systems, refusing out-of-range input.
+pub fn convert(p: LatLon, from: CoordSystem, to: CoordSystem) -> Result<LatLon> {
+    Ok(from_wgs84(to_wgs84(validate(p)?, from), to))
+}
+
 /// Converts a WGS-84 point to `to`.
 pub fn from_wgs84(p: LatLon, to: CoordSystem) -> LatLon {
     match to {

@@ -272,3 +272,21 @@ fn validation() {
         assert!(!e.to_string().contains("111"), "{e}");
     }
 }
+
+#[test]
+fn convert_goes_between_any_two_systems_and_refuses_bad_points() {
+    let wgs = fenlei_core::geo::LatLon {
+        lat: 40.8414,
+        lon: 111.7519,
+    };
+    let bd = fenlei_core::geo::convert(wgs, CoordSystem::Wgs84, CoordSystem::Bd09).unwrap();
+    let gcj = fenlei_core::geo::convert(bd, CoordSystem::Bd09, CoordSystem::Gcj02).unwrap();
+    let back = fenlei_core::geo::convert(gcj, CoordSystem::Gcj02, CoordSystem::Wgs84).unwrap();
+    assert!(fenlei_core::geo::distance_m(wgs, back) < 0.01);
+    assert!(fenlei_core::geo::distance_m(wgs, gcj) > 100.0);
+    let nan = fenlei_core::geo::LatLon {
+        lat: f64::NAN,
+        lon: 0.0,
+    };
+    assert!(fenlei_core::geo::convert(nan, CoordSystem::Wgs84, CoordSystem::Gcj02).is_err());
+}

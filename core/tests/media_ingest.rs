@@ -713,3 +713,24 @@ fn heif_is_kept_as_is_with_exif_and_uses_the_platform_preview() {
     assert!(!rec2.flags.contains(&MediaFlag::NoPreview));
     assert_eq!(rec2.thumbnail.unwrap().width, 320);
 }
+
+#[test]
+fn file_paths_from_outside_stay_inside_the_media_folder() {
+    let (_dir, store) = store();
+    let inside = store.file_path("originals/ab/abcdef.jpg").unwrap();
+    assert!(inside.starts_with(store.root()));
+    for bad in [
+        "../secret",
+        "originals/../../etc/passwd",
+        "/etc/passwd",
+        "",
+        "a//b",
+        "./x",
+        "a\\b",
+    ] {
+        assert!(
+            matches!(store.file_path(bad), Err(CoreError::InvalidArgument(_))),
+            "{bad:?} must be refused"
+        );
+    }
+}

@@ -238,13 +238,6 @@ fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
     m.lock().unwrap_or_else(|p| p.into_inner())
 }
 
-fn now_ms() -> i64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.as_millis() as i64)
-        .unwrap_or(0)
-}
-
 fn open_conn(path: &Path, read_only: bool) -> ServerResult<Connection> {
     let flags = if read_only {
         OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX
@@ -675,8 +668,8 @@ impl Storage for SqliteStorage {
     }
 
     fn score_of(&self, i: &Inspection) -> ServerResult<Option<ScoreCard>> {
-        match self.store.standard(&i.standard_id, &i.standard_version) {
-            Ok(s) => Ok(Some(fenlei_core::scoring::score(&s, &i.item_answers()))),
+        match self.store.score_inspection(i) {
+            Ok(card) => Ok(Some(card)),
             Err(fenlei_core::CoreError::UnknownStandard { .. }) => Ok(None),
             Err(e) => Err(e.into()),
         }
@@ -878,7 +871,8 @@ impl Storage for SqliteStorage {
     }
 }
 
-/// Current time for storage callers.
+/// Current time (ms since the epoch) for storage callers: the core's wall clock.
 pub fn now() -> i64 {
-    now_ms()
+    use fenlei_core::store::Clock;
+    fenlei_core::store::SystemClock.now_ms()
 }

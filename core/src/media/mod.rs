@@ -278,6 +278,21 @@ impl MediaStore {
             .fold(self.root.clone(), |p, part| p.join(part))
     }
 
+    /// The absolute path of a record's relative path, for paths that come from outside (an
+    /// app): only plain names below the media root, so `..` or an absolute path cannot reach
+    /// other files.
+    pub fn file_path(&self, rel: &str) -> Result<PathBuf> {
+        let plain =
+            |part: &str| !part.is_empty() && part != "." && part != ".." && !part.contains('\\');
+        if rel.split('/').all(plain) {
+            Ok(self.resolve(rel))
+        } else {
+            Err(CoreError::InvalidArgument(
+                "media path must be relative to the media folder".into(),
+            ))
+        }
+    }
+
     /// Removes temporary files a crash or a killed app left behind. Call it when no ingest runs.
     pub fn sweep_temp(&self) -> Result<u64> {
         storage::sweep_temp(&self.root)

@@ -253,7 +253,7 @@ impl Store {
         system: crate::geo::CoordSystem,
         limit: u32,
     ) -> Result<Vec<NearbyCommunity>> {
-        let at = crate::geo::to_wgs84(crate::geo::validate(at)?, system);
+        let at = crate::geo::convert(at, system, crate::geo::CoordSystem::Wgs84)?;
         self.read(|c| queries::nearest_communities(c, at, limit))
     }
 
@@ -546,7 +546,11 @@ impl Store {
 
     /// The inspection's score under the standard version it is pinned to.
     pub fn score(&self, id: &str) -> Result<ScoreCard> {
-        let inspection = self.inspection(id)?;
+        self.score_inspection(&self.inspection(id)?)
+    }
+
+    /// An inspection already read, scored under the standard version it is pinned to.
+    pub fn score_inspection(&self, inspection: &Inspection) -> Result<ScoreCard> {
         let standard = self.standard(&inspection.standard_id, &inspection.standard_version)?;
         Ok(scoring::score(&standard, &inspection.item_answers()))
     }
