@@ -574,42 +574,12 @@ impl Store {
     /// incremental changes). A document not seen before is stored as received. Bytes that do not
     /// decode to a valid inspection are refused and nothing changes.
     pub fn apply_document_bytes(&self, id: &str, bytes: &[u8]) -> Result<()> {
-        let mut w = lock(&self.writer);
-        let now = self.now_ms();
-        let existing = match w.docs.take(id) {
-            Some(cached) => Some((cached.doc, cached.projected)),
-            None => match load_doc(&w.conn, id, &self.device_id) {
-                Ok(doc) => Some((doc, None)),
-                Err(CoreError::UnknownInspection(_)) => None,
-                Err(e) => return Err(e),
-            },
-        };
-        let tx = w.conn.transaction()?;
-        let (doc, previous) = match existing {
-            Some((mut doc, previous)) => {
-                doc.apply_bytes(bytes)?;
-                let change = doc.save_incremental();
-                if !change.is_empty()
-                    && append_change(&tx, id, &change, now)? >= COMPACT_AFTER_CHANGES
-                {
-                    compact_doc(&tx, id, &mut doc, now)?;
-                }
-                (doc, previous)
-            }
-            None => {
-                let mut doc = InspectionDoc::load(id, bytes, &self.device_id)?;
-                let snapshot = doc.save();
-                tx.execute(
-                    "INSERT INTO documents (id, kind, snapshot, updated_at) VALUES (?1, 'inspection', ?2, ?3)",
-                    params![id, snapshot, now],
-                )?;
-                (doc, None)
-            }
-        };
-        let projected = self.project(&tx, &doc, now, previous.as_ref())?;
-        tx.commit()?;
-        w.docs.put(doc, Some(projected));
-        Ok(())
+        // A batch of one: the same checks, merge, compaction and projection as a sync batch.
+        let applied = self.apply_documents(&[(id.to_string(), bytes.to_vec())])?;
+        match applied.into_iter().next().and_then(|a| a.error) {
+            Some(e) => Err(e),
+            None => Ok(()),
+        }
     }
 
     /// Folds every document's incremental changes into a fresh snapshot.
