@@ -29,6 +29,7 @@ pub fn router(storage: Shared) -> Router {
         .route("/v1/inspections/{id}", get(inspection))
         .route("/v1/communities/{id}/scores", get(score_history))
         .route("/v1/rankings", get(rankings))
+        .merge(crate::media::routes())
         .layer(DefaultBodyLimit::max(MAX_REQUEST_BYTES))
         .with_state(storage)
 }
@@ -45,7 +46,7 @@ pub fn new_secret() -> String {
     URL_SAFE_NO_PAD.encode(bytes)
 }
 
-async fn blocking<T: Send + 'static>(
+pub(crate) async fn blocking<T: Send + 'static>(
     work: impl FnOnce() -> ServerResult<T> + Send + 'static,
 ) -> ServerResult<T> {
     tokio::task::spawn_blocking(work)
@@ -53,7 +54,7 @@ async fn blocking<T: Send + 'static>(
         .map_err(|e| ServerError::Internal(format!("request failed: {e}")))?
 }
 
-async fn authenticate(storage: &Shared, headers: &HeaderMap) -> ServerResult<DeviceAuth> {
+pub(crate) async fn authenticate(storage: &Shared, headers: &HeaderMap) -> ServerResult<DeviceAuth> {
     let token = headers
         .get("authorization")
         .and_then(|v| v.to_str().ok())

@@ -7,7 +7,9 @@
 //! simulated devices against a running server (the main job's demo).
 
 pub mod api;
+pub mod blobs;
 pub mod error;
+pub mod media;
 pub mod sim;
 pub mod storage;
 pub mod sync;
@@ -24,7 +26,7 @@ use storage::{Role, ScopeKind, SqliteStorage, Storage};
     about = "Fenlei sync server and its admin commands"
 )]
 struct Cli {
-    /// The data folder (database; blobs later).
+    /// The data folder (database, and photo/voice-note blobs in `blobs/`).
     #[arg(long, global = true, default_value = "fenlei-data")]
     data: PathBuf,
     #[command(subcommand)]
@@ -133,6 +135,13 @@ pub fn serve(
             let tmp = f.with_extension("tmp");
             std::fs::write(&tmp, local.port().to_string())?;
             std::fs::rename(&tmp, &f)?;
+        }
+        // Uploads abandoned for two weeks will not be resumed: drop their staged bytes.
+        let swept = storage
+            .blobs()
+            .sweep_staging(std::time::Duration::from_secs(14 * 86_400))?;
+        if swept > 0 {
+            println!("removed {swept} abandoned partial uploads");
         }
         axum::serve(listener, api::router(storage))
             .with_graceful_shutdown(async {

@@ -120,7 +120,7 @@ pub struct RankingRow {
 }
 
 /// Everything the server keeps. Blocking: handlers call it on tokio's blocking pool.
-pub trait Storage: Send + Sync + 'static {
+pub trait Storage: crate::media::MediaIndex + Send + Sync + 'static {
     // accounts
     fn add_user(&self, id: &str, name: &str, role: Role) -> ServerResult<()>;
     fn user(&self, id: &str) -> ServerResult<Option<User>>;
@@ -225,16 +225,33 @@ CREATE TABLE reference_log (
     key  TEXT NOT NULL,
     UNIQUE (kind, key)
 );
-"#];
+"#,
+    // Media sync (docs/media-sync.md): the verified blob kept for each evidence hash and rendition.
+    r#"
+CREATE TABLE media_blobs (
+    sha256      TEXT NOT NULL,
+    rendition   TEXT NOT NULL CHECK (rendition IN ('thumb', 'upload', 'original')),
+    blob_sha256 TEXT NOT NULL,
+    bytes       INTEGER NOT NULL,
+    mime        TEXT NOT NULL,
+    device_id   TEXT NOT NULL,
+    stored_at   INTEGER NOT NULL,
+    PRIMARY KEY (sha256, rendition)
+) STRICT;
+CREATE INDEX media_blobs_by_blob ON media_blobs(blob_sha256);
+"#,
+];
 
 pub struct SqliteStorage {
     store: Store,
     path: PathBuf,
-    writer: Mutex<Connection>,
+    pub(crate) writer: Mutex<Connection>,
     readers: Mutex<Vec<Connection>>,
+    /// Photo and voice-note bytes: `<data>/blobs/`.
+    pub(crate) blobs: crate::blobs::FsBlobStore,
 }
 
-fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
+pub(crate) fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
     m.lock().unwrap_or_else(|p| p.into_inner())
 }
 
@@ -269,6 +286,7 @@ impl SqliteStorage {
             path,
             writer: Mutex::new(writer),
             readers: Mutex::new(Vec::new()),
+            blobs: crate::blobs::FsBlobStore::open(dir.join("blobs"))?,
         })
     }
 
@@ -276,7 +294,7 @@ impl SqliteStorage {
         &self.store
     }
 
-    fn read<T>(&self, f: impl FnOnce(&Connection) -> ServerResult<T>) -> ServerResult<T> {
+    pub(crate) fn read<T>(&self, f: impl FnOnce(&Connection) -> ServerResult<T>) -> ServerResult<T> {
         let conn = match lock(&self.readers).pop() {
             Some(c) => c,
             None => open_conn(&self.path, true)?,
@@ -359,7 +377,7 @@ const READABLE: &str = "(?R = 'admin'
     OR (?R = 'inspector' AND (i.created_by = ?U OR EXISTS (
         SELECT 1 FROM inspection_inspectors x WHERE x.inspection_id = i.id AND x.user_id = ?U))))";
 
-fn readable(role_param: usize, user_param: usize) -> String {
+pub(crate) fn readable(role_param: usize, user_param: usize) -> String {
     READABLE
         .replace("?R", &format!("?{role_param}"))
         .replace("?U", &format!("?{user_param}"))

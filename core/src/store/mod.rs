@@ -8,12 +8,14 @@
 
 mod cache;
 mod media;
+mod media_uploads;
 mod projection;
 mod queries;
 pub mod schema;
 mod sync_state;
 
 pub use media::{AttachedMedia, EvidenceCheck, GeofenceStage, RecordedGeofenceCheck};
+pub use media_uploads::{MediaUploadState, PendingUpload};
 use projection::Touched;
 pub use queries::{InspectionFilter, InspectionSummary, NearbyCommunity, ScorePoint};
 pub use sync_state::{AppliedDocument, SyncRecord};

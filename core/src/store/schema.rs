@@ -227,12 +227,29 @@ CREATE TABLE geofence_checks (
 CREATE INDEX geofence_checks_by_inspection ON geofence_checks(inspection_id, checked_at);
 "#;
 
+/// Version 5: media sync. `media_uploads` is what the server confirmed of each file of a photo
+/// or voice note (thumbnail, upload rendition, original; docs/media-sync.md), so a restarted app
+/// asks the server only about files not done. The server's answer decides where to resume.
+const V5: &str = r#"
+CREATE TABLE media_uploads (
+    sha256      TEXT NOT NULL REFERENCES media(sha256),
+    rendition   TEXT NOT NULL CHECK (rendition IN ('thumb', 'upload', 'original')),
+    blob_sha256 TEXT NOT NULL,
+    bytes       INTEGER NOT NULL,
+    confirmed   INTEGER NOT NULL,
+    done_at     INTEGER,
+    note        TEXT,
+    updated_at  INTEGER NOT NULL,
+    PRIMARY KEY (sha256, rendition)
+) STRICT;
+"#;
+
 pub(crate) fn migrations() -> Migrations<'static> {
-    Migrations::new(vec![M::up(V1), M::up(V2), M::up(V3), M::up(V4)])
+    Migrations::new(vec![M::up(V1), M::up(V2), M::up(V3), M::up(V4), M::up(V5)])
 }
 
 /// The schema version this build writes.
-pub const SCHEMA_VERSION: i64 = 4;
+pub const SCHEMA_VERSION: i64 = 5;
 
 /// Brings a database to the current schema. A database from a newer build is refused
 /// untouched rather than downgraded.

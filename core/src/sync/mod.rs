@@ -11,6 +11,8 @@
 //! The client is blocking (reqwest's blocking client): apps call it off the UI thread. It must
 //! not be called from inside a tokio runtime.
 
+pub mod media;
+pub mod media_protocol;
 pub mod protocol;
 
 use crate::inspection::{InspectionDoc, guarded};

@@ -1,0 +1,280 @@
+//! Blob storage for photos and voice notes, behind [`BlobStore`] so an object store (S3-compatible,
+//! issue #8) can replace the local folder. Blobs are named by their SHA-256 and immutable once
+//! verified; uploads in progress are staged under a key (evidence hash, rendition, blob hash)
+//! and survive a restart, so a device resumes from the staged length.
+//!
+//! [`FsBlobStore`], the default, lives beside the SQLite file:
+//!
+//! ```text
+//! <data>/blobs/ab/abcdef…(64 hex)        verified blobs, read-only
+//! <data>/blobs/staging/<sha>.<rendition>.<blob>.part   uploads in progress
+//! ```
+
+use crate::error::{ServerError, ServerResult};
+use fenlei_core::sync::media_protocol::{MediaRendition, is_sha256_hex};
+use sha2::{Digest, Sha256};
+use std::fs::{self, File, OpenOptions};
+use std::io::{Read, Write};
+use std::path::{Path, PathBuf};
+
+/// Where an upload in progress is staged.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct StagingKey {
+    /// The evidence hash (SHA-256 of the original).
+    pub sha256: String,
+    pub rendition: MediaRendition,
+    /// The SHA-256 the staged bytes must have.
+    pub blob: String,
+}
+
+impl StagingKey {
+    /// Checks both hashes are lower-case hex (they become file names).
+    pub fn new(sha256: &str, rendition: MediaRendition, blob: &str) -> ServerResult<StagingKey> {
+        if !is_sha256_hex(sha256) || !is_sha256_hex(blob) {
+            return Err(ServerError::BadRequest(
+                "hashes must be 64 lower-case hex digits".into(),
+            ));
+        }
+        if rendition == MediaRendition::Original && sha256 != blob {
+            return Err(ServerError::BadRequest(
+                "an original's blob hash is its evidence hash".into(),
+            ));
+        }
+        Ok(StagingKey {
+            sha256: sha256.into(),
+            rendition,
+            blob: blob.into(),
+        })
+    }
+
+    fn file_name(&self) -> String {
+        format!(
+            "{}.{}.{}.part",
+            self.sha256,
+            self.rendition.as_str(),
+            self.blob
+        )
+    }
+}
+
+/// How finishing a staged upload went.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Finished {
+    /// Verified and kept (or the blob was already kept): its size.
+    Stored(u64),
+    /// The staged bytes hash to something else; they were dropped.
+    HashMismatch { actual: String },
+}
+
+/// Immutable, content-addressed blobs plus resumable staging. Blocking: call it from tokio's
+/// blocking pool.
+pub trait BlobStore: Send + Sync + 'static {
+    /// Bytes staged for `key` (0 when none).
+    fn staged_len(&self, key: &StagingKey) -> ServerResult<u64>;
+    /// Appends `bytes` to the staging of `key`, which must hold exactly `offset` bytes;
+    /// returns the new length. Callers serialise appends to one key.
+    fn append(&self, key: &StagingKey, offset: u64, bytes: &[u8]) -> ServerResult<u64>;
+    /// Makes the staged bytes durable (a cut upload resumes from them after a crash).
+    fn flush(&self, key: &StagingKey) -> ServerResult<()>;
+    /// Verifies the staged bytes against `key.blob` and, when they match, keeps them as the
+    /// immutable blob; the staging is gone afterwards either way.
+    fn finish(&self, key: &StagingKey) -> ServerResult<Finished>;
+    /// The size of a kept blob, if kept.
+    fn has(&self, blob: &str) -> ServerResult<Option<u64>>;
+    /// Reads a kept blob.
+    fn open(&self, blob: &str) -> ServerResult<Option<Box<dyn Read + Send>>>;
+    /// Removes stagings untouched for longer than `max_age` (abandoned uploads).
+    fn sweep_staging(&self, max_age: std::time::Duration) -> ServerResult<u64>;
+}
+
+/// The local-folder blob store (the embedded default).
+pub struct FsBlobStore {
+    root: PathBuf,
+}
+
+impl FsBlobStore {
+    pub fn open(root: impl Into<PathBuf>) -> ServerResult<FsBlobStore> {
+        let root = root.into();
+        fs::create_dir_all(root.join("staging"))?;
+        Ok(FsBlobStore { root })
+    }
+
+    fn staging(&self, key: &StagingKey) -> PathBuf {
+        self.root.join("staging").join(key.file_name())
+    }
+
+    fn blob_path(&self, blob: &str) -> ServerResult<PathBuf> {
+        if !is_sha256_hex(blob) {
+            return Err(ServerError::BadRequest(
+                "hashes must be 64 lower-case hex digits".into(),
+            ));
+        }
+        Ok(self.root.join(&blob[..2]).join(blob))
+    }
+}
+
+fn sync_dir(dir: &Path) -> ServerResult<()> {
+    File::open(dir)?.sync_all()?;
+    Ok(())
+}
+
+impl BlobStore for FsBlobStore {
+    fn staged_len(&self, key: &StagingKey) -> ServerResult<u64> {
+        match fs::metadata(self.staging(key)) {
+            Ok(m) => Ok(m.len()),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(0),
+            Err(e) => Err(e.into()),
+        }
+    }
+
+    fn append(&self, key: &StagingKey, offset: u64, bytes: &[u8]) -> ServerResult<u64> {
+        let path = self.staging(key);
+        let mut file = OpenOptions::new().create(true).append(true).open(&path)?;
+        let len = file.metadata()?.len();
+        if len != offset {
+            return Err(ServerError::BadRequest(format!(
+                "staged {len} bytes, not {offset}"
+            )));
+        }
+        file.write_all(bytes)?;
+        Ok(len + bytes.len() as u64)
+    }
+
+    fn flush(&self, key: &StagingKey) -> ServerResult<()> {
+        match File::open(self.staging(key)) {
+            Ok(f) => Ok(f.sync_all()?),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(()),
+            Err(e) => Err(e.into()),
+        }
+    }
+
+    fn finish(&self, key: &StagingKey) -> ServerResult<Finished> {
+        let staged = self.staging(key);
+        let mut file = File::open(&staged)?;
+        let mut hasher = Sha256::new();
+        let mut buf = vec![0u8; 256 * 1024];
+        let mut len = 0u64;
+        loop {
+            let n = file.read(&mut buf)?;
+            if n == 0 {
+                break;
+            }
+            hasher.update(&buf[..n]);
+            len += n as u64;
+        }
+        let actual: String = hasher
+            .finalize()
+            .iter()
+            .map(|b| format!("{b:02x}"))
+            .collect();
+        if actual != key.blob {
+            fs::remove_file(&staged)?;
+            return Ok(Finished::HashMismatch { actual });
+        }
+        let dest = self.blob_path(&key.blob)?;
+        let dir = dest.parent().expect("blob paths have a parent");
+        fs::create_dir_all(dir)?;
+        if dest.exists() {
+            // Same name, same verified content: keep the blob already there.
+            fs::remove_file(&staged)?;
+            return Ok(Finished::Stored(len));
+        }
+        file.sync_all()?;
+        let mut perms = file.metadata()?.permissions();
+        perms.set_readonly(true);
+        fs::set_permissions(&staged, perms)?;
+        fs::rename(&staged, &dest)?;
+        sync_dir(dir)?;
+        sync_dir(&self.root.join("staging"))?;
+        Ok(Finished::Stored(len))
+    }
+
+    fn has(&self, blob: &str) -> ServerResult<Option<u64>> {
+        match fs::metadata(self.blob_path(blob)?) {
+            Ok(m) => Ok(Some(m.len())),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
+            Err(e) => Err(e.into()),
+        }
+    }
+
+    fn open(&self, blob: &str) -> ServerResult<Option<Box<dyn Read + Send>>> {
+        match File::open(self.blob_path(blob)?) {
+            Ok(f) => Ok(Some(Box::new(f))),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
+            Err(e) => Err(e.into()),
+        }
+    }
+
+    fn sweep_staging(&self, max_age: std::time::Duration) -> ServerResult<u64> {
+        let mut removed = 0;
+        for entry in fs::read_dir(self.root.join("staging"))? {
+            let entry = entry?;
+            let old = entry
+                .metadata()
+                .and_then(|m| m.modified())
+                .ok()
+                .and_then(|t| t.elapsed().ok())
+                .is_some_and(|age| age > max_age);
+            if old && fs::remove_file(entry.path()).is_ok() {
+                removed += 1;
+            }
+        }
+        Ok(removed)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn sha(bytes: &[u8]) -> String {
+        Sha256::digest(bytes)
+            .iter()
+            .map(|b| format!("{b:02x}"))
+            .collect()
+    }
+
+    #[test]
+    fn staged_upload_resumes_after_reopen_and_is_verified() {
+        let dir = tempfile::tempdir().unwrap();
+        let data = b"hello photo bytes".repeat(1000);
+        let h = sha(&data);
+        let key = StagingKey::new(&h, MediaRendition::Original, &h).unwrap();
+        let store = FsBlobStore::open(dir.path()).unwrap();
+        assert_eq!(store.append(&key, 0, &data[..5000]).unwrap(), 5000);
+        store.flush(&key).unwrap();
+        drop(store);
+        // A restarted server sees the staged bytes and refuses a wrong offset.
+        let store = FsBlobStore::open(dir.path()).unwrap();
+        assert_eq!(store.staged_len(&key).unwrap(), 5000);
+        assert!(store.append(&key, 4000, &data[4000..]).is_err());
+        store.append(&key, 5000, &data[5000..]).unwrap();
+        assert_eq!(
+            store.finish(&key).unwrap(),
+            Finished::Stored(data.len() as u64)
+        );
+        assert_eq!(store.has(&h).unwrap(), Some(data.len() as u64));
+        let mut back = Vec::new();
+        store.open(&h).unwrap().unwrap().read_to_end(&mut back).unwrap();
+        assert_eq!(back, data);
+        assert_eq!(store.staged_len(&key).unwrap(), 0);
+    }
+
+    #[test]
+    fn wrong_bytes_are_dropped_and_bad_names_refused() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = FsBlobStore::open(dir.path()).unwrap();
+        let h = sha(b"the real thing");
+        let key = StagingKey::new(&h, MediaRendition::Original, &h).unwrap();
+        store.append(&key, 0, b"something else").unwrap();
+        assert!(matches!(
+            store.finish(&key).unwrap(),
+            Finished::HashMismatch { .. }
+        ));
+        assert_eq!(store.staged_len(&key).unwrap(), 0);
+        assert_eq!(store.has(&h).unwrap(), None);
+        assert!(StagingKey::new("../../etc/passwd", MediaRendition::Thumb, &h).is_err());
+        assert!(StagingKey::new(&h, MediaRendition::Original, &sha(b"x")).is_err());
+        assert!(store.has("../x").is_err());
+    }
+}
