@@ -7,7 +7,8 @@
 //! - [`FenleiMedia`]: its media folder: attach photos and voice notes, read evidence flags.
 //! - [`FenleiError`]: the one public error (few variants, one conversion point from core's error).
 //! - [`ProgressListener`] and [`CancelHandle`]: progress and cancellation of long work.
-//! - [`FenleiSyncClient`], [`enroll_device`]: sync with the Fenlei server.
+//! - [`FenleiSyncClient`], [`enroll_device`]: sync with the Fenlei server (documents, and
+//!   photos/voice notes with `sync_media`).
 //! - free functions: the embedded sample data, coordinate conversion and distances.
 //!
 //! Threading contract (docs/bindings.md): every call blocks until done. Apps call from a
@@ -19,9 +20,11 @@ uniffi::setup_scaffolding!();
 mod error;
 mod functions;
 mod media;
+mod media_sync;
 mod progress;
 mod store;
 mod sync;
+mod track;
 
 pub use error::FenleiError;
 pub use functions::*;

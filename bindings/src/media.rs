@@ -15,8 +15,8 @@ type Result<T> = std::result::Result<T, FenleiError>;
 /// Every method blocks: call it off the UI thread.
 #[derive(uniffi::Object)]
 pub struct FenleiMedia {
-    store: Arc<FenleiStore>,
-    media: MediaStore,
+    pub(crate) store: Arc<FenleiStore>,
+    pub(crate) media: MediaStore,
 }
 
 #[uniffi::export]

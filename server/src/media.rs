@@ -227,7 +227,7 @@ async fn upload(
         })
         .into_response());
     }
-    let Some(_claim) = ActiveUpload::claim(&key) else {
+    let Some(claim) = ActiveUpload::claim(&key) else {
         return Ok(media_error(
             StatusCode::CONFLICT,
             "upload_in_progress",
@@ -235,6 +235,9 @@ async fn upload(
             Some(staged),
         ));
     };
+    // Every blocking step holds a share of the claim: if the client goes away and this future is
+    // dropped, a write already running finishes before another request may append.
+    let claim = std::sync::Arc::new(claim);
     // Read again under the claim: a request that just finished may have moved it.
     let (s, k) = (storage.clone(), key.clone());
     let staged = blocking(move || s.blobs().staged_len(&k)).await?;
@@ -276,8 +279,12 @@ async fn upload(
                 None,
             ));
         }
-        let (s, k) = (storage.clone(), key.clone());
-        pos = blocking(move || s.blobs().append(&k, pos, &bytes)).await?;
+        let (s, k, c) = (storage.clone(), key.clone(), claim.clone());
+        pos = blocking(move || {
+            let _claim = c;
+            s.blobs().append(&k, pos, &bytes)
+        })
+        .await?;
     }
     let (s, k) = (storage.clone(), key.clone());
     blocking(move || s.blobs().flush(&k)).await?;
@@ -300,21 +307,24 @@ async fn upload(
         })
         .into_response());
     }
-    let (s, k) = (storage.clone(), key.clone());
+    let (s, k, c) = (storage.clone(), key.clone(), claim.clone());
     let device = auth.device_id.clone();
-    let finished = blocking(move || match s.blobs().finish(&k)? {
-        Finished::Stored(bytes) => {
-            let kept = s.record_media_blob(&StoredBlob {
-                sha256: k.sha256.clone(),
-                rendition: k.rendition,
-                blob: k.blob.clone(),
-                bytes,
-                mime,
-                device_id: device,
-            })?;
-            Ok(Ok(kept))
+    let finished = blocking(move || {
+        let _claim = c;
+        match s.blobs().finish(&k)? {
+            Finished::Stored(bytes) => {
+                let kept = s.record_media_blob(&StoredBlob {
+                    sha256: k.sha256.clone(),
+                    rendition: k.rendition,
+                    blob: k.blob.clone(),
+                    bytes,
+                    mime,
+                    device_id: device,
+                })?;
+                Ok(Ok(kept))
+            }
+            Finished::HashMismatch { actual } => Ok(Err(actual)),
         }
-        Finished::HashMismatch { actual } => Ok(Err(actual)),
     })
     .await?;
     match finished {

@@ -9,6 +9,8 @@ use fenlei_core::inspection::{EditContext, InspectionKind, InspectionStatus, New
 use fenlei_core::progress::{CancelToken, NoProgress};
 use fenlei_core::sample::{self, SampleRng};
 use fenlei_core::store::Store;
+use fenlei_core::media::MediaStore;
+use fenlei_core::sync::media::{MediaSyncOptions, NetworkKind};
 use fenlei_core::sync::{SyncClient, enroll};
 use std::path::PathBuf;
 
@@ -66,11 +68,13 @@ pub fn simulate(
             }))
         })
         .collect::<ServerResult<_>>()?;
+    let mut photo = None;
     for h in handles {
-        let line = h
+        let (line, sha) = h
             .join()
             .map_err(|_| ServerError::Internal("a simulated device crashed".into()))??;
         println!("{line}");
+        photo = photo.or(sha);
     }
 
     // The supervisor's phone: receives everything in scope, approves most, returns one.
@@ -126,6 +130,11 @@ pub fn simulate(
     println!(
         "  curl -H 'Authorization: Bearer {token}' '{url}/v1/inspections?status=approved&limit=5'"
     );
+    if let Some(sha) = photo {
+        println!(
+            "  curl -o thumb.jpg -H 'Authorization: Bearer {token}' '{url}/v1/media/{sha}?rendition=thumb'"
+        );
+    }
     println!();
     print_rankings(url, &token)
 }
@@ -138,7 +147,7 @@ fn inspector_day(
     communities: &[String],
     count: u32,
     seed: u64,
-) -> ServerResult<String> {
+) -> ServerResult<(String, Option<String>)> {
     let store = Store::open(path).map_err(core)?;
     let creds = enroll(url, code, &store).map_err(core)?;
     let client = SyncClient::new(url, &creds.token).map_err(core)?;
@@ -150,6 +159,8 @@ fn inspector_day(
         .map_err(core)?;
     let mut rng = SampleRng::new(seed * 7919 + 17);
     let ctx = EditContext::by(user);
+    let media = MediaStore::open(path.with_extension("media")).map_err(core)?;
+    let mut first_photo = None;
     for n in 0..count {
         let community = &communities[n as usize % communities.len()];
         let id = store
@@ -164,18 +175,67 @@ fn inspector_day(
                 user,
             )
             .map_err(core)?;
-        for answer in sample::simulated_answers(&standard, &mut rng) {
-            store.record_answer(&id, &answer, &ctx).map_err(core)?;
+        let answers = sample::simulated_answers(&standard, &mut rng);
+        for answer in &answers {
+            store.record_answer(&id, answer, &ctx).map_err(core)?;
+        }
+        // A photo of the first item, as the inspector's evidence (made here: a real JPEG).
+        if let Some(item) = answers.first() {
+            let file = path.with_extension(format!("{n}.jpg"));
+            std::fs::write(&file, demo_photo(seed * 1000 + n as u64)?)?;
+            let attached = store
+                .attach_photo(&media, &id, &item.item_code, &file, None, user)
+                .map_err(core)?;
+            first_photo.get_or_insert(attached.record.sha256);
         }
         store
             .set_status(&id, InspectionStatus::Submitted, &ctx, None)
             .map_err(core)?;
     }
-    let report = client.sync(&store, &NoProgress, &cancel).map_err(core)?;
-    Ok(format!(
-        "{user}: recorded {count} inspections, synced in {} round trips ({} bytes up, {} down)",
-        report.round_trips, report.bytes_sent, report.bytes_received
+    // Documents, then photos (on "Wi-Fi": originals too).
+    let options = MediaSyncOptions {
+        network: NetworkKind::Wifi,
+        ..Default::default()
+    };
+    let sent = client
+        .sync_media(&store, &media, &options, &NoProgress, &cancel)
+        .map_err(core)?;
+    let report = sent.documents.clone().unwrap_or_default();
+    Ok((
+        format!(
+            "{user}: recorded {count} inspections, synced in {} round trips ({} bytes up, {} down); \
+             {} photo files uploaded ({} bytes)",
+            report.round_trips,
+            report.bytes_sent,
+            report.bytes_received,
+            sent.uploaded,
+            sent.bytes_sent
+        ),
+        first_photo,
     ))
+}
+
+/// A 960×720 JPEG for the demo: a gradient with grain, different for each seed.
+fn demo_photo(seed: u64) -> ServerResult<Vec<u8>> {
+    let (w, h) = (960u16, 720u16);
+    let mut x = seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1;
+    let mut pixels = Vec::with_capacity(w as usize * h as usize * 3);
+    for row in 0..h as u32 {
+        for col in 0..w as u32 {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            let n = (x & 0x1f) as u32;
+            pixels.push((row * 200 / h as u32 + n) as u8);
+            pixels.push((col * 200 / w as u32 + n) as u8);
+            pixels.push((90 + n) as u8);
+        }
+    }
+    let mut out = Vec::new();
+    jpeg_encoder::Encoder::new(&mut out, 85)
+        .encode(&pixels, w, h, jpeg_encoder::ColorType::Rgb)
+        .map_err(|e| ServerError::Internal(format!("demo photo: {e}")))?;
+    Ok(out)
 }
 
 fn print_rankings(url: &str, token: &str) -> ServerResult<()> {

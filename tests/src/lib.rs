@@ -1,2 +1,6 @@
 //! End-to-end tests and sync benchmarks live in `tests/` and `benches/`; the shared harness is
 //! `tests/common/mod.rs` (it needs the server binary's path, which Cargo gives only there).
+//! This library holds what needs no server path: a cutting TCP proxy and photo generation.
+
+pub mod photos;
+pub mod proxy;

@@ -313,36 +313,43 @@ impl InspectionDoc {
 
     /// Appends a GPS fix (start, track point, submit...).
     pub fn add_gps_fix(&mut self, fix: &GpsFix, by: &str) -> Result<()> {
-        crate::geo::validate(fix.location)?;
-        for (what, v) in [("accuracy", fix.accuracy_m), ("altitude", fix.altitude_m)] {
-            if v.is_some_and(|v| !v.is_finite())
-                || (what == "accuracy" && v.is_some_and(|v| v < 0.0))
-            {
-                return Err(CoreError::InvalidArgument(format!(
-                    "GPS {what} must be a finite, non-negative number"
-                )));
-            }
-        }
-        let result = (|| -> std::result::Result<(), automerge::AutomergeError> {
-            let gps = self.container("gps")?;
-            let at = self.doc.length(&gps);
-            let entry = self.doc.insert_object(&gps, at, ObjType::Map)?;
-            self.doc.put(&entry, "lat", fix.location.lat)?;
-            self.doc.put(&entry, "lon", fix.location.lon)?;
-            if let Some(acc) = fix.accuracy_m {
-                self.doc.put(&entry, "accuracy_m", acc)?;
-            }
-            if let Some(alt) = fix.altitude_m {
-                self.doc.put(&entry, "altitude_m", alt)?;
-            }
-            self.doc.put(&entry, "provider", fix.provider.as_str())?;
-            self.doc
-                .put(&entry, "at", ScalarValue::Timestamp(fix.at_ms))?;
-            self.doc.put(&entry, "mock", fix.is_mock)?;
-            Ok(())
-        })();
+        check_fix(fix)?;
+        let result = self.put_fix(fix);
         self.finish(result, by, "gps", None, None, fix.at_ms)
     }
+
+    /// Appends several fixes of a patrol track as one change (action "track"), so a walk
+    /// round the community is one history entry, not hundreds. All or none.
+    pub fn add_track_fixes(&mut self, fixes: &[GpsFix], by: &str) -> Result<()> {
+        let Some(last) = fixes.iter().map(|f| f.at_ms).max() else {
+            return Ok(());
+        };
+        for f in fixes {
+            check_fix(f)?;
+        }
+        let result = fixes.iter().try_for_each(|f| self.put_fix(f));
+        self.finish(result, by, "track", None, None, last)
+    }
+
+    fn put_fix(&mut self, fix: &GpsFix) -> std::result::Result<(), automerge::AutomergeError> {
+        let gps = self.container("gps")?;
+        let at = self.doc.length(&gps);
+        let entry = self.doc.insert_object(&gps, at, ObjType::Map)?;
+        self.doc.put(&entry, "lat", fix.location.lat)?;
+        self.doc.put(&entry, "lon", fix.location.lon)?;
+        if let Some(acc) = fix.accuracy_m {
+            self.doc.put(&entry, "accuracy_m", acc)?;
+        }
+        if let Some(alt) = fix.altitude_m {
+            self.doc.put(&entry, "altitude_m", alt)?;
+        }
+        self.doc.put(&entry, "provider", fix.provider.as_str())?;
+        self.doc
+            .put(&entry, "at", ScalarValue::Timestamp(fix.at_ms))?;
+        self.doc.put(&entry, "mock", fix.is_mock)?;
+        Ok(())
+    }
+
 
     /// Attaches evidence to an item by content hash. Adding the same file to the same item
     /// twice is one reference.
@@ -978,4 +985,18 @@ fn uint_at(doc: &AutoCommit, obj: &ObjId, key: &str) -> Option<u64> {
         ScalarValue::Int(n) => u64::try_from(n).ok(),
         _ => None,
     }
+}
+
+/// A fix the document may hold: a valid WGS-84 point, finite non-negative accuracy, finite altitude.
+fn check_fix(fix: &GpsFix) -> Result<()> {
+    crate::geo::validate(fix.location)?;
+    for (what, v) in [("accuracy", fix.accuracy_m), ("altitude", fix.altitude_m)] {
+        if v.is_some_and(|v| !v.is_finite()) || (what == "accuracy" && v.is_some_and(|v| v < 0.0))
+        {
+            return Err(CoreError::InvalidArgument(format!(
+                "GPS {what} must be a finite, non-negative number"
+            )));
+        }
+    }
+    Ok(())
 }

@@ -46,6 +46,9 @@ pub struct EvidenceCheck {
     /// other inspection holding the same hash now, including ones that used it later.
     pub flags: Vec<EvidenceFlag>,
     pub checked_at_ms: i64,
+    /// True for evidence attached on another device: no check was recorded here at attach
+    /// time, so the flags were computed when read (see [`Store::evidence_flags`]).
+    pub computed_on_read: bool,
 }
 
 /// When a geofence check was made.
@@ -56,6 +59,8 @@ pub enum GeofenceStage {
     Start,
     /// When the inspection was submitted, with its latest fix.
     Submit,
+    /// When the app asked ("check geofence now"), with the fix it gave.
+    OnDemand,
 }
 
 impl GeofenceStage {
@@ -63,12 +68,14 @@ impl GeofenceStage {
         match self {
             GeofenceStage::Start => "start",
             GeofenceStage::Submit => "submit",
+            GeofenceStage::OnDemand => "on_demand",
         }
     }
     fn parse(s: &str) -> Option<Self> {
         match s {
             "start" => Some(GeofenceStage::Start),
             "submit" => Some(GeofenceStage::Submit),
+            "on_demand" => Some(GeofenceStage::OnDemand),
             _ => None,
         }
     }
@@ -85,7 +92,8 @@ pub struct RecordedGeofenceCheck {
     pub checked_at_ms: i64,
 }
 
-/// Fixes in the document are WGS-84 (see `GpsFix`); the app converts SDK coordinates first.
+/// Fixes in the document are WGS-84 (see `GpsFix`): fixes given in another system are converted
+/// when they are recorded (`Store::add_gps_fix_in`, `add_track_fixes`, `check_geofence_now`).
 const FIX_SYSTEM: CoordSystem = CoordSystem::Wgs84;
 
 fn json<T: Serialize>(v: &T) -> Result<String> {
@@ -159,25 +167,57 @@ impl Store {
     }
 
     /// The evidence checks of the inspection's current evidence, by item then attach time.
+    ///
+    /// Evidence that arrived by sync from another device has no row written here: its flags are
+    /// computed on read (`computed_on_read`), from this device's copy of the file when it holds
+    /// one, else only what needs no file (a reused hash). On read rather than at apply time,
+    /// because the checks depend on the file, which usually reaches a device later or never
+    /// (media go to the server, not to other phones), and a read always uses what is known now.
     pub fn evidence_flags(&self, inspection_id: &str) -> Result<Vec<EvidenceCheck>> {
+        let now = self.now_ms();
+        let inspection = match self.inspection(inspection_id) {
+            Ok(i) => Some(i),
+            Err(CoreError::UnknownInspection(_)) => None,
+            Err(e) => return Err(e),
+        };
         self.read(|c| {
             let mut stmt = c.prepare_cached(
-                "SELECT c.item_code, c.sha256, e.media, c.flags_json, c.checked_at
-                 FROM evidence_checks c
-                 JOIN evidence_refs e USING (inspection_id, item_code, sha256)
-                 WHERE c.inspection_id = ?1
-                 ORDER BY c.item_code, c.checked_at, c.sha256",
+                "SELECT e.item_code, e.sha256, e.media, c.flags_json, coalesce(c.checked_at, e.added_at)
+                 FROM evidence_refs e
+                 LEFT JOIN evidence_checks c USING (inspection_id, item_code, sha256)
+                 WHERE e.inspection_id = ?1
+                 ORDER BY e.item_code, coalesce(c.checked_at, e.added_at), e.sha256",
             )?;
-            let rows: Vec<(String, String, String, String, i64)> = stmt
+            let rows: Vec<(String, String, String, Option<String>, i64)> = stmt
                 .query_map([inspection_id], |r| {
                     Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?))
                 })?
                 .collect::<rusqlite::Result<_>>()?;
             rows.into_iter()
                 .map(|(item_code, sha256, kind, flags_json, checked_at_ms)| {
-                    let mut flags: Vec<EvidenceFlag> = from_json(&flags_json, "evidence flags")?;
-                    flags.retain(|f| !matches!(f, EvidenceFlag::ReusedPhoto { .. }));
                     let others = other_inspections(c, &sha256, inspection_id)?;
+                    let computed_on_read = flags_json.is_none();
+                    let mut flags: Vec<EvidenceFlag> = match flags_json {
+                        Some(j) => from_json(&j, "evidence flags")?,
+                        None => {
+                            let record = c
+                                .prepare_cached("SELECT * FROM media WHERE sha256 = ?1")?
+                                .query_row([&sha256], |r| Ok(media_row(r)))
+                                .optional()?
+                                .transpose()?;
+                            let community = match &inspection {
+                                Some(i) => queries::community(c, &i.community_id)?,
+                                None => None,
+                            };
+                            match (record, &inspection, community) {
+                                (Some(rec), Some(i), Some(com)) => {
+                                    evidence_flags_for(&rec, i, &com, Vec::new(), now)
+                                }
+                                _ => Vec::new(),
+                            }
+                        }
+                    };
+                    flags.retain(|f| !matches!(f, EvidenceFlag::ReusedPhoto { .. }));
                     if !others.is_empty() {
                         flags.push(EvidenceFlag::ReusedPhoto {
                             inspection_ids: others,
@@ -190,7 +230,8 @@ impl Store {
                             CoreError::Database(format!("unknown media kind {kind:?}"))
                         })?,
                         flags,
-                        checked_at_ms,
+                        checked_at_ms: if computed_on_read { now } else { checked_at_ms },
+                        computed_on_read,
                     })
                 })
                 .collect()

@@ -13,9 +13,11 @@ mod projection;
 mod queries;
 pub mod schema;
 mod sync_state;
+mod track;
 
 pub use media::{AttachedMedia, EvidenceCheck, GeofenceStage, RecordedGeofenceCheck};
 pub use media_uploads::{MediaUploadState, PendingUpload};
+pub use track::{MAX_TRACK_BATCH, PatrolTrack};
 use projection::Touched;
 pub use queries::{InspectionFilter, InspectionSummary, NearbyCommunity, ScorePoint};
 pub use sync_state::{AppliedDocument, SyncRecord};

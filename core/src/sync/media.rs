@@ -270,7 +270,7 @@ impl SyncClient {
         on_confirmed: &mut dyn FnMut(u64),
         cancel: &CancelToken,
     ) -> Result<Outcome> {
-        let resumed = offset > 0;
+        let mut resumed = offset > 0;
         let path = media.file_path(&p.path)?;
         let mut file = match File::open(&path) {
             Ok(f) => f,
@@ -364,6 +364,7 @@ impl SyncClient {
                 Some((MediaState::NotReferenced, _)) => return Ok(Outcome::NotReferenced),
                 Some((_, o)) => {
                     offset = o.min(p.bytes);
+                    resumed |= offset > 0;
                     store.record_media_upload(p, offset, false, None)?;
                 }
                 None => {}
