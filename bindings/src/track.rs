@@ -32,7 +32,8 @@ impl FenleiStore {
         by: String,
     ) -> Result<(), FenleiError> {
         guard("add_track_fixes", || {
-            self.inner.add_track_fixes(&inspection_id, &fixes, system, &by)
+            self.inner
+                .add_track_fixes(&inspection_id, &fixes, system, &by)
         })
     }
 

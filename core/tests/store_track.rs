@@ -60,7 +60,13 @@ fn a_gcj02_fix_is_stored_as_wgs84_and_judged_inside() {
         .map(|c| c.stage)
         .collect();
     assert_eq!(stages, vec![GeofenceStage::Start, GeofenceStage::OnDemand]);
-    let bad = fix(LatLon { lat: 95.0, lon: 0.0 }, T0);
+    let bad = fix(
+        LatLon {
+            lat: 95.0,
+            lon: 0.0,
+        },
+        T0,
+    );
     assert!(matches!(
         store.add_gps_fix_in(&id, &bad, CoordSystem::Bd09, "li.ming"),
         Err(CoreError::InvalidArgument(_))
@@ -83,7 +89,10 @@ fn a_patrol_track_is_one_change_and_reads_as_a_walk() {
     let mut points: Vec<GpsFix> = (0..10)
         .map(|i| fix(north(community.location, i as f64 * step), T0 + i * 10_000))
         .collect();
-    points.push(fix(north(community.location, 5_000.0), T0 + 90_000 + 300_000));
+    points.push(fix(
+        north(community.location, 5_000.0),
+        T0 + 90_000 + 300_000,
+    ));
     store
         .add_track_fixes(&id, &points, CoordSystem::Wgs84, "li.ming")
         .unwrap();
@@ -95,20 +104,28 @@ fn a_patrol_track_is_one_change_and_reads_as_a_walk() {
     assert_eq!(track.outside_geofence, 1);
     // All points on one meridian, northwards: the walk is as long as first → last.
     let straight = geo::distance_m(points[0].location, points[10].location);
-    assert!((track.length_m - straight).abs() < 0.01, "{}", track.length_m);
+    assert!(
+        (track.length_m - straight).abs() < 0.01,
+        "{}",
+        track.length_m
+    );
     // The track survives a reopen (it is in the document) and bad batches change nothing.
     let too_many = vec![fix(community.location, T0); MAX_TRACK_BATCH + 1];
-    assert!(store
-        .add_track_fixes(&id, &too_many, CoordSystem::Wgs84, "li.ming")
-        .is_err());
+    assert!(
+        store
+            .add_track_fixes(&id, &too_many, CoordSystem::Wgs84, "li.ming")
+            .is_err()
+    );
     let mut with_bad = points.clone();
     with_bad.push(GpsFix {
         accuracy_m: Some(-1.0),
         ..points[0].clone()
     });
-    assert!(store
-        .add_track_fixes(&id, &with_bad, CoordSystem::Wgs84, "li.ming")
-        .is_err());
+    assert!(
+        store
+            .add_track_fixes(&id, &with_bad, CoordSystem::Wgs84, "li.ming")
+            .is_err()
+    );
     drop(store);
     let store = fenlei_core::store::Store::open(dir.path().join("s.sqlite")).unwrap();
     assert_eq!(store.patrol_track(&id).unwrap().fixes.len(), 11);
@@ -154,7 +171,11 @@ fn evidence_received_from_another_device_is_checked_on_read() {
         .unwrap();
     let checks = tablet.evidence_flags(&id).unwrap();
     assert!(checks[0].computed_on_read);
-    assert!(checks[0].flags.contains(&EvidenceFlag::NoExif), "{:?}", checks[0].flags);
+    assert!(
+        checks[0].flags.contains(&EvidenceFlag::NoExif),
+        "{:?}",
+        checks[0].flags
+    );
     assert!(checks[0]
         .flags
         .iter()

@@ -255,7 +255,12 @@ mod tests {
         );
         assert_eq!(store.has(&h).unwrap(), Some(data.len() as u64));
         let mut back = Vec::new();
-        store.open(&h).unwrap().unwrap().read_to_end(&mut back).unwrap();
+        store
+            .open(&h)
+            .unwrap()
+            .unwrap()
+            .read_to_end(&mut back)
+            .unwrap();
         assert_eq!(back, data);
         assert_eq!(store.staged_len(&key).unwrap(), 0);
     }

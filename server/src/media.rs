@@ -87,8 +87,7 @@ struct ActiveUpload(StagingKey);
 impl ActiveUpload {
     fn claim(key: &StagingKey) -> Option<ActiveUpload> {
         let mut set = ACTIVE.lock().unwrap_or_else(|p| p.into_inner());
-        set.insert(key.clone())
-            .then(|| ActiveUpload(key.clone()))
+        set.insert(key.clone()).then(|| ActiveUpload(key.clone()))
     }
 }
 
@@ -270,8 +269,7 @@ async fn upload(
             too_large = true;
             break;
         }
-        if pos == 0 && rendition != MediaRendition::Original && !bytes.starts_with(&[0xFF, 0xD8])
-        {
+        if pos == 0 && rendition != MediaRendition::Original && !bytes.starts_with(&[0xFF, 0xD8]) {
             return Ok(media_error(
                 StatusCode::UNSUPPORTED_MEDIA_TYPE,
                 "unsupported_type",
@@ -427,10 +425,13 @@ fn read_stream(
         let read = tokio::task::spawn_blocking(move || {
             let mut buf = vec![0u8; 256 * 1024];
             let n = reader.read(&mut buf);
-            (reader, n.map(|n| {
-                buf.truncate(n);
-                buf
-            }))
+            (
+                reader,
+                n.map(|n| {
+                    buf.truncate(n);
+                    buf
+                }),
+            )
         })
         .await;
         match read {

@@ -6,10 +6,10 @@
 use crate::error::{ServerError, ServerResult};
 use crate::storage::{Role, ScopeKind, Storage};
 use fenlei_core::inspection::{EditContext, InspectionKind, InspectionStatus, NewInspection};
+use fenlei_core::media::MediaStore;
 use fenlei_core::progress::{CancelToken, NoProgress};
 use fenlei_core::sample::{self, SampleRng};
 use fenlei_core::store::Store;
-use fenlei_core::media::MediaStore;
 use fenlei_core::sync::media::{MediaSyncOptions, NetworkKind};
 use fenlei_core::sync::{SyncClient, enroll};
 use std::path::PathBuf;

@@ -190,7 +190,8 @@ pub trait Storage: crate::media::MediaIndex + Send + Sync + 'static {
 
 /// The server's tables, in the same file as the core store's. Versioned in `server_meta` (the
 /// core store owns SQLite's user_version). Append new versions; never edit a released one.
-const SERVER_SCHEMA: &[&str] = &[r#"
+const SERVER_SCHEMA: &[&str] = &[
+    r#"
 CREATE TABLE server_meta (key TEXT PRIMARY KEY NOT NULL, value TEXT NOT NULL) STRICT;
 CREATE TABLE users (
     id          TEXT PRIMARY KEY NOT NULL,
@@ -294,7 +295,10 @@ impl SqliteStorage {
         &self.store
     }
 
-    pub(crate) fn read<T>(&self, f: impl FnOnce(&Connection) -> ServerResult<T>) -> ServerResult<T> {
+    pub(crate) fn read<T>(
+        &self,
+        f: impl FnOnce(&Connection) -> ServerResult<T>,
+    ) -> ServerResult<T> {
         let conn = match lock(&self.readers).pop() {
             Some(c) => c,
             None => open_conn(&self.path, true)?,

@@ -61,7 +61,10 @@ fn main() {
         name: "generated 3264×2448 JPEG".into(),
         path: write_photo(dir.path(), "gen8mp.jpg", 3264, 2448, 11),
     }];
-    if let Some(p) = corpus_jpegs().into_iter().find(|p| p.ends_with("iphone6_gps.jpg")) {
+    if let Some(p) = corpus_jpegs()
+        .into_iter()
+        .find(|p| p.ends_with("iphone6_gps.jpg"))
+    {
         cases.push(Case {
             name: "phone/iphone6_gps.jpg".into(),
             path: p,
@@ -141,7 +144,8 @@ fn main() {
     );
     println!("|---|---|---:|---:|---:|---:|---:|---:|");
     for (name, label, file, sent, _ms) in &rows {
-        let whole = whole_upload_bytes(&dev, &media, &inspection, &item, dir.path(), *file, &server);
+        let whole =
+            whole_upload_bytes(&dev, &media, &inspection, &item, dir.path(), *file, &server);
         let baseline = file / 2 + whole;
         println!(
             "| {name} | {label} | {file} | {sent} | {:.3} | {baseline} | {:.3} | {:.3} |",

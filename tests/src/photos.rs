@@ -5,7 +5,9 @@ use std::path::{Path, PathBuf};
 
 /// A `width`×`height` JPEG of pseudo-random texture; `seed` changes every byte.
 pub fn noisy_jpeg(width: u16, height: u16, seed: u64, quality: u8) -> Vec<u8> {
-    let mut x = seed.wrapping_mul(6_364_136_223_846_793_005).wrapping_add(1_442_695_040_888_963_407);
+    let mut x = seed
+        .wrapping_mul(6_364_136_223_846_793_005)
+        .wrapping_add(1_442_695_040_888_963_407);
     let mut pixels = Vec::with_capacity(width as usize * height as usize * 3);
     for row in 0..height as u32 {
         for col in 0..width as u32 {
@@ -16,7 +18,7 @@ pub fn noisy_jpeg(width: u16, height: u16, seed: u64, quality: u8) -> Vec<u8> {
             // A gradient under the noise, so the picture has shapes as well as grain.
             pixels.push(((row * 255 / height as u32) + n).min(255) as u8);
             pixels.push(((col * 255 / width as u32) + n).min(255) as u8);
-            pixels.push((((row + col) % 256) as u32 / 2 + n).min(255) as u8);
+            pixels.push((((row + col) % 256) / 2 + n).min(255) as u8);
         }
     }
     let mut out = Vec::new();

@@ -59,7 +59,13 @@ fn setup() -> Setup {
     server.admin(&["assign", "--user", "insp.a", "--street", &street]);
     server.admin(&["assign", "--user", "insp.x", "--street", &other_street()]);
     server.admin(&["assign", "--user", "sup", "--district", &district]);
-    server.admin(&["assign", "--user", "sup.other", "--district", &other_district]);
+    server.admin(&[
+        "assign",
+        "--user",
+        "sup.other",
+        "--district",
+        &other_district,
+    ]);
     let insp = Device::enroll(&server, dir.path(), "insp.a");
     let sup = Device::enroll(&server, dir.path(), "sup");
     let other_sup = Device::enroll(&server, dir.path(), "sup.other");
@@ -136,7 +142,8 @@ impl Setup {
 
     /// The server's kept blobs, in the order they were completed.
     fn server_blobs(&self) -> Vec<(String, String)> {
-        let conn = rusqlite::Connection::open(self.server.data.join("fenlei-server.sqlite")).unwrap();
+        let conn =
+            rusqlite::Connection::open(self.server.data.join("fenlei-server.sqlite")).unwrap();
         let mut stmt = conn
             .prepare("SELECT sha256, rendition FROM media_blobs ORDER BY rowid")
             .unwrap();
@@ -149,7 +156,10 @@ impl Setup {
 
 fn get(device: &Device, sha: &str, rendition: &str) -> (u16, Option<String>, Vec<u8>) {
     let resp = reqwest::blocking::Client::new()
-        .get(format!("{}/v1/media/{sha}?rendition={rendition}", device.url))
+        .get(format!(
+            "{}/v1/media/{sha}?rendition={rendition}",
+            device.url
+        ))
         .bearer_auth(&device.token)
         .send()
         .unwrap();
@@ -224,20 +234,38 @@ fn documents_then_thumbnails_then_renditions_originals_wait_for_wifi() {
     assert_eq!((status, ctype.as_deref()), (200, Some("audio/wav")));
     assert_eq!(bytes, std::fs::read(&note_path).unwrap());
     let states = s.insp.store.media_upload_states(&s.inspection).unwrap();
-    assert!(states.iter().any(|st| !st.done && st.note.as_deref() == Some("held for Wi-Fi")));
+    assert!(
+        states
+            .iter()
+            .any(|st| !st.done && st.note.as_deref() == Some("held for Wi-Fi"))
+    );
 
     // On Wi-Fi the originals follow; nothing is sent twice.
     let r = s.media_sync(&client, NetworkKind::Wifi);
-    assert_eq!((r.uploaded, r.held_for_wifi, r.already_on_server), (n, 0, 0));
+    assert_eq!(
+        (r.uploaded, r.held_for_wifi, r.already_on_server),
+        (n, 0, 0)
+    );
     let order = s.server_blobs();
-    assert!(order[order.len() - n as usize..].iter().all(|(_, r)| r == "original"));
+    assert!(
+        order[order.len() - n as usize..]
+            .iter()
+            .all(|(_, r)| r == "original")
+    );
     for (path, rec) in photos.iter().zip(&records) {
         let (status, ctype, bytes) = get(&s.sup, &rec.sha256, "original");
         assert_eq!((status, ctype.as_deref()), (200, Some("image/jpeg")));
         assert_eq!(sha_hex(&bytes), rec.sha256);
         assert_eq!(bytes, std::fs::read(path).unwrap());
     }
-    assert!(s.insp.store.media_upload_states(&s.inspection).unwrap().iter().all(|st| st.done));
+    assert!(
+        s.insp
+            .store
+            .media_upload_states(&s.inspection)
+            .unwrap()
+            .iter()
+            .all(|st| st.done)
+    );
     let again = s.media_sync(&client, NetworkKind::Wifi);
     assert_eq!((again.uploaded, again.bytes_sent), (0, 0));
 
@@ -387,6 +415,8 @@ fn status_of(d: &Device, rec: &fenlei_core::media::MediaRecord) -> MediaItemStat
     r.items.remove(0)
 }
 
+/// One raw upload request; its arguments are the route's path and query, one for one.
+#[allow(clippy::too_many_arguments)]
 fn put(
     d: &Device,
     sha: &str,
@@ -423,7 +453,20 @@ fn bad_uploads_are_refused_with_typed_errors() {
 
     // Not synced yet: the server knows no inspection referencing the hash.
     assert_eq!(status_of(&s.insp, &rec).state, MediaState::NotReferenced);
-    assert_eq!(put(&s.insp, &sha, "original", &sha, 0, total, jpeg, real.clone()).0, 403);
+    assert_eq!(
+        put(
+            &s.insp,
+            &sha,
+            "original",
+            &sha,
+            0,
+            total,
+            jpeg,
+            real.clone()
+        )
+        .0,
+        403
+    );
     s.insp.sync();
 
     // Other bytes under the photo's hash: refused at the end, and nothing is kept.
@@ -437,27 +480,129 @@ fn bad_uploads_are_refused_with_typed_errors() {
 
     // A wrong offset says where to resume.
     assert_eq!(
-        put(&s.insp, &sha, "original", &sha, 0, total, jpeg, real[..1000].to_vec()).0,
+        put(
+            &s.insp,
+            &sha,
+            "original",
+            &sha,
+            0,
+            total,
+            jpeg,
+            real[..1000].to_vec()
+        )
+        .0,
         200
     );
-    let (code, body) = put(&s.insp, &sha, "original", &sha, 5000, total, jpeg, real[5000..].to_vec());
+    let (code, body) = put(
+        &s.insp,
+        &sha,
+        "original",
+        &sha,
+        5000,
+        total,
+        jpeg,
+        real[5000..].to_vec(),
+    );
     assert_eq!((code, body["offset"].as_u64()), (409, Some(1000)));
     // More bytes than declared, an absurd size, a foreign type, a non-JPEG rendition, bad names.
-    let (code, _) = put(&s.insp, &sha, "original", &sha, 1000, 1500, jpeg, real[1000..].to_vec());
+    let (code, _) = put(
+        &s.insp,
+        &sha,
+        "original",
+        &sha,
+        1000,
+        1500,
+        jpeg,
+        real[1000..].to_vec(),
+    );
     assert_eq!(code, 413);
     assert_eq!(
-        put(&s.insp, &sha, "thumb", &sha_hex(b"t"), 0, 100 << 20, jpeg, vec![0xFF; 10]).0,
+        put(
+            &s.insp,
+            &sha,
+            "thumb",
+            &sha_hex(b"t"),
+            0,
+            100 << 20,
+            jpeg,
+            vec![0xFF; 10]
+        )
+        .0,
         413
     );
-    assert_eq!(put(&s.insp, &sha, "original", &sha, 0, total, "text/html", vec![1]).0, 415);
+    assert_eq!(
+        put(
+            &s.insp,
+            &sha,
+            "original",
+            &sha,
+            0,
+            total,
+            "text/html",
+            vec![1]
+        )
+        .0,
+        415
+    );
     let png = b"\x89PNG\r\n\x1a\nnot a jpeg".to_vec();
-    let (code, _) = put(&s.insp, &sha, "thumb", &sha_hex(&png), 0, png.len() as u64, jpeg, png);
+    let (code, _) = put(
+        &s.insp,
+        &sha,
+        "thumb",
+        &sha_hex(&png),
+        0,
+        png.len() as u64,
+        jpeg,
+        png,
+    );
     assert_eq!(code, 415);
-    assert_eq!(put(&s.insp, "..%2F..%2Fetc", "original", &sha, 0, total, jpeg, vec![1]).0, 400);
-    assert_eq!(put(&s.insp, &sha, "original", &sha_hex(b"x"), 0, total, jpeg, vec![1]).0, 400);
-    assert_eq!(put(&s.insp, &sha, "poster", &sha, 0, total, jpeg, vec![1]).0, 400);
+    assert_eq!(
+        put(
+            &s.insp,
+            "..%2F..%2Fetc",
+            "original",
+            &sha,
+            0,
+            total,
+            jpeg,
+            vec![1]
+        )
+        .0,
+        400
+    );
+    assert_eq!(
+        put(
+            &s.insp,
+            &sha,
+            "original",
+            &sha_hex(b"x"),
+            0,
+            total,
+            jpeg,
+            vec![1]
+        )
+        .0,
+        400
+    );
+    assert_eq!(
+        put(&s.insp, &sha, "poster", &sha, 0, total, jpeg, vec![1]).0,
+        400
+    );
     // Another street's inspector may not upload bytes for this inspection's photo.
-    assert_eq!(put(&s.other_insp, &sha, "original", &sha, 0, total, jpeg, real.clone()).0, 403);
+    assert_eq!(
+        put(
+            &s.other_insp,
+            &sha,
+            "original",
+            &sha,
+            0,
+            total,
+            jpeg,
+            real.clone()
+        )
+        .0,
+        403
+    );
 
     // The device's own sync finishes the upload from where the server stands.
     let r = s.media_sync(&s.insp.client(), NetworkKind::Wifi);

@@ -350,7 +350,6 @@ impl InspectionDoc {
         Ok(())
     }
 
-
     /// Attaches evidence to an item by content hash. Adding the same file to the same item
     /// twice is one reference.
     pub fn add_evidence(&mut self, evidence: &EvidenceRef) -> Result<()> {
@@ -991,8 +990,7 @@ fn uint_at(doc: &AutoCommit, obj: &ObjId, key: &str) -> Option<u64> {
 fn check_fix(fix: &GpsFix) -> Result<()> {
     crate::geo::validate(fix.location)?;
     for (what, v) in [("accuracy", fix.accuracy_m), ("altitude", fix.altitude_m)] {
-        if v.is_some_and(|v| !v.is_finite()) || (what == "accuracy" && v.is_some_and(|v| v < 0.0))
-        {
+        if v.is_some_and(|v| !v.is_finite()) || (what == "accuracy" && v.is_some_and(|v| v < 0.0)) {
             return Err(CoreError::InvalidArgument(format!(
                 "GPS {what} must be a finite, non-negative number"
             )));

@@ -173,15 +173,13 @@ impl Store {
         let media = self.inspection_media(inspection_id)?;
         self.read(|c| {
             let mut stmt = c.prepare_cached(
-                "SELECT rendition, bytes, confirmed, done_at, note FROM media_uploads
-                 WHERE sha256 = ?1",
+                "SELECT rendition, confirmed, note FROM media_uploads WHERE sha256 = ?1",
             )?;
             let mut out = Vec::new();
             for m in &media {
-                let rows: Vec<(String, i64, i64, Option<i64>, Option<String>)> = stmt
-                    .query_map([&m.sha256], |r| {
-                        Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?))
-                    })?
+                // (rendition, confirmed, note) of each row of this media.
+                let rows: Vec<(String, i64, Option<String>)> = stmt
+                    .query_map([&m.sha256], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))?
                     .collect::<rusqlite::Result<_>>()?;
                 let files = [
                     (MediaRendition::Thumb, m.thumbnail.as_ref().map(|t| t.bytes)),
@@ -198,9 +196,13 @@ impl Store {
                         sha256: m.sha256.clone(),
                         rendition,
                         bytes,
-                        confirmed: row.map(|r| r.2 as u64).unwrap_or(0),
+                        confirmed: if still {
+                            row.map(|r| r.1 as u64).unwrap_or(0)
+                        } else {
+                            bytes
+                        },
                         done: !still,
-                        note: row.and_then(|r| r.4.clone()),
+                        note: row.and_then(|r| r.2.clone()),
                     });
                 }
             }

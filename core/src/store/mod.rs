@@ -17,10 +17,10 @@ mod track;
 
 pub use media::{AttachedMedia, EvidenceCheck, GeofenceStage, RecordedGeofenceCheck};
 pub use media_uploads::{MediaUploadState, PendingUpload};
-pub use track::{MAX_TRACK_BATCH, PatrolTrack};
 use projection::Touched;
 pub use queries::{InspectionFilter, InspectionSummary, NearbyCommunity, ScorePoint};
 pub use sync_state::{AppliedDocument, SyncRecord};
+pub use track::{MAX_TRACK_BATCH, PatrolTrack};
 
 use crate::answer::ItemAnswer;
 use crate::community::Community;

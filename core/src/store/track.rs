@@ -6,9 +6,9 @@
 
 use serde::{Deserialize, Serialize};
 
+use super::Store;
 use super::media::{GeofenceStage, RecordedGeofenceCheck, record_geofence};
 use super::projection::Touched;
-use super::Store;
 use crate::geo::{self, CoordSystem};
 use crate::inspection::GpsFix;
 use crate::media::verify::{self, GeofenceStatus, VerifyPolicy};

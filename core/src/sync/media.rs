@@ -232,8 +232,8 @@ impl SyncClient {
                 Ok((status, bytes)) => {
                     report.round_trips += 1;
                     if status.is_success() {
-                        let answer: MediaStatusResponse = serde_json::from_slice(&bytes)
-                            .map_err(|e| CoreError::Server {
+                        let answer: MediaStatusResponse =
+                            serde_json::from_slice(&bytes).map_err(|e| CoreError::Server {
                                 status: status.as_u16(),
                                 reason: format!("unreadable media status: {e}"),
                             })?;
@@ -313,8 +313,8 @@ impl SyncClient {
                 Ok((status, bytes)) => {
                     report.round_trips += 1;
                     if status.is_success() {
-                        let answer: MediaUploadResponse = serde_json::from_slice(&bytes)
-                            .map_err(|e| CoreError::Server {
+                        let answer: MediaUploadResponse =
+                            serde_json::from_slice(&bytes).map_err(|e| CoreError::Server {
                                 status: status.as_u16(),
                                 reason: format!("unreadable upload answer: {e}"),
                             })?;

@@ -68,7 +68,9 @@ pub const MAX_STATUS_ITEMS: usize = 500;
 
 /// Whether `s` is a lower-case hex SHA-256.
 pub fn is_sha256_hex(s: &str) -> bool {
-    s.len() == 64 && s.bytes().all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b))
+    s.len() == 64
+        && s.bytes()
+            .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b))
 }
 
 /// One file the device wants the server to hold.
