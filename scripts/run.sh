@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # The main job: start the Fenlei server with the sample city (one SQLite file in the data folder),
-# run simulated devices built from the core library (inspectors record sample inspections with a
-# photo each and sync them, photos uploaded through media sync
-# inspections, a supervisor approves or returns them), print a supervisor token, curl-able URLs
+# run simulated devices built from the core library (inspectors record and sync sample
+# inspections with a photo each, uploaded through media sync; a supervisor approves or returns
+# them), print a supervisor token, curl-able URLs (one fetches a photo's thumbnail)
 # and this week's rankings. The server keeps running until Ctrl-C (FENLEI_RUN_ONCE=1: stop at once).
 # Usage: scripts/run.sh [data folder]   (default: target/run, recreated each run)
 # Env: FENLEI_PORT (default 8080), FENLEI_INSPECTORS (3), FENLEI_INSPECTIONS per inspector (6).
