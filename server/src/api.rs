@@ -29,6 +29,11 @@ pub fn router(storage: Shared) -> Router {
         .route("/v1/inspections/{id}", get(inspection))
         .route("/v1/communities/{id}/scores", get(score_history))
         .route("/v1/rankings", get(rankings))
+        .merge(crate::dashboard::routes())
+        .layer(axum::middleware::from_fn_with_state(
+            storage.clone(),
+            crate::session::csrf_guard,
+        ))
         .layer(DefaultBodyLimit::max(MAX_REQUEST_BYTES))
         .with_state(storage)
 }
@@ -45,7 +50,7 @@ pub fn new_secret() -> String {
     URL_SAFE_NO_PAD.encode(bytes)
 }
 
-async fn blocking<T: Send + 'static>(
+pub async fn blocking<T: Send + 'static>(
     work: impl FnOnce() -> ServerResult<T> + Send + 'static,
 ) -> ServerResult<T> {
     tokio::task::spawn_blocking(work)
@@ -53,7 +58,13 @@ async fn blocking<T: Send + 'static>(
         .map_err(|e| ServerError::Internal(format!("request failed: {e}")))?
 }
 
-async fn authenticate(storage: &Shared, headers: &HeaderMap) -> ServerResult<DeviceAuth> {
+/// The one entry point of every `/v1/` handler: a device's bearer token, or else a dashboard
+/// session cookie (principal `device_id` "web:<session id>"; CSRF is checked by
+/// `session::csrf_guard` before any handler runs).
+pub async fn authenticate(storage: &Shared, headers: &HeaderMap) -> ServerResult<DeviceAuth> {
+    if !headers.contains_key("authorization") && crate::session::session_cookie(headers).is_some() {
+        return crate::session::authenticate_session(storage, headers).await;
+    }
     let token = headers
         .get("authorization")
         .and_then(|v| v.to_str().ok())
@@ -118,7 +129,7 @@ async fn me(State(storage): State<Shared>, headers: HeaderMap) -> ServerResult<R
     .into_response())
 }
 
-fn require_reviewer(auth: &DeviceAuth) -> ServerResult<()> {
+pub fn require_reviewer(auth: &DeviceAuth) -> ServerResult<()> {
     match auth.user.role {
         Role::Supervisor | Role::Admin => Ok(()),
         Role::Inspector => Err(ServerError::Forbidden(
@@ -270,12 +281,27 @@ async fn inspection(
         }
         let history = doc.history();
         let score = storage.score_of(&inspection)?;
+        // For the dashboard: every photo/voice note with its item, and the items' titles.
+        let evidence: Vec<_> = inspection
+            .evidence
+            .iter()
+            .map(|e| {
+                serde_json::json!({
+                    "sha256": e.sha256, "kind": e.media, "item_code": e.item_code,
+                    "added_by": e.added_by, "at_ms": e.at_ms,
+                })
+            })
+            .collect();
+        let items =
+            storage.standard_items(&inspection.standard_id, &inspection.standard_version)?;
         Ok(serde_json::json!({
             "inspection": inspection,
             "community": community,
             "score": score,
             "history": history,
             "conflicts": inspection.conflicts,
+            "evidence": evidence,
+            "items": items,
         }))
     })
     .await?;

@@ -120,7 +120,7 @@ pub struct RankingRow {
 }
 
 /// Everything the server keeps. Blocking: handlers call it on tokio's blocking pool.
-pub trait Storage: Send + Sync + 'static {
+pub trait Storage: crate::session::DashboardStorage + Send + Sync + 'static {
     // accounts
     fn add_user(&self, id: &str, name: &str, role: Role) -> ServerResult<()>;
     fn user(&self, id: &str) -> ServerResult<Option<User>>;
@@ -190,7 +190,8 @@ pub trait Storage: Send + Sync + 'static {
 
 /// The server's tables, in the same file as the core store's. Versioned in `server_meta` (the
 /// core store owns SQLite's user_version). Append new versions; never edit a released one.
-const SERVER_SCHEMA: &[&str] = &[r#"
+const SERVER_SCHEMA: &[&str] = &[
+    r#"
 CREATE TABLE server_meta (key TEXT PRIMARY KEY NOT NULL, value TEXT NOT NULL) STRICT;
 CREATE TABLE users (
     id          TEXT PRIMARY KEY NOT NULL,
@@ -225,7 +226,29 @@ CREATE TABLE reference_log (
     key  TEXT NOT NULL,
     UNIQUE (kind, key)
 );
-"#];
+"#,
+    // Dashboard sign-in (server/src/session.rs): Argon2id password hashes (PHC strings) with a
+    // failure counter for the lockout, and server-side web sessions (only the cookie's hash).
+    r#"
+CREATE TABLE user_passwords (
+    user_id         TEXT PRIMARY KEY NOT NULL REFERENCES users(id) ON DELETE CASCADE,
+    phc             TEXT NOT NULL,
+    set_at          INTEGER NOT NULL,
+    failed_attempts INTEGER NOT NULL DEFAULT 0,
+    locked_until    INTEGER NOT NULL DEFAULT 0
+) STRICT;
+CREATE TABLE web_sessions (
+    id         TEXT PRIMARY KEY NOT NULL,
+    token_hash TEXT NOT NULL UNIQUE,
+    user_id    TEXT NOT NULL REFERENCES users(id) ON DELETE CASCADE,
+    csrf_token TEXT NOT NULL,
+    created_at INTEGER NOT NULL,
+    last_seen  INTEGER NOT NULL,
+    expires_at INTEGER NOT NULL
+) STRICT;
+CREATE INDEX web_sessions_by_user ON web_sessions(user_id);
+"#,
+];
 
 pub struct SqliteStorage {
     store: Store,
@@ -276,7 +299,15 @@ impl SqliteStorage {
         &self.store
     }
 
-    fn read<T>(&self, f: impl FnOnce(&Connection) -> ServerResult<T>) -> ServerResult<T> {
+    /// The server's writer connection (one at a time), for the storage traits in other modules.
+    pub(crate) fn writer(&self) -> MutexGuard<'_, Connection> {
+        lock(&self.writer)
+    }
+
+    pub(crate) fn read<T>(
+        &self,
+        f: impl FnOnce(&Connection) -> ServerResult<T>,
+    ) -> ServerResult<T> {
         let conn = match lock(&self.readers).pop() {
             Some(c) => c,
             None => open_conn(&self.path, true)?,
