@@ -498,9 +498,16 @@ async function viewInspection(main, [id]) {
       `${n === 0 ? "当前值" : "另一值"}：${answerText(r.answer)} — ${r.by}（设备 ${String(r.device_id).slice(0, 8)}）${fmtDateTime(r.at_ms)}`,
       r.location ? ` @ ${r.location.lat.toFixed(5)}, ${r.location.lon.toFixed(5)}` : "")))));
 
+  // A status change's target is in the workflow events (same device and time as the change).
+  const statusTo = new Map((i.events || []).filter((e) => e.kind && e.kind.StatusChanged)
+    .map((e) => [`${e.device_id}|${e.at_ms}`, e.kind.StatusChanged.to]));
+  const actionText = (e) => {
+    const to = e.action === "status" && statusTo.get(`${e.device_id}|${e.at_ms}`);
+    return to ? `状态改为“${STATUS[to] || to}”` : ACTION[e.action] || e.action;
+  };
   const history = h("ol", { class: "history", "data-testid": "history" },
     (d.history || []).slice().sort((a, b) => a.at_ms - b.at_ms).map((e) => h("li", {},
-      `${fmtDateTime(e.at_ms)} · ${e.by || "?"} · ${ACTION[e.action] || e.action}`,
+      `${fmtDateTime(e.at_ms)} · ${e.by || "?"} · ${actionText(e)}`,
       e.item_code ? ` ${e.item_code}` : "", e.text ? ` — “${e.text}”` : "",
       h("span", { class: "muted small" }, ` 设备 ${String(e.device_id).slice(0, 8)}`))));
 

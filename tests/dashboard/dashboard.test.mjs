@@ -261,7 +261,7 @@ test("inspection detail shows answers, history, conflicts and evidence", async (
   assert.ok(detail.inspection.answers.length > 0);
   assert.equal(await page.locator("[data-testid=history] li").count(), detail.history.length);
   // The supervisor's comment when returning it is in the history.
-  assert.match(await page.textContent("[data-testid=history]"), /照片不清晰，请补充/);
+  assert.match(await page.textContent("[data-testid=history]"), /状态改为“已退回” — “照片不清晰，请补充”/);
   assert.match(await page.textContent("[data-testid=inspection-status]"), /已退回/);
   // Items are named by the standard's titles.
   const first = detail.inspection.answers.map((a) => a.answer.item_code).sort()[0];
