@@ -240,7 +240,9 @@ async function viewRankings(main) {
   const rows = data.rows || [];
   // The contract's newer fields (coverage, rectifications, grade counts) show when the server has them.
   const has = (f) => rows.some((r) => r[f] !== undefined);
-  const gradeNames = [...new Set(rows.flatMap((r) => Object.keys(r.grades || {})))];
+  const GRADE_ORDER = ["优秀", "良好", "合格", "不合格"];
+  const gradeNames = [...new Set(rows.flatMap((r) => Object.keys(r.grades || {})))]
+    .sort((a, b) => ((GRADE_ORDER.indexOf(a) + 1) || 99) - ((GRADE_ORDER.indexOf(b) + 1) || 99));
   const headers = [
     ["排名", "num"], [BY[by], ""], ["检查次数", "num"], ["平均分(%)", "num"], ["最低分(%)", "num"], ["一票否决", "num"],
   ];
