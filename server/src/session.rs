@@ -6,7 +6,8 @@
 //!   lifetime, 2 h idle timeout; signing out deletes the row; a new password or a user who is no
 //!   longer a supervisor/admin ends every session.
 //! - Lockout: 5 wrong passwords in a row lock the account for 15 minutes (even the right password
-//!   is refused meanwhile); unknown users cost the same Argon2 work, so timing tells nothing.
+//!   is refused meanwhile); unknown users cost the same Argon2 work, so timing tells nothing; at
+//!   most two password checks run at once, so a flood of sign-ins cannot starve sync.
 //! - CSRF: the cookie is SameSite=Strict, and every state-changing request that a cookie
 //!   authenticates must carry the session's token in `X-CSRF-Token` ([`csrf_guard`]); sign-in
 //!   itself must be JSON (a cross-site form cannot send that without a preflight, which is never
@@ -389,6 +390,9 @@ pub fn verify_password(password: &str, phc: &str) -> bool {
         .unwrap_or(false)
 }
 
+/// Password checks that may run at once.
+static SIGN_IN_SLOTS: tokio::sync::Semaphore = tokio::sync::Semaphore::const_new(2);
+
 /// Checked against when the user is unknown, so an unknown name costs what a known one does.
 static DUMMY_PHC: LazyLock<String> =
     LazyLock::new(|| hash_password("no-such-user-password").unwrap_or_default());
@@ -588,6 +592,12 @@ pub async fn sign_in(
     let req: SignIn = serde_json::from_slice(&body)
         .map_err(|e| ServerError::BadRequest(format!("malformed body: {e}")))?;
     let user_id = req.user.trim().to_string();
+    // Each check costs ~40 ms of CPU and 19 MiB: a flood of sign-ins queues here instead of
+    // taking every core and the blocking pool from sync and the API.
+    let _slot = SIGN_IN_SLOTS
+        .acquire()
+        .await
+        .map_err(|_| ServerError::Internal("sign-in closed".into()))?;
     let token = new_secret();
     let token_hash = hash_secret(&token);
     let csrf = new_secret();
