@@ -44,3 +44,31 @@ bootstrap_binding_tools() {
     return 1
   fi
 }
+
+# What the dashboard's end-to-end tests need (scripts/test-dashboard.sh calls this): Debian's
+# headless-capable Chromium, and playwright-core pinned by tests/dashboard/package-lock.json
+# (installed with `npm ci`, so a fresh machine gets exactly the locked version; playwright-core
+# downloads no browser of its own).
+bootstrap_dashboard_tools() {
+  local missing=()
+  command -v chromium >/dev/null 2>&1 || missing+=(chromium)
+  command -v node >/dev/null 2>&1 || missing+=(nodejs)
+  command -v npm >/dev/null 2>&1 || missing+=(npm)
+  command -v fc-list >/dev/null 2>&1 && fc-list :lang=zh | grep -q . || missing+=(fonts-noto-cjk)
+  if [ ${#missing[@]} -gt 0 ]; then
+    if command -v apt-get >/dev/null 2>&1 && [ "$(id -u)" = 0 ]; then
+      echo "bootstrap: installing ${missing[*]}"
+      apt-get update -qq
+      DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+    else
+      echo "bootstrap: please install: ${missing[*]} (Debian package names)" >&2
+      return 1
+    fi
+  fi
+  local dir
+  dir="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)/tests/dashboard"
+  # Re-installed whenever the lockfile changes (a copy of the installed one is kept as a stamp).
+  if ! cmp -s "$dir/package-lock.json" "$dir/node_modules/.fenlei-installed-lock.json"; then
+    (cd "$dir" && npm ci --no-audit --no-fund --silent && cp package-lock.json node_modules/.fenlei-installed-lock.json)
+  fi
+}

@@ -2,10 +2,13 @@
 # The main job: start the Fenlei server with the sample city (one SQLite file in the data folder),
 # run simulated devices built from the core library (inspectors record and sync sample
 # inspections with a photo each, uploaded through media sync; a supervisor approves or returns
-# them), print a supervisor token, curl-able URLs (one fetches a photo's thumbnail)
-# and this week's rankings. The server keeps running until Ctrl-C (FENLEI_RUN_ONCE=1: stop at once).
+# them), print a supervisor token, curl-able URLs (one fetches a photo's thumbnail), this week's
+# rankings, then the supervisors' web dashboard URL with a demo sign-in. The server keeps running
+# until Ctrl-C (FENLEI_RUN_ONCE=1: stop at once).
 # Usage: scripts/run.sh [data folder]   (default: target/run, recreated each run)
-# Env: FENLEI_PORT (default 8080), FENLEI_INSPECTORS (3), FENLEI_INSPECTIONS per inspector (6).
+# Env: FENLEI_PORT (default 8080), FENLEI_INSPECTORS (3), FENLEI_INSPECTIONS per inspector (8),
+#      FENLEI_WEEKS the inspections are spread over (4; 0 = all now),
+#      FENLEI_DEMO_PASSWORD the demo supervisor's dashboard password (default below; demo only).
 # The offline demo of the core alone is still there: cargo run --example demo -p fenlei-core
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -24,7 +27,15 @@ for _ in $(seq 100); do [ -s "$DATA/port" ] && break; sleep 0.1; done
 [ -s "$DATA/port" ] || { echo "server did not start" >&2; exit 1; }
 URL="http://127.0.0.1:$(cat "$DATA/port")"
 "$BIN" --data "$DATA" simulate --url "$URL" \
-    --inspectors "${FENLEI_INSPECTORS:-3}" --inspections "${FENLEI_INSPECTIONS:-6}"
+    --inspectors "${FENLEI_INSPECTORS:-3}" --inspections "${FENLEI_INSPECTIONS:-8}" \
+    --weeks "${FENLEI_WEEKS:-4}"
+# A DEMO credential for the sample city's supervisor (sim.rs creates sup.wang): a fixed, published
+# password that is fine for a throw-away data folder on loopback and nowhere else. Real accounts get
+# theirs with `fenlei-server set-password USER` (password on stdin or in FENLEI_PASSWORD).
+DEMO_PASSWORD="${FENLEI_DEMO_PASSWORD:-fenlei-demo-2026}"
+FENLEI_PASSWORD="$DEMO_PASSWORD" "$BIN" --data "$DATA" set-password sup.wang >/dev/null
+echo "Dashboard: $URL/dashboard/"
+echo "  demo sign-in (demo credential for this sample data only): user sup.wang, password $DEMO_PASSWORD"
 if [ "${FENLEI_RUN_ONCE:-0}" != "1" ]; then
     echo "Server running at $URL — Ctrl-C to stop."
     wait $SERVER

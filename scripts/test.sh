@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # The whole test suite: formatting, lints, every Rust test, the Swift bindings check, the Kotlin
-# API on the JVM (JUnit 5 via Maven Surefire) and the Python API (pytest).
+# API on the JVM (JUnit 5 via Maven Surefire), the Python API (pytest) and the web dashboard end to
+# end in headless Chromium.
 # Usage: scripts/test.sh        (honours CARGO_TARGET_DIR; default ./target)
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -21,3 +22,5 @@ echo "== kotlin bindings on the JVM"
 bash scripts/test-kotlin.sh
 echo "== python bindings"
 bash scripts/test-python.sh
+echo "== dashboard end to end in headless Chromium (screenshots in $target_dir/dashboard-screenshots)"
+bash scripts/test-dashboard.sh

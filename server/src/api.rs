@@ -30,6 +30,11 @@ pub fn router(storage: Shared) -> Router {
         .route("/v1/communities/{id}/scores", get(score_history))
         .route("/v1/rankings", get(rankings))
         .merge(crate::media::routes())
+        .merge(crate::dashboard::routes())
+        .layer(axum::middleware::from_fn_with_state(
+            storage.clone(),
+            crate::session::csrf_guard,
+        ))
         .layer(DefaultBodyLimit::max(MAX_REQUEST_BYTES))
         .with_state(storage)
 }
@@ -46,7 +51,7 @@ pub fn new_secret() -> String {
     URL_SAFE_NO_PAD.encode(bytes)
 }
 
-pub(crate) async fn blocking<T: Send + 'static>(
+pub async fn blocking<T: Send + 'static>(
     work: impl FnOnce() -> ServerResult<T> + Send + 'static,
 ) -> ServerResult<T> {
     tokio::task::spawn_blocking(work)
@@ -54,10 +59,13 @@ pub(crate) async fn blocking<T: Send + 'static>(
         .map_err(|e| ServerError::Internal(format!("request failed: {e}")))?
 }
 
-pub(crate) async fn authenticate(
-    storage: &Shared,
-    headers: &HeaderMap,
-) -> ServerResult<DeviceAuth> {
+/// The one entry point of every `/v1/` handler: a device's bearer token, or else a dashboard
+/// session cookie (principal `device_id` "web:<session id>"; CSRF is checked by
+/// `session::csrf_guard` before any handler runs).
+pub async fn authenticate(storage: &Shared, headers: &HeaderMap) -> ServerResult<DeviceAuth> {
+    if !headers.contains_key("authorization") && crate::session::session_cookie(headers).is_some() {
+        return crate::session::authenticate_session(storage, headers).await;
+    }
     let token = headers
         .get("authorization")
         .and_then(|v| v.to_str().ok())
@@ -122,7 +130,7 @@ async fn me(State(storage): State<Shared>, headers: HeaderMap) -> ServerResult<R
     .into_response())
 }
 
-fn require_reviewer(auth: &DeviceAuth) -> ServerResult<()> {
+pub fn require_reviewer(auth: &DeviceAuth) -> ServerResult<()> {
     match auth.user.role {
         Role::Supervisor | Role::Admin => Ok(()),
         Role::Inspector => Err(ServerError::Forbidden(
@@ -274,12 +282,27 @@ async fn inspection(
         }
         let history = doc.history();
         let score = storage.score_of(&inspection)?;
+        // For the dashboard: every photo/voice note with its item, and the items' titles.
+        let evidence: Vec<_> = inspection
+            .evidence
+            .iter()
+            .map(|e| {
+                serde_json::json!({
+                    "sha256": e.sha256, "kind": e.media, "item_code": e.item_code,
+                    "added_by": e.added_by, "at_ms": e.at_ms,
+                })
+            })
+            .collect();
+        let items =
+            storage.standard_items(&inspection.standard_id, &inspection.standard_version)?;
         Ok(serde_json::json!({
             "inspection": inspection,
             "community": community,
             "score": score,
             "history": history,
             "conflicts": inspection.conflicts,
+            "evidence": evidence,
+            "items": items,
         }))
     })
     .await?;

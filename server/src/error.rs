@@ -24,6 +24,9 @@ pub enum ServerError {
     ForbiddenDocument { doc: String, reason: String },
     #[error("{0}")]
     NotFound(String),
+    /// Too many failed attempts (the dashboard's sign-in lockout).
+    #[error("{0}")]
+    TooManyRequests(String),
     #[error("{0}")]
     Internal(String),
 }
@@ -72,6 +75,9 @@ impl IntoResponse for ServerError {
                 (StatusCode::FORBIDDEN, "forbidden", Some(doc.clone()))
             }
             ServerError::NotFound(_) => (StatusCode::NOT_FOUND, "not_found", None),
+            ServerError::TooManyRequests(_) => {
+                (StatusCode::TOO_MANY_REQUESTS, "too_many_requests", None)
+            }
             ServerError::Internal(_) => (StatusCode::INTERNAL_SERVER_ERROR, "internal", None),
         };
         let reason = match &self {

@@ -3,13 +3,15 @@
 //! [`storage::SqliteStorage`] (one SQLite file in the data folder).
 //!
 //! The binary's commands (`fenlei-server --help`): `serve`, and the admin commands `init`,
-//! `import-communities`, `publish-standard`, `add-user`, `assign`, `enroll`; `simulate` runs
+//! `import-communities`, `publish-standard`, `add-user`, `assign`, `set-password`, `enroll`; `simulate` runs
 //! simulated devices against a running server (the main job's demo).
 
 pub mod api;
 pub mod blobs;
+pub mod dashboard;
 pub mod error;
 pub mod media;
+pub mod session;
 pub mod sim;
 pub mod storage;
 pub mod sync;
@@ -73,6 +75,9 @@ enum Command {
         #[arg(long)]
         district: Option<String>,
     },
+    /// Set a supervisor's or admin's dashboard password, read from FENLEI_PASSWORD or the first
+    /// line of stdin (never from the command line); ends the user's web sessions.
+    SetPassword { user: String },
     /// Issue a one-time enrollment code for a device of USER (valid for --hours).
     Enroll {
         #[arg(long)]
@@ -88,6 +93,9 @@ enum Command {
         inspectors: u32,
         #[arg(long, default_value_t = 6)]
         inspections: u32,
+        /// Spread each inspector's inspections over the past N weeks (0: all now).
+        #[arg(long, default_value_t = 0)]
+        weeks: u32,
         /// Where the simulated devices keep their stores.
         #[arg(long)]
         devices: Option<PathBuf>,
@@ -210,6 +218,11 @@ fn run(cli: Cli) -> error::ServerResult<()> {
             println!("assigned");
             Ok(())
         }
+        Command::SetPassword { user } => {
+            session::set_password_cli(storage.as_ref(), &user)?;
+            println!("password set for {user}");
+            Ok(())
+        }
         Command::Enroll { user, hours } => {
             println!("{}", issue_enrollment_code(storage.as_ref(), &user, hours)?);
             Ok(())
@@ -218,12 +231,14 @@ fn run(cli: Cli) -> error::ServerResult<()> {
             url,
             inspectors,
             inspections,
+            weeks,
             devices,
         } => sim::simulate(
             storage.as_ref(),
             &url,
             inspectors,
             inspections,
+            weeks,
             devices.unwrap_or_else(|| cli.data.join("devices")),
         ),
     }

@@ -490,7 +490,7 @@ impl MediaIndex for crate::storage::SqliteStorage {
     }
 
     fn record_media_blob(&self, b: &StoredBlob) -> ServerResult<StoredBlob> {
-        crate::storage::lock(&self.writer).execute(
+        self.writer().execute(
             "INSERT INTO media_blobs (sha256, rendition, blob_sha256, bytes, mime, device_id,
                  stored_at)
              VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)

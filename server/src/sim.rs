@@ -9,10 +9,12 @@ use fenlei_core::inspection::{EditContext, InspectionKind, InspectionStatus, New
 use fenlei_core::media::MediaStore;
 use fenlei_core::progress::{CancelToken, NoProgress};
 use fenlei_core::sample::{self, SampleRng};
-use fenlei_core::store::Store;
+use fenlei_core::store::{Clock, Store, SystemClock};
 use fenlei_core::sync::media::{MediaSyncOptions, NetworkKind};
 use fenlei_core::sync::{SyncClient, enroll};
 use std::path::PathBuf;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicI64, Ordering};
 
 fn core(e: fenlei_core::CoreError) -> ServerError {
     ServerError::Internal(e.to_string())
@@ -20,11 +22,24 @@ fn core(e: fenlei_core::CoreError) -> ServerError {
 
 pub const SUPERVISOR: &str = "sup.wang";
 
+/// A device clock that can be set back, so the simulation can record inspections over past weeks
+/// (the dashboard's trend chart needs a history).
+struct ShiftedClock(AtomicI64);
+
+impl Clock for ShiftedClock {
+    fn now_ms(&self) -> i64 {
+        SystemClock.now_ms() + self.0.load(Ordering::Relaxed)
+    }
+}
+
+/// `weeks`: 0 records every inspection now; N spreads each inspector's inspections evenly over
+/// the past N weeks (the newest now).
 pub fn simulate(
     storage: &dyn Storage,
     url: &str,
     inspectors: u32,
     per_inspector: u32,
+    weeks: u32,
     dir: PathBuf,
 ) -> ServerResult<()> {
     std::fs::create_dir_all(&dir)?;
@@ -53,18 +68,14 @@ pub fn simulate(
                 .filter(|c| c.street == street)
                 .map(|c| c.id.clone())
                 .collect();
+            // The communities to visit, in order: round the street.
+            let visits: Vec<String> = (0..per_inspector as usize)
+                .map(|k| in_street[k % in_street.len()].clone())
+                .collect();
             let url = url.to_string();
             let path = dir.join(format!("{user}.sqlite"));
             Ok(std::thread::spawn(move || {
-                inspector_day(
-                    &url,
-                    &path,
-                    &user,
-                    &code,
-                    &in_street,
-                    per_inspector,
-                    n as u64,
-                )
+                inspector_day(&url, &path, &user, &code, &visits, weeks, n as u64)
             }))
         })
         .collect::<ServerResult<_>>()?;
@@ -93,7 +104,9 @@ pub fn simulate(
         })
         .map_err(core)?;
     let ctx = EditContext::by(SUPERVISOR);
-    for (n, i) in submitted.iter().enumerate() {
+    // The two newest stay "submitted", so the dashboard has something awaiting review.
+    let waiting = submitted.len().min(2);
+    for (n, i) in submitted.iter().enumerate().skip(waiting) {
         if n % 5 == 4 {
             store
                 .set_status(
@@ -113,9 +126,9 @@ pub fn simulate(
         .sync(&store, &NoProgress, &CancelToken::new())
         .map_err(core)?;
     println!(
-        "supervisor {SUPERVISOR}: received {} inspections, reviewed {} ({} round trips)",
+        "supervisor {SUPERVISOR}: received {} inspections, reviewed {}, left {waiting} awaiting review ({} round trips)",
         report.documents_received,
-        submitted.len(),
+        submitted.len() - waiting,
         report.round_trips + pushed.round_trips
     );
 
@@ -144,11 +157,14 @@ fn inspector_day(
     path: &std::path::Path,
     user: &str,
     code: &str,
-    communities: &[String],
-    count: u32,
+    visits: &[String],
+    weeks: u32,
     seed: u64,
 ) -> ServerResult<(String, Option<String>)> {
-    let store = Store::open(path).map_err(core)?;
+    let count = visits.len() as u32;
+    let clock = Arc::new(ShiftedClock(AtomicI64::new(0)));
+    let store = Store::open_with_clock(path, clock.clone()).map_err(core)?;
+    let step_ms = i64::from(weeks) * 7 * 86_400_000 / i64::from(count.max(1));
     let creds = enroll(url, code, &store).map_err(core)?;
     let client = SyncClient::new(url, &creds.token).map_err(core)?;
     let cancel = CancelToken::new();
@@ -161,8 +177,10 @@ fn inspector_day(
     let ctx = EditContext::by(user);
     let media = MediaStore::open(path.with_extension("media")).map_err(core)?;
     let mut first_photo = None;
-    for n in 0..count {
-        let community = &communities[n as usize % communities.len()];
+    for (n, community) in (0..count).zip(visits) {
+        clock
+            .0
+            .store(-i64::from(count - 1 - n) * step_ms, Ordering::Relaxed);
         let id = store
             .create_inspection(
                 &NewInspection {
@@ -192,6 +210,7 @@ fn inspector_day(
             .set_status(&id, InspectionStatus::Submitted, &ctx, None)
             .map_err(core)?;
     }
+    clock.0.store(0, Ordering::Relaxed);
     // Documents, then photos (on "Wi-Fi": originals too).
     let options = MediaSyncOptions {
         network: NetworkKind::Wifi,

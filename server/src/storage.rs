@@ -120,7 +120,9 @@ pub struct RankingRow {
 }
 
 /// Everything the server keeps. Blocking: handlers call it on tokio's blocking pool.
-pub trait Storage: crate::media::MediaIndex + Send + Sync + 'static {
+pub trait Storage:
+    crate::media::MediaIndex + crate::session::DashboardStorage + Send + Sync + 'static
+{
     // accounts
     fn add_user(&self, id: &str, name: &str, role: Role) -> ServerResult<()>;
     fn user(&self, id: &str) -> ServerResult<Option<User>>;
@@ -241,6 +243,27 @@ CREATE TABLE media_blobs (
 ) STRICT;
 CREATE INDEX media_blobs_by_blob ON media_blobs(blob_sha256);
 "#,
+    // Dashboard sign-in (server/src/session.rs): Argon2id password hashes (PHC strings) with a
+    // failure counter for the lockout, and server-side web sessions (only the cookie's hash).
+    r#"
+CREATE TABLE user_passwords (
+    user_id         TEXT PRIMARY KEY NOT NULL REFERENCES users(id) ON DELETE CASCADE,
+    phc             TEXT NOT NULL,
+    set_at          INTEGER NOT NULL,
+    failed_attempts INTEGER NOT NULL DEFAULT 0,
+    locked_until    INTEGER NOT NULL DEFAULT 0
+) STRICT;
+CREATE TABLE web_sessions (
+    id         TEXT PRIMARY KEY NOT NULL,
+    token_hash TEXT NOT NULL UNIQUE,
+    user_id    TEXT NOT NULL REFERENCES users(id) ON DELETE CASCADE,
+    csrf_token TEXT NOT NULL,
+    created_at INTEGER NOT NULL,
+    last_seen  INTEGER NOT NULL,
+    expires_at INTEGER NOT NULL
+) STRICT;
+CREATE INDEX web_sessions_by_user ON web_sessions(user_id);
+"#,
 ];
 
 pub struct SqliteStorage {
@@ -293,6 +316,11 @@ impl SqliteStorage {
 
     pub fn store(&self) -> &Store {
         &self.store
+    }
+
+    /// The server's writer connection (one at a time), for the storage traits in other modules.
+    pub(crate) fn writer(&self) -> MutexGuard<'_, Connection> {
+        lock(&self.writer)
     }
 
     pub(crate) fn read<T>(

@@ -1,0 +1,83 @@
+//! The supervisors' web dashboard (docs/dashboard.md): static pages embedded in the binary, the
+//! `/v1/session` sign-in routes (server/src/session.rs) and the community overview the plot reads.
+//! Nothing is fetched from outside the machine: no CDN, fonts or map tiles.
+
+use crate::api::{Shared, authenticate, blocking, require_reviewer};
+use crate::error::ServerResult;
+use crate::session;
+use axum::Router;
+use axum::extract::State;
+use axum::http::{HeaderMap, HeaderValue, header};
+use axum::response::{IntoResponse, Redirect, Response};
+use axum::routing::get;
+
+const INDEX_HTML: &str = include_str!("../dashboard/index.html");
+const APP_JS: &str = include_str!("../dashboard/app.js");
+const APP_CSS: &str = include_str!("../dashboard/app.css");
+const FAVICON_SVG: &str = include_str!("../dashboard/favicon.svg");
+
+/// Only this server's own scripts, styles and images (media come from `/v1/media`); no framing.
+const CSP: &str = "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' data:; \
+     media-src 'self'; connect-src 'self'; form-action 'self'; base-uri 'none'; \
+     frame-ancestors 'none'";
+
+pub fn routes() -> Router<Shared> {
+    Router::new()
+        .route("/", get(|| async { Redirect::to("/dashboard/") }))
+        .route("/dashboard", get(|| async { Redirect::to("/dashboard/") }))
+        .route(
+            "/dashboard/",
+            get(|| async { asset(INDEX_HTML, "text/html; charset=utf-8") }),
+        )
+        .route(
+            "/dashboard/app.js",
+            get(|| async { asset(APP_JS, "text/javascript; charset=utf-8") }),
+        )
+        .route(
+            "/dashboard/app.css",
+            get(|| async { asset(APP_CSS, "text/css; charset=utf-8") }),
+        )
+        .route(
+            "/dashboard/favicon.svg",
+            get(|| async { asset(FAVICON_SVG, "image/svg+xml") }),
+        )
+        .route(
+            "/v1/session",
+            get(session::current)
+                .post(session::sign_in)
+                .delete(session::sign_out),
+        )
+        .route("/v1/communities", get(communities))
+}
+
+fn asset(body: &'static str, content_type: &'static str) -> Response {
+    let mut r = body.into_response();
+    let h = r.headers_mut();
+    h.insert(header::CONTENT_TYPE, HeaderValue::from_static(content_type));
+    h.insert(
+        header::CONTENT_SECURITY_POLICY,
+        HeaderValue::from_static(CSP),
+    );
+    h.insert(
+        header::X_CONTENT_TYPE_OPTIONS,
+        HeaderValue::from_static("nosniff"),
+    );
+    h.insert(header::X_FRAME_OPTIONS, HeaderValue::from_static("DENY"));
+    h.insert(
+        header::REFERRER_POLICY,
+        HeaderValue::from_static("no-referrer"),
+    );
+    // Embedded in the binary: a new build may change them, so the browser revalidates.
+    h.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-cache"));
+    r
+}
+
+/// `GET /v1/communities` → `{"communities":[{id,name,district,street,lat,lon,latest}]}`: the
+/// communities in the caller's scope with WGS-84 coordinates and their latest submitted or
+/// approved score (`latest` null when never inspected).
+async fn communities(State(storage): State<Shared>, headers: HeaderMap) -> ServerResult<Response> {
+    let auth = authenticate(&storage, &headers).await?;
+    require_reviewer(&auth)?;
+    let rows = blocking(move || storage.communities_overview(&auth)).await?;
+    Ok(axum::Json(serde_json::json!({ "communities": rows })).into_response())
+}
