@@ -29,6 +29,7 @@ pub fn router(storage: Shared) -> Router {
         .route("/v1/inspections/{id}", get(inspection))
         .route("/v1/communities/{id}/scores", get(score_history))
         .route("/v1/rankings", get(rankings))
+        .merge(crate::supervisor_api::routes())
         .layer(DefaultBodyLimit::max(MAX_REQUEST_BYTES))
         .with_state(storage)
 }
@@ -45,7 +46,7 @@ pub fn new_secret() -> String {
     URL_SAFE_NO_PAD.encode(bytes)
 }
 
-async fn blocking<T: Send + 'static>(
+pub(crate) async fn blocking<T: Send + 'static>(
     work: impl FnOnce() -> ServerResult<T> + Send + 'static,
 ) -> ServerResult<T> {
     tokio::task::spawn_blocking(work)
@@ -53,7 +54,10 @@ async fn blocking<T: Send + 'static>(
         .map_err(|e| ServerError::Internal(format!("request failed: {e}")))?
 }
 
-async fn authenticate(storage: &Shared, headers: &HeaderMap) -> ServerResult<DeviceAuth> {
+pub(crate) async fn authenticate(
+    storage: &Shared,
+    headers: &HeaderMap,
+) -> ServerResult<DeviceAuth> {
     let token = headers
         .get("authorization")
         .and_then(|v| v.to_str().ok())
@@ -68,7 +72,7 @@ async fn authenticate(storage: &Shared, headers: &HeaderMap) -> ServerResult<Dev
         .ok_or_else(|| ServerError::Unauthorized("unknown or revoked device token".into()))
 }
 
-fn parse_json<T: serde::de::DeserializeOwned>(body: &[u8]) -> ServerResult<T> {
+pub(crate) fn parse_json<T: serde::de::DeserializeOwned>(body: &[u8]) -> ServerResult<T> {
     serde_json::from_slice(body)
         .map_err(|e| ServerError::BadRequest(format!("malformed body: {e}")))
 }
@@ -129,7 +133,7 @@ fn require_reviewer(auth: &DeviceAuth) -> ServerResult<()> {
 
 /// A day `YYYY-MM-DD` (China Standard Time, UTC+8, where the bulletins are read) or ms since
 /// the epoch.
-fn parse_time(text: &str) -> ServerResult<i64> {
+pub(crate) fn parse_time(text: &str) -> ServerResult<i64> {
     if let Ok(ms) = text.parse::<i64>() {
         return Ok(ms);
     }
@@ -176,6 +180,16 @@ fn day_start_ms(y: i64, m: u32, d: u32) -> i64 {
 }
 
 /// The civil date (UTC+8) of a time.
+/// The start (00:00 UTC+8) of the day holding `ms`.
+pub(crate) fn day_start(ms: i64) -> i64 {
+    let (y, m, d) = civil_of(ms);
+    day_start_ms(y, m, d)
+}
+
+pub(crate) fn civil_date(ms: i64) -> (i64, u32, u32) {
+    civil_of(ms)
+}
+
 fn civil_of(ms: i64) -> (i64, u32, u32) {
     let days = (ms + CST_OFFSET_MS).div_euclid(86_400_000);
     let z = days + 719_468;

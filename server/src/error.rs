@@ -24,6 +24,9 @@ pub enum ServerError {
     ForbiddenDocument { doc: String, reason: String },
     #[error("{0}")]
     NotFound(String),
+    /// The request does not fit the resource's current state (e.g. approving a draft).
+    #[error("{0}")]
+    Conflict(String),
     #[error("{0}")]
     Internal(String),
 }
@@ -72,6 +75,7 @@ impl IntoResponse for ServerError {
                 (StatusCode::FORBIDDEN, "forbidden", Some(doc.clone()))
             }
             ServerError::NotFound(_) => (StatusCode::NOT_FOUND, "not_found", None),
+            ServerError::Conflict(_) => (StatusCode::CONFLICT, "conflict", None),
             ServerError::Internal(_) => (StatusCode::INTERNAL_SERVER_ERROR, "internal", None),
         };
         let reason = match &self {
