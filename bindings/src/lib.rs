@@ -8,6 +8,7 @@
 //! - [`FenleiError`]: the one public error (few variants, one conversion point from core's error).
 //! - [`ProgressListener`] and [`CancelHandle`]: progress and cancellation of long work.
 //! - [`FenleiSyncClient`], [`enroll_device`]: sync with the Fenlei server.
+//! - [`FenleiRectifications`]: rectification tasks (整改) of a store.
 //! - free functions: the embedded sample data, coordinate conversion and distances.
 //!
 //! Threading contract (docs/bindings.md): every call blocks until done. Apps call from a
@@ -20,6 +21,7 @@ mod error;
 mod functions;
 mod media;
 mod progress;
+mod rectification;
 mod store;
 mod sync;
 
@@ -27,5 +29,6 @@ pub use error::FenleiError;
 pub use functions::*;
 pub use media::FenleiMedia;
 pub use progress::{CancelHandle, ProgressListener};
+pub use rectification::FenleiRectifications;
 pub use store::FenleiStore;
 pub use sync::{FenleiSyncClient, enroll_device, sync_assignments};

@@ -239,6 +239,22 @@ fn a_submitted_inspection_opens_the_tasks_its_standard_asks_for_once() {
     let clock = ManualClock::new(T0);
     let store = sample_store(&dir.path().join("s.sqlite"), clock.clone());
     let id = submitted_inspection_with_findings(&store);
+    // The projection holds the answers with their deductions (bulletins read them).
+    let conn = rusqlite::Connection::open(dir.path().join("s.sqlite")).unwrap();
+    let rows: Vec<(String, Option<f64>)> = conn
+        .prepare("SELECT item_code, deduction FROM item_answers WHERE inspection_id = ?1 ORDER BY item_code")
+        .unwrap()
+        .query_map([&id], |r| Ok((r.get(0)?, r.get(1)?)))
+        .unwrap()
+        .collect::<Result<_, _>>()
+        .unwrap();
+    assert_eq!(
+        rows,
+        vec![
+            ("A01".to_string(), Some(3.0)),
+            ("C01".to_string(), Some(4.0))
+        ]
+    );
     let opened = store.open_due_rectifications(&id, "system", None).unwrap();
     assert_eq!(
         opened.len(),
