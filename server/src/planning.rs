@@ -108,7 +108,7 @@ fn shuffle<T>(items: &mut [T], rng: &mut SampleRng) {
 /// they did not visit last; a community leaves the queue once planned and the queue refills
 /// (reshuffled) when every community has been planned once.
 pub fn plan(input: &PlanInput) -> Vec<Visit> {
-    let mut rng = SampleRng::new(input.seed ^ 0x5eed_0f_4b_1a_2c);
+    let mut rng = SampleRng::new(input.seed ^ 0x5eed_0f4b_1a2c);
     let mut inspectors = input.inspectors.clone();
     inspectors.sort();
     inspectors.dedup();

@@ -242,7 +242,7 @@ async fn visits(
         start_ms: at,
         days: q.days.unwrap_or(7),
         per_day: q.per_day.unwrap_or(3),
-        seed: q.seed.unwrap_or_else(|| at as u64),
+        seed: q.seed.unwrap_or(at as u64),
         inspectors,
     };
     let plan =
