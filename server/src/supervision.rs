@@ -675,12 +675,10 @@ pub(crate) fn authorise_task_write(
             if after.id != id {
                 return Err(forbidden("the document's id differs from the message's"));
             }
-            if after.status != RectificationStatus::Open && !after.events.is_empty() && !supervisor
-            {
-                // A task may be opened and worked on offline before its first sync.
-                if after.events.iter().any(|e| e.to.is_review()) {
-                    return Err(forbidden("only supervisors close or reopen tasks"));
-                }
+            // A task may be opened and worked on offline before its first sync, but only a
+            // supervisor's device may already have closed or reopened it.
+            if !supervisor && after.events.iter().any(|e| e.to.is_review()) {
+                return Err(forbidden("only supervisors close or reopen tasks"));
             }
         }
         Some(b) => {
