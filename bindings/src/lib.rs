@@ -9,6 +9,7 @@
 //! - [`ProgressListener`] and [`CancelHandle`]: progress and cancellation of long work.
 //! - [`FenleiSyncClient`], [`enroll_device`]: sync with the Fenlei server (documents, and
 //!   photos/voice notes with `sync_media`).
+//! - [`FenleiRectifications`]: rectification tasks (整改) of a store.
 //! - free functions: the embedded sample data, coordinate conversion and distances.
 //!
 //! Threading contract (docs/bindings.md): every call blocks until done. Apps call from a
@@ -22,6 +23,7 @@ mod functions;
 mod media;
 mod media_sync;
 mod progress;
+mod rectification;
 mod store;
 mod sync;
 mod track;
@@ -30,5 +32,6 @@ pub use error::FenleiError;
 pub use functions::*;
 pub use media::FenleiMedia;
 pub use progress::{CancelHandle, ProgressListener};
+pub use rectification::FenleiRectifications;
 pub use store::FenleiStore;
 pub use sync::{FenleiSyncClient, enroll_device, sync_assignments};

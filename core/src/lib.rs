@@ -23,6 +23,7 @@ pub mod geo;
 pub mod inspection;
 pub mod media;
 pub mod progress;
+pub mod rectification;
 pub mod sample;
 pub mod scoring;
 pub mod standard;

@@ -30,6 +30,7 @@ pub fn router(storage: Shared) -> Router {
         .route("/v1/communities/{id}/scores", get(score_history))
         .route("/v1/rankings", get(rankings))
         .merge(crate::media::routes())
+        .merge(crate::supervisor_api::routes())
         .merge(crate::dashboard::routes())
         .layer(axum::middleware::from_fn_with_state(
             storage.clone(),
@@ -80,7 +81,7 @@ pub async fn authenticate(storage: &Shared, headers: &HeaderMap) -> ServerResult
         .ok_or_else(|| ServerError::Unauthorized("unknown or revoked device token".into()))
 }
 
-fn parse_json<T: serde::de::DeserializeOwned>(body: &[u8]) -> ServerResult<T> {
+pub(crate) fn parse_json<T: serde::de::DeserializeOwned>(body: &[u8]) -> ServerResult<T> {
     serde_json::from_slice(body)
         .map_err(|e| ServerError::BadRequest(format!("malformed body: {e}")))
 }
@@ -141,7 +142,7 @@ pub fn require_reviewer(auth: &DeviceAuth) -> ServerResult<()> {
 
 /// A day `YYYY-MM-DD` (China Standard Time, UTC+8, where the bulletins are read) or ms since
 /// the epoch.
-fn parse_time(text: &str) -> ServerResult<i64> {
+pub(crate) fn parse_time(text: &str) -> ServerResult<i64> {
     if let Ok(ms) = text.parse::<i64>() {
         return Ok(ms);
     }
@@ -188,6 +189,16 @@ fn day_start_ms(y: i64, m: u32, d: u32) -> i64 {
 }
 
 /// The civil date (UTC+8) of a time.
+/// The start (00:00 UTC+8) of the day holding `ms`.
+pub(crate) fn day_start(ms: i64) -> i64 {
+    let (y, m, d) = civil_of(ms);
+    day_start_ms(y, m, d)
+}
+
+pub(crate) fn civil_date(ms: i64) -> (i64, u32, u32) {
+    civil_of(ms)
+}
+
 fn civil_of(ms: i64) -> (i64, u32, u32) {
     let days = (ms + CST_OFFSET_MS).div_euclid(86_400_000);
     let z = days + 719_468;

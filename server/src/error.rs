@@ -27,6 +27,9 @@ pub enum ServerError {
     /// Too many failed attempts (the dashboard's sign-in lockout).
     #[error("{0}")]
     TooManyRequests(String),
+    /// The request does not fit the resource's current state (e.g. approving a draft).
+    #[error("{0}")]
+    Conflict(String),
     #[error("{0}")]
     Internal(String),
 }
@@ -78,6 +81,7 @@ impl IntoResponse for ServerError {
             ServerError::TooManyRequests(_) => {
                 (StatusCode::TOO_MANY_REQUESTS, "too_many_requests", None)
             }
+            ServerError::Conflict(_) => (StatusCode::CONFLICT, "conflict", None),
             ServerError::Internal(_) => (StatusCode::INTERNAL_SERVER_ERROR, "internal", None),
         };
         let reason = match &self {

@@ -11,9 +11,13 @@ pub mod blobs;
 pub mod dashboard;
 pub mod error;
 pub mod media;
+pub mod planning;
+pub mod reports;
 pub mod session;
 pub mod sim;
 pub mod storage;
+pub mod supervision;
+pub mod supervisor_api;
 pub mod sync;
 
 use clap::{Parser, Subcommand};
@@ -85,6 +89,48 @@ enum Command {
         #[arg(long, default_value_t = 24)]
         hours: i64,
     },
+    /// Write the weekly bulletin (周通报) or monthly ranking as XLSX, CSV and HTML files into
+    /// --out, as USER sees them (docs/bulletins.md).
+    Report {
+        /// weekly or monthly
+        #[arg(long, default_value = "weekly")]
+        kind: String,
+        /// A day in the period (YYYY-MM-DD, UTC+8); default today.
+        #[arg(long)]
+        at: Option<String>,
+        /// community, street or district (default: community weekly, street monthly).
+        #[arg(long)]
+        by: Option<String>,
+        /// The supervisor or admin whose scope the report covers.
+        #[arg(long)]
+        user: String,
+        #[arg(long, default_value = ".")]
+        out: PathBuf,
+        /// Base URL of the server for the HTML's photo links (e.g. https://fenlei.example.org).
+        #[arg(long, default_value = "")]
+        base_url: String,
+    },
+    /// Print the communities not inspected this period and an unannounced visit plan
+    /// (四不两直) per inspector, as JSON.
+    Plan {
+        #[arg(long)]
+        user: String,
+        /// week or month: the period whose coverage counts.
+        #[arg(long, default_value = "month")]
+        period: String,
+        /// The first day of the plan (YYYY-MM-DD, UTC+8); default today.
+        #[arg(long)]
+        at: Option<String>,
+        #[arg(long, default_value_t = 7)]
+        days: u32,
+        #[arg(long, default_value_t = 3)]
+        per_day: u32,
+        #[arg(long, default_value_t = 1)]
+        seed: u64,
+        /// Inspectors (comma-separated); default: everyone who inspected in scope.
+        #[arg(long)]
+        inspectors: Option<String>,
+    },
     /// Run simulated devices against a running server (creates their users in the data folder).
     Simulate {
         #[arg(long)]
@@ -115,6 +161,24 @@ pub fn issue_enrollment_code(
         storage::now() + hours.clamp(1, 24 * 30) * 3_600_000,
     )?;
     Ok(code)
+}
+
+/// The rights of `user` for a command run on the server's own machine (reports, planning).
+fn cli_auth(storage: &dyn Storage, user: &str) -> error::ServerResult<storage::DeviceAuth> {
+    let user = storage
+        .user(user)?
+        .ok_or_else(|| error::ServerError::NotFound(format!("no user {user}")))?;
+    if user.role == Role::Inspector {
+        return Err(error::ServerError::Forbidden(
+            "reports and plans are for supervisors and admins".into(),
+        ));
+    }
+    let scope = storage.scope(&user)?;
+    Ok(storage::DeviceAuth {
+        device_id: "cli".into(),
+        user,
+        scope,
+    })
 }
 
 /// Loads the sample city and both sample standards.
@@ -225,6 +289,80 @@ fn run(cli: Cli) -> error::ServerResult<()> {
         }
         Command::Enroll { user, hours } => {
             println!("{}", issue_enrollment_code(storage.as_ref(), &user, hours)?);
+            Ok(())
+        }
+        Command::Report {
+            kind,
+            at,
+            by,
+            user,
+            out,
+            base_url,
+        } => {
+            let auth = cli_auth(storage.as_ref(), &user)?;
+            let kind = reports::ReportKind::parse(&kind)?;
+            let at = match at {
+                Some(a) => api::parse_time(&a)?,
+                None => storage::now(),
+            };
+            let (from, to) = api::period_bounds(kind.period(), at)?;
+            let by = by.unwrap_or_else(|| kind.default_by().into());
+            let report = reports::build(storage.as_ref(), &auth, kind, &by, from, to)?;
+            std::fs::create_dir_all(&out)?;
+            for format in [
+                reports::Format::Xlsx,
+                reports::Format::Csv,
+                reports::Format::Html,
+            ] {
+                let bytes = reports::render(storage.as_ref(), &report, format, &base_url)?;
+                let path = out.join(format!(
+                    "{}-{}.{}",
+                    kind.file_stem(),
+                    reports::day_label(from),
+                    format.ext()
+                ));
+                std::fs::write(&path, bytes)?;
+                println!("{}", path.display());
+            }
+            Ok(())
+        }
+        Command::Plan {
+            user,
+            period,
+            at,
+            days,
+            per_day,
+            seed,
+            inspectors,
+        } => {
+            let auth = cli_auth(storage.as_ref(), &user)?;
+            let at = match at {
+                Some(a) => api::parse_time(&a)?,
+                None => storage::now(),
+            };
+            let (from, to) = api::period_bounds(&period, at)?;
+            let plan = planning::plan_visits(
+                storage.as_ref(),
+                &auth,
+                &planning::PlanRequest {
+                    from_ms: from,
+                    to_ms: to,
+                    start_ms: at,
+                    days,
+                    per_day,
+                    seed,
+                    inspectors: inspectors
+                        .map(|s| s.split(',').map(|x| x.trim().to_string()).collect())
+                        .unwrap_or_default(),
+                },
+            )?;
+            let missing = planning::uninspected(storage.as_ref(), &auth, from, to)?;
+            let body = serde_json::json!({"uninspected": missing, "plan": plan});
+            println!(
+                "{}",
+                serde_json::to_string_pretty(&body)
+                    .map_err(|e| error::ServerError::Internal(e.to_string()))?
+            );
             Ok(())
         }
         Command::Simulate {

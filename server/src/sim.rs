@@ -104,9 +104,13 @@ pub fn simulate(
         })
         .map_err(core)?;
     let ctx = EditContext::by(SUPERVISOR);
-    // The two newest stay "submitted", so the dashboard has something awaiting review.
-    let waiting = submitted.len().min(2);
-    for (n, i) in submitted.iter().enumerate().skip(waiting) {
+    // The last one is left for a review on the server (through the supervisor API below) and
+    // the two before it stay "submitted", so the dashboard has something awaiting review.
+    let (on_server, on_device) = submitted
+        .split_last()
+        .map_or((None, &[][..]), |(l, r)| (Some(l), r));
+    let waiting = on_device.len().min(2);
+    for (n, i) in on_device.iter().enumerate().skip(waiting) {
         if n % 5 == 4 {
             store
                 .set_status(
@@ -126,9 +130,9 @@ pub fn simulate(
         .sync(&store, &NoProgress, &CancelToken::new())
         .map_err(core)?;
     println!(
-        "supervisor {SUPERVISOR}: received {} inspections, reviewed {}, left {waiting} awaiting review ({} round trips)",
+        "supervisor {SUPERVISOR}: received {} documents (inspections and rectification tasks), reviewed {}, left {waiting} awaiting review ({} round trips)",
         report.documents_received,
-        submitted.len() - waiting,
+        on_device.len() - waiting,
         report.round_trips + pushed.round_trips
     );
 
@@ -148,8 +152,127 @@ pub fn simulate(
             "  curl -o thumb.jpg -H 'Authorization: Bearer {token}' '{url}/v1/media/{sha}?rendition=thumb'"
         );
     }
+    let http = reqwest::blocking::Client::new();
+    if let Some(i) = on_server {
+        let body: serde_json::Value = http
+            .post(format!("{url}/v1/inspections/{}/review", i.id))
+            .bearer_auth(&token)
+            .json(&serde_json::json!({"decision": "approve", "comment": "同意"}))
+            .send()
+            .and_then(|r| r.error_for_status())
+            .and_then(|r| r.json())
+            .map_err(|e| ServerError::Internal(format!("review: {e}")))?;
+        println!(
+            "supervisor {SUPERVISOR}: reviewed {} on the server -> {}",
+            i.id, body["status"]
+        );
+    }
+    rectify_one(url, &dir, &http, &token)?;
     println!();
-    print_rankings(url, &token)
+    print_rankings(url, &token)?;
+    print_tasks(&http, url, &token)
+}
+
+/// The rectification loop once: the first inspector's phone receives the tasks its findings
+/// opened, works one with closure evidence and submits it; the supervisor approves it on the
+/// server.
+fn rectify_one(
+    url: &str,
+    dir: &std::path::Path,
+    http: &reqwest::blocking::Client,
+    token: &str,
+) -> ServerResult<()> {
+    use fenlei_core::rectification::{ClosureEvidence, RectificationStatus};
+    let user = "inspector.1";
+    let store = Store::open(dir.join(format!("{user}.sqlite"))).map_err(core)?;
+    let Some(creds) = store.sync_meta("sim_token").map_err(core)? else {
+        return Ok(());
+    };
+    let client = SyncClient::new(url, &creds).map_err(core)?;
+    client
+        .sync(&store, &NoProgress, &CancelToken::new())
+        .map_err(core)?;
+    let tasks = store
+        .list_rectifications(Some(RectificationStatus::Open))
+        .map_err(core)?;
+    let Some(task) = tasks.first() else {
+        println!("{user}: no rectification task to work on");
+        return Ok(());
+    };
+    store
+        .set_rectification_status(&task.id, RectificationStatus::InProgress, user, None)
+        .map_err(core)?;
+    let full = store.rectification(&task.id).map_err(core)?;
+    for kind in &full.required_evidence {
+        store
+            .add_closure_evidence(
+                &task.id,
+                &ClosureEvidence {
+                    kind: kind.clone(),
+                    text: Some(format!("{}：物业已完成整改（模拟）", kind)),
+                    sha256: None,
+                    by: user.into(),
+                    at_ms: 0,
+                },
+            )
+            .map_err(core)?;
+    }
+    store
+        .set_rectification_status(&task.id, RectificationStatus::Submitted, user, None)
+        .map_err(core)?;
+    client
+        .sync(&store, &NoProgress, &CancelToken::new())
+        .map_err(core)?;
+    let body: serde_json::Value = http
+        .post(format!("{url}/v1/rectifications/{}/approve", task.id))
+        .bearer_auth(token)
+        .json(&serde_json::json!({"comment": "同意销号"}))
+        .send()
+        .and_then(|r| r.error_for_status())
+        .and_then(|r| r.json())
+        .map_err(|e| ServerError::Internal(format!("approve task: {e}")))?;
+    println!(
+        "{user}: {} open tasks; worked {} ({}) and submitted it; supervisor -> {}",
+        tasks.len(),
+        task.item_code,
+        task.responsible,
+        body["status"]
+    );
+    Ok(())
+}
+
+fn print_tasks(http: &reqwest::blocking::Client, url: &str, token: &str) -> ServerResult<()> {
+    let body: serde_json::Value = http
+        .get(format!("{url}/v1/rectifications"))
+        .bearer_auth(token)
+        .send()
+        .and_then(|r| r.error_for_status())
+        .and_then(|r| r.json())
+        .map_err(|e| ServerError::Internal(format!("rectifications: {e}")))?;
+    let tasks = body["tasks"].as_array().cloned().unwrap_or_default();
+    println!("Rectification board ({} tasks):", tasks.len());
+    println!(
+        "{:<12} {:<6} {:<10} {:<12} {:<20}",
+        "status", "item", "party", "deadline", "community"
+    );
+    for t in tasks.iter().take(12) {
+        println!(
+            "{:<12} {:<6} {:<10} {:<12} {:<20}",
+            t["status"].as_str().unwrap_or(""),
+            t["item_code"].as_str().unwrap_or(""),
+            t["responsible"].as_str().unwrap_or(""),
+            crate::reports::day_label(t["deadline_ms"].as_i64().unwrap_or(0)),
+            t["community_name"].as_str().unwrap_or("")
+        );
+    }
+    println!();
+    println!(
+        "Bulletins: curl -H 'Authorization: Bearer {token}' -o weekly.xlsx '{url}/v1/reports/weekly.xlsx'"
+    );
+    println!(
+        "           (weekly|monthly).(xlsx|csv|html); planning: '{url}/v1/planning/visits?days=7&seed=1'"
+    );
+    Ok(())
 }
 
 fn inspector_day(
@@ -166,6 +289,10 @@ fn inspector_day(
     let store = Store::open_with_clock(path, clock.clone()).map_err(core)?;
     let step_ms = i64::from(weeks) * 7 * 86_400_000 / i64::from(count.max(1));
     let creds = enroll(url, code, &store).map_err(core)?;
+    // Kept for the rectification step of the demo (a real app keeps it in the platform keystore).
+    store
+        .set_sync_meta("sim_token", &creds.token)
+        .map_err(core)?;
     let client = SyncClient::new(url, &creds.token).map_err(core)?;
     let cancel = CancelToken::new();
     // First sync: communities, standards and this inspector's assignments arrive.

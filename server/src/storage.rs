@@ -5,8 +5,10 @@
 //! codes, the reference-data log), which this module creates and migrates.
 
 use crate::error::{ServerError, ServerResult};
+use crate::supervision::{Finding, PeriodInspection, ScopedCommunity, TaskFilter, TaskRow};
 use fenlei_core::community::Community;
 use fenlei_core::inspection::{Inspection, InspectionDoc, InspectionStatus};
+use fenlei_core::rectification::RectificationDoc;
 use fenlei_core::scoring::ScoreCard;
 use fenlei_core::store::{AppliedDocument, StandardInfo, Store};
 use fenlei_core::sync::protocol::{Assignments, FeedEntry, ReferenceUpdate, StandardSource};
@@ -67,7 +69,7 @@ pub enum ScopeKind {
 }
 
 impl ScopeKind {
-    fn as_str(self) -> &'static str {
+    pub fn as_str(self) -> &'static str {
         match self {
             ScopeKind::Community => "community",
             ScopeKind::Street => "street",
@@ -117,6 +119,18 @@ pub struct RankingRow {
     pub average: f64,
     pub lowest: f64,
     pub vetoed: u32,
+    /// Communities of the row (one for a community row) inside the caller's scope.
+    pub communities_in_scope: u32,
+    /// Of those, how many had a submitted or approved inspection in the period.
+    pub communities_inspected: u32,
+    /// `communities_inspected / communities_in_scope` (0 when none are in scope).
+    pub coverage: f64,
+    /// Rectification tasks of the row's communities not closed now.
+    pub open_rectifications: u32,
+    /// Of those, the ones past their deadline while the responsible party still owes work.
+    pub overdue_rectifications: u32,
+    /// Inspections of the period by grade label.
+    pub grades: std::collections::BTreeMap<String, u32>,
 }
 
 /// Everything the server keeps. Blocking: handlers call it on tokio's blocking pool.
@@ -188,6 +202,55 @@ pub trait Storage:
         from_ms: i64,
         to_ms: i64,
     ) -> ServerResult<Vec<RankingRow>>;
+
+    // review, rectification tasks, bulletins and planning (supervision.rs)
+    /// A supervisor approves (`true`) or returns an inspection; its new status.
+    fn review_inspection(
+        &self,
+        auth: &DeviceAuth,
+        id: &str,
+        approve: bool,
+        comment: Option<&str>,
+    ) -> ServerResult<InspectionStatus>;
+    fn open_due_rectifications(&self, inspection_id: &str) -> ServerResult<Vec<String>>;
+    /// "inspection" or "rectification" for a stored document.
+    fn document_kind(&self, id: &str) -> ServerResult<Option<String>>;
+    fn load_automerge(&self, id: &str) -> ServerResult<Option<automerge::AutoCommit>>;
+    fn load_task(&self, id: &str) -> ServerResult<Option<RectificationDoc>>;
+    /// The feed for protocol ≥ 2 (inspections and rectification tasks).
+    fn feed_with_tasks(
+        &self,
+        auth: &DeviceAuth,
+        after: i64,
+        limit: usize,
+    ) -> ServerResult<(Vec<FeedEntry>, i64, bool)>;
+    fn list_tasks(&self, auth: &DeviceAuth, filter: &TaskFilter) -> ServerResult<Vec<TaskRow>>;
+    fn decide_task(
+        &self,
+        auth: &DeviceAuth,
+        id: &str,
+        approve: bool,
+        comment: Option<&str>,
+    ) -> ServerResult<TaskRow>;
+    fn scope_communities(&self, auth: &DeviceAuth) -> ServerResult<Vec<ScopedCommunity>>;
+    fn period_inspections(
+        &self,
+        auth: &DeviceAuth,
+        from_ms: i64,
+        to_ms: i64,
+    ) -> ServerResult<Vec<PeriodInspection>>;
+    fn last_visits(
+        &self,
+        auth: &DeviceAuth,
+        to_ms: i64,
+    ) -> ServerResult<Vec<(String, String, i64)>>;
+    fn worst_findings(
+        &self,
+        auth: &DeviceAuth,
+        from_ms: i64,
+        to_ms: i64,
+        limit: u32,
+    ) -> ServerResult<Vec<Finding>>;
 }
 
 /// The server's tables, in the same file as the core store's. Versioned in `server_meta` (the
@@ -905,10 +968,20 @@ impl Storage for SqliteStorage {
                             average: (r.get::<_, f64>(3)? * 100.0).round() / 100.0,
                             lowest: (r.get::<_, f64>(4)? * 100.0).round() / 100.0,
                             vetoed: r.get::<_, i64>(5)? as u32,
+                            communities_in_scope: 0,
+                            communities_inspected: 0,
+                            coverage: 0.0,
+                            open_rectifications: 0,
+                            overdue_rectifications: 0,
+                            grades: Default::default(),
                         })
                     },
                 )?
                 .collect::<rusqlite::Result<Vec<_>>>()?;
+            Ok(rows)
+        })
+        .and_then(|mut rows: Vec<RankingRow>| {
+            self.enrich_rankings(auth, by, from_ms, to_ms, &mut rows)?;
             Ok(rows
                 .into_iter()
                 .enumerate()
@@ -918,6 +991,75 @@ impl Storage for SqliteStorage {
                 })
                 .collect())
         })
+    }
+
+    fn review_inspection(
+        &self,
+        auth: &DeviceAuth,
+        id: &str,
+        approve: bool,
+        comment: Option<&str>,
+    ) -> ServerResult<InspectionStatus> {
+        self.review(auth, id, approve, comment)
+    }
+    fn open_due_rectifications(&self, inspection_id: &str) -> ServerResult<Vec<String>> {
+        SqliteStorage::open_due_rectifications(self, inspection_id)
+    }
+    fn document_kind(&self, id: &str) -> ServerResult<Option<String>> {
+        Ok(self.store.document_kind(id)?)
+    }
+    fn load_automerge(&self, id: &str) -> ServerResult<Option<automerge::AutoCommit>> {
+        Ok(self.store.load_automerge(id)?)
+    }
+    fn load_task(&self, id: &str) -> ServerResult<Option<RectificationDoc>> {
+        self.task(id)
+    }
+    fn feed_with_tasks(
+        &self,
+        auth: &DeviceAuth,
+        after: i64,
+        limit: usize,
+    ) -> ServerResult<(Vec<FeedEntry>, i64, bool)> {
+        SqliteStorage::feed_with_tasks(self, auth, after, limit)
+    }
+    fn list_tasks(&self, auth: &DeviceAuth, filter: &TaskFilter) -> ServerResult<Vec<TaskRow>> {
+        SqliteStorage::list_tasks(self, auth, filter)
+    }
+    fn decide_task(
+        &self,
+        auth: &DeviceAuth,
+        id: &str,
+        approve: bool,
+        comment: Option<&str>,
+    ) -> ServerResult<TaskRow> {
+        SqliteStorage::decide_task(self, auth, id, approve, comment)
+    }
+    fn scope_communities(&self, auth: &DeviceAuth) -> ServerResult<Vec<ScopedCommunity>> {
+        SqliteStorage::scope_communities(self, auth)
+    }
+    fn period_inspections(
+        &self,
+        auth: &DeviceAuth,
+        from_ms: i64,
+        to_ms: i64,
+    ) -> ServerResult<Vec<PeriodInspection>> {
+        SqliteStorage::period_inspections(self, auth, from_ms, to_ms)
+    }
+    fn last_visits(
+        &self,
+        auth: &DeviceAuth,
+        to_ms: i64,
+    ) -> ServerResult<Vec<(String, String, i64)>> {
+        SqliteStorage::last_visits(self, auth, to_ms)
+    }
+    fn worst_findings(
+        &self,
+        auth: &DeviceAuth,
+        from_ms: i64,
+        to_ms: i64,
+        limit: u32,
+    ) -> ServerResult<Vec<Finding>> {
+        SqliteStorage::worst_findings(self, auth, from_ms, to_ms, limit)
     }
 }
 

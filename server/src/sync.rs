@@ -15,6 +15,7 @@ use fenlei_core::community::Community;
 use fenlei_core::inspection::{
     Inspection, InspectionDoc, InspectionStatus, WorkflowEventKind, actor_of,
 };
+use fenlei_core::rectification::{Rectification, RectificationDoc};
 use fenlei_core::sync::protocol::*;
 use std::collections::HashSet;
 use std::panic::{AssertUnwindSafe, catch_unwind};
@@ -48,14 +49,18 @@ fn guarded<T>(doc: &str, work: impl FnOnce() -> ServerResult<T>) -> ServerResult
 }
 
 /// Whether the community is inside the user's scope entries.
-fn in_scope(auth: &DeviceAuth, community_id: &str, community: Option<&Community>) -> bool {
+pub(crate) fn in_scope(
+    auth: &DeviceAuth,
+    community_id: &str,
+    community: Option<&Community>,
+) -> bool {
     let s = &auth.scope;
     s.communities.iter().any(|c| c == community_id)
         || community
             .is_some_and(|c| s.streets.contains(&c.street) || s.districts.contains(&c.district))
 }
 
-fn can_read(auth: &DeviceAuth, i: &Inspection, community: Option<&Community>) -> bool {
+pub(crate) fn can_read(auth: &DeviceAuth, i: &Inspection, community: Option<&Community>) -> bool {
     match auth.user.role {
         Role::Admin => true,
         Role::Supervisor => in_scope(auth, &i.community_id, community),
@@ -198,6 +203,7 @@ fn process_doc(
     auth: &DeviceAuth,
     device_actor: &automerge::ActorId,
     msg: &DocMessage,
+    protocol: u32,
 ) -> ServerResult<Outcome> {
     let id = msg.id.as_str();
     let bytes = B64
@@ -208,12 +214,29 @@ fn process_doc(
     })?;
     // The feed position is read before the document, so the document holds at least it.
     let seq_loaded = storage.document_seq(id)?;
-    let stored = storage.load_document(id)?;
-    let before: Option<Inspection> = match &stored {
-        Some(d) => Some(d.read()?),
-        None => None,
+    let stored_kind = storage.document_kind(id)?;
+    if stored_kind.as_deref() == Some("rectification") && protocol < 2 {
+        return Err(forbidden(id, "rectification tasks need sync protocol 2"));
+    }
+    // What the device may see of the stored document, by kind.
+    let before: Option<Inspection> = match stored_kind.as_deref() {
+        Some("inspection") => match storage.load_document(id)? {
+            Some(d) => Some(d.read()?),
+            None => None,
+        },
+        _ => None,
     };
-    let community_id = before.as_ref().map(|b| b.community_id.clone());
+    let before_task: Option<Rectification> = match stored_kind.as_deref() {
+        Some("rectification") => match storage.load_task(id)? {
+            Some(d) => Some(d.read()?),
+            None => None,
+        },
+        _ => None,
+    };
+    let community_id = before
+        .as_ref()
+        .map(|b| b.community_id.clone())
+        .or_else(|| before_task.as_ref().map(|t| t.community_id.clone()));
     let community = match &community_id {
         Some(c) => storage.community(c)?,
         None => None,
@@ -223,9 +246,16 @@ fn process_doc(
     {
         return Err(forbidden(id, "outside this device's scope"));
     }
+    if let Some(t) = &before_task
+        && !(auth.user.role == Role::Admin
+            || in_scope(auth, &t.community_id, community.as_ref())
+            || t.opened_by == auth.user.id)
+    {
+        return Err(forbidden(id, "outside this device's scope"));
+    }
 
-    let mut doc: AutoCommit = match stored {
-        Some(mut d) => d.automerge().clone(),
+    let mut doc: AutoCommit = match storage.load_automerge(id)? {
+        Some(d) => d,
         None => AutoCommit::new(),
     };
     let before_heads: Vec<ChangeHash> = doc.get_heads();
@@ -253,22 +283,47 @@ fn process_doc(
                 return Err(forbidden(id, "a change names another user"));
             }
         }
-        // The merged result must be a valid inspection (strict decode + layout check).
-        let after_doc = guarded(id, || {
-            Ok(InspectionDoc::load(id, &doc.save(), SERVER_DEVICE)?)
-        })?;
-        let after = after_doc.read()?;
-        if before.is_none() && after.id != id {
-            return Err(invalid(id, "the document's id differs from the message's"));
-        }
-        let community = match &community {
-            Some(c) => Some(c.clone()),
-            None => storage.community(&after.community_id)?,
+        let saved = doc.save();
+        let kind = match stored_kind {
+            Some(k) => Some(k),
+            None => fenlei_core::rectification::document_type(id, &saved),
         };
-        authorise_write(auth, id, before.as_ref(), &after, community.as_ref())?;
+        if kind.as_deref() == Some("rectification") {
+            if protocol < 2 {
+                return Err(forbidden(id, "rectification tasks need sync protocol 2"));
+            }
+            let after = guarded(id, || {
+                Ok(RectificationDoc::load(id, &saved, SERVER_DEVICE)?.read()?)
+            })?;
+            let community = match &community {
+                Some(c) => Some(c.clone()),
+                None => storage.community(&after.community_id)?,
+            };
+            let scoped = in_scope(auth, &after.community_id, community.as_ref());
+            crate::supervision::authorise_task_write(
+                auth,
+                id,
+                before_task.as_ref(),
+                &after,
+                community.is_some(),
+                scoped,
+            )?;
+        } else {
+            // The merged result must be a valid inspection (strict decode + layout check).
+            let after_doc = guarded(id, || Ok(InspectionDoc::load(id, &saved, SERVER_DEVICE)?))?;
+            let after = after_doc.read()?;
+            if before.is_none() && after.id != id {
+                return Err(invalid(id, "the document's id differs from the message's"));
+            }
+            let community = match &community {
+                Some(c) => Some(c.clone()),
+                None => storage.community(&after.community_id)?,
+            };
+            authorise_write(auth, id, before.as_ref(), &after, community.as_ref())?;
+        }
         // A whole save: the store's strict decoder checks received bytes as a document.
-        persist = Some(doc.save());
-    } else if before.is_none() && !doc.get_heads().is_empty() {
+        persist = Some(saved);
+    } else if stored_kind.is_none() && !doc.get_heads().is_empty() {
         return Err(invalid(id, "message changes nothing yet names heads"));
     }
     let reply = doc
@@ -310,7 +365,7 @@ pub fn handle_sync(
     auth: &DeviceAuth,
     request: SyncRequest,
 ) -> ServerResult<SyncResponse> {
-    if request.protocol != PROTOCOL_VERSION {
+    if !(MIN_PROTOCOL_VERSION..=PROTOCOL_VERSION).contains(&request.protocol) {
         return Err(ServerError::BadRequest(format!(
             "unsupported protocol {} (this server speaks {PROTOCOL_VERSION})",
             request.protocol
@@ -343,7 +398,7 @@ pub fn handle_sync(
     let outcomes = request
         .docs
         .iter()
-        .map(|d| process_doc(storage, auth, &actor, d))
+        .map(|d| process_doc(storage, auth, &actor, d, request.protocol))
         .collect::<ServerResult<Vec<_>>>()?;
 
     let batch: Vec<(String, Vec<u8>)> = outcomes
@@ -380,7 +435,16 @@ pub fn handle_sync(
             message: B64.encode(&o.reply),
         });
     }
-    let (changed, next, more) = if request.feed {
+    // Tasks the standard's rules call for on what was just submitted, opened before the
+    // feed is read so this device receives them in the same sync (protocol 2).
+    for a in &applied {
+        if storage.document_kind(&a.id)?.as_deref() == Some("inspection") {
+            storage.open_due_rectifications(&a.id)?;
+        }
+    }
+    let (changed, next, more) = if request.feed && request.protocol >= 2 {
+        storage.feed_with_tasks(auth, after, FEED_PAGE)?
+    } else if request.feed {
         storage.feed_after(auth, after, FEED_PAGE)?
     } else {
         (Vec::new(), after, false)
@@ -394,7 +458,7 @@ pub fn handle_sync(
         }
     };
     Ok(SyncResponse {
-        protocol: PROTOCOL_VERSION,
+        protocol: request.protocol,
         cursor: format!("{}:{}", auth.user.scope_epoch, next),
         changed,
         feed_more: more,

@@ -106,6 +106,40 @@ pub struct Item {
     /// `true` for range items.
     pub note_required: bool,
     pub rule: Rule,
+    /// When a finding on this item opens a rectification task (整改), if the standard says so.
+    #[cfg_attr(feature = "uniffi", uniffi(default))]
+    pub rectification: Option<RectificationRule>,
+}
+
+/// An item's rectification rule (docs/standard-format.md): which findings open a task, who must
+/// fix it, by when, and what closure (销号) needs.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[cfg_attr(feature = "uniffi", derive(uniffi::Record))]
+pub struct RectificationRule {
+    /// The responsible party: 物业, 街道, 收运单位, 社区...
+    pub responsible: String,
+    /// Days from the inspection to the deadline (0: the same day).
+    pub deadline_days: u32,
+    /// Threshold: a deduction of at least this many points opens a task. `None` with
+    /// `on_veto = false`: any deduction does.
+    pub min_deduction: Option<f64>,
+    /// Flag: the item's veto (一票否决) opens a task whatever the deduction.
+    pub on_veto: bool,
+    /// The closure evidence required (kinds from [`crate::rectification::EVIDENCE_KINDS`]).
+    pub evidence: Vec<String>,
+}
+
+impl RectificationRule {
+    /// Whether an item scored like this opens a task under the rule.
+    pub fn triggers(&self, deduction: f64, vetoed: bool) -> bool {
+        if self.on_veto && vetoed {
+            return true;
+        }
+        match self.min_deduction {
+            Some(min) => deduction > 0.0 && deduction + 1e-9 >= min,
+            None => !self.on_veto && deduction > 0.0,
+        }
+    }
 }
 
 /// How an item turns an answer into points.

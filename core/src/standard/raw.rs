@@ -71,6 +71,20 @@ pub(super) struct RawItem {
     pub bands: Option<Vec<RawBand>>,
     // veto
     pub veto_reason: Option<String>,
+    /// When a finding on this item opens a rectification task (整改).
+    pub rectification: Option<RawRectification>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct RawRectification {
+    pub responsible: String,
+    pub deadline_days: u32,
+    pub min_deduction: Option<f64>,
+    #[serde(default)]
+    pub on_veto: bool,
+    #[serde(default)]
+    pub evidence: Vec<String>,
 }
 
 #[derive(Debug, Deserialize)]

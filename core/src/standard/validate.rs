@@ -433,7 +433,44 @@ fn item(
         }
     };
 
+    let rectification = match ri.rectification {
+        None => None,
+        Some(r) => {
+            if r.responsible.trim().is_empty() {
+                return Err(invalid(at, "rectification `responsible` is empty"));
+            }
+            if r.deadline_days > 366 {
+                return Err(invalid(at, "rectification `deadline_days` is over a year"));
+            }
+            if r.min_deduction.is_some_and(|m| !m.is_finite() || m <= 0.0) {
+                return Err(invalid(
+                    at,
+                    "rectification `min_deduction` must be a positive number",
+                ));
+            }
+            for e in &r.evidence {
+                if !crate::rectification::EVIDENCE_KINDS.contains(&e.as_str()) {
+                    return Err(invalid(
+                        at,
+                        format!(
+                            "unknown rectification evidence `{e}` (expected one of {})",
+                            crate::rectification::EVIDENCE_KINDS.join(", ")
+                        ),
+                    ));
+                }
+            }
+            Some(crate::standard::RectificationRule {
+                responsible: r.responsible.trim().to_string(),
+                deadline_days: r.deadline_days,
+                min_deduction: r.min_deduction,
+                on_veto: r.on_veto,
+                evidence: r.evidence,
+            })
+        }
+    };
+
     Ok(Item {
+        rectification,
         code: ri.code.clone(),
         section_code: section_code.to_owned(),
         title: ri.title,

@@ -11,6 +11,7 @@ mod media;
 mod media_uploads;
 mod projection;
 mod queries;
+mod rectification;
 pub mod schema;
 mod sync_state;
 mod track;
@@ -19,6 +20,7 @@ pub use media::{AttachedMedia, EvidenceCheck, GeofenceStage, RecordedGeofenceChe
 pub use media_uploads::{MediaUploadState, PendingUpload};
 use projection::Touched;
 pub use queries::{InspectionFilter, InspectionSummary, NearbyCommunity, ScorePoint};
+pub use rectification::RectificationSummary;
 pub use sync_state::{AppliedDocument, SyncRecord};
 pub use track::{MAX_TRACK_BATCH, PatrolTrack};
 
@@ -460,6 +462,33 @@ impl Store {
         )
     }
 
+    /// [`Self::set_status`] made by another actor than this store's device: the server records
+    /// a supervisor's review with an actor of its own for that supervisor (docs/review.md), so
+    /// the change syncs and merges like any device's. The actor is restored afterwards.
+    pub fn set_status_as(
+        &self,
+        inspection_id: &str,
+        device_id: &str,
+        to: InspectionStatus,
+        ctx: &EditContext,
+        comment: Option<&str>,
+    ) -> Result<()> {
+        crate::inspection::actor_of(device_id)?;
+        let now = self.now_ms();
+        let own = self.device_id.clone();
+        self.edit_with(
+            inspection_id,
+            Touched::Header,
+            |doc, _| {
+                doc.set_device(device_id)?;
+                let done = doc.set_status(to, ctx, comment, now);
+                doc.set_device(&own)?;
+                done
+            },
+            |_, _| Ok(()),
+        )
+    }
+
     /// Runs one edit: loads the document (or takes it from the cache), applies `f`, and
     /// persists the change and the projection in one transaction. If anything fails, the
     /// cached copy is dropped so memory never runs ahead of the database.
@@ -599,9 +628,10 @@ impl Store {
         let now = self.now_ms();
         for id in &ids {
             w.docs.take(id);
-            let mut doc = load_doc(&w.conn, id, &self.device_id)?;
+            // Any kind: a compacted document is its whole save, whatever it holds.
+            let snapshot = raw_doc(&w.conn, id)?.save();
             let tx = w.conn.transaction()?;
-            compact_doc(&tx, id, &mut doc, now)?;
+            compact_bytes(&tx, id, &snapshot, now)?;
             tx.commit()?;
         }
         Ok(ids.len() as u64)
@@ -614,8 +644,18 @@ impl Store {
         w.docs.clear();
         let now = self.now_ms();
         let tx = w.conn.transaction()?;
-        tx.execute_batch("DELETE FROM inspections;")?;
+        tx.execute_batch("DELETE FROM inspections; DELETE FROM rectifications;")?;
         let mut count = 0u64;
+        let task_ids: Vec<String> = {
+            let mut stmt = tx.prepare("SELECT id FROM documents WHERE kind = 'rectification'")?;
+            stmt.query_map([], |r| r.get(0))?
+                .collect::<rusqlite::Result<_>>()?
+        };
+        for id in &task_ids {
+            let doc = rectification::load_task(&tx, id, &self.device_id)?;
+            rectification::project(&tx, &doc, now)?;
+            count += 1;
+        }
         let mut after = String::new();
         // Walk the documents in id order in pages, so memory holds one page of ids at most.
         loop {
@@ -688,8 +728,8 @@ fn device_id(conn: &Connection, clock: &dyn Clock) -> Result<String> {
     Ok(id)
 }
 
-/// Loads a document from its snapshot and the incremental changes saved after it.
-fn load_doc(conn: &Connection, id: &str, device_id: &str) -> Result<InspectionDoc> {
+/// A stored document's bytes: its snapshot followed by the incremental changes saved after it.
+fn stored_bytes(conn: &Connection, id: &str) -> Result<Vec<u8>> {
     let snapshot: Option<Vec<u8>> = conn
         .query_row("SELECT snapshot FROM documents WHERE id = ?1", [id], |r| {
             r.get(0)
@@ -702,7 +742,24 @@ fn load_doc(conn: &Connection, id: &str, device_id: &str) -> Result<InspectionDo
     while let Some(row) = rows.next()? {
         bytes.extend_from_slice(row.get_ref(0)?.as_blob().map_err(rusqlite::Error::from)?);
     }
-    InspectionDoc::load(id, &bytes, device_id)
+    Ok(bytes)
+}
+
+/// Loads an inspection document from its snapshot and the incremental changes saved after it.
+fn load_doc(conn: &Connection, id: &str, device_id: &str) -> Result<InspectionDoc> {
+    InspectionDoc::load(id, &stored_bytes(conn, id)?, device_id)
+}
+
+/// Any stored document as plain automerge (inspections and rectification tasks alike), for
+/// sync and compaction, which do not look inside.
+fn raw_doc(conn: &Connection, id: &str) -> Result<automerge::AutoCommit> {
+    let bytes = stored_bytes(conn, id)?;
+    crate::inspection::guarded(id, || {
+        automerge::AutoCommit::load(&bytes).map_err(|e| CoreError::CorruptDocument {
+            id: id.to_string(),
+            reason: e.to_string(),
+        })
+    })
 }
 
 /// Appends an incremental change; returns how many changes the document now has.
@@ -719,7 +776,10 @@ fn append_change(conn: &Connection, id: &str, bytes: &[u8], now: i64) -> Result<
 
 /// Replaces the snapshot with a full save and drops the folded-in changes.
 fn compact_doc(conn: &Connection, id: &str, doc: &mut InspectionDoc, now: i64) -> Result<()> {
-    let snapshot = doc.save();
+    compact_bytes(conn, id, &doc.save(), now)
+}
+
+fn compact_bytes(conn: &Connection, id: &str, snapshot: &[u8], now: i64) -> Result<()> {
     conn.execute(
         "UPDATE documents SET snapshot = ?2, updated_at = ?3 WHERE id = ?1",
         params![id, snapshot, now],

@@ -136,7 +136,7 @@ pub(super) fn write(
         inspectors: i.inspectors.iter().cloned().collect(),
         ..Default::default()
     };
-    for a in &i.answers {
+    for a in answers.values() {
         let item_score = card
             .as_ref()
             .and_then(|c| c.items.iter().find(|s| s.code == a.answer.item_code));

@@ -244,12 +244,52 @@ CREATE TABLE media_uploads (
 ) STRICT;
 "#;
 
+/// Version 6: rectification tasks (整改). Their documents live in `documents` with kind
+/// 'rectification'; these tables are their projection (rebuilt from the documents like
+/// `inspections`). `rectification_evidence` holds the photos: the finding's ("finding") and
+/// the closure's ("closure", with its evidence kind).
+const V6: &str = r#"
+CREATE TABLE rectifications (
+    id            TEXT PRIMARY KEY NOT NULL,
+    community_id  TEXT NOT NULL,
+    inspection_id TEXT NOT NULL,
+    item_code     TEXT NOT NULL,
+    item_title    TEXT NOT NULL,
+    responsible   TEXT NOT NULL,
+    source        TEXT NOT NULL,
+    status        TEXT NOT NULL,
+    opened_by     TEXT NOT NULL,
+    opened_at     INTEGER NOT NULL,
+    deadline      INTEGER NOT NULL,
+    deduction     REAL,
+    closed_at     INTEGER,
+    updated_at    INTEGER NOT NULL
+) STRICT;
+CREATE INDEX rectifications_by_community ON rectifications(community_id, status);
+CREATE INDEX rectifications_by_inspection ON rectifications(inspection_id, item_code);
+CREATE INDEX rectifications_by_deadline ON rectifications(status, deadline);
+CREATE TABLE rectification_evidence (
+    task_id TEXT NOT NULL REFERENCES rectifications(id) ON DELETE CASCADE,
+    phase   TEXT NOT NULL CHECK (phase IN ('finding', 'closure')),
+    kind    TEXT NOT NULL,
+    sha256  TEXT NOT NULL,
+    PRIMARY KEY (task_id, phase, kind, sha256)
+) STRICT;
+"#;
+
 pub(crate) fn migrations() -> Migrations<'static> {
-    Migrations::new(vec![M::up(V1), M::up(V2), M::up(V3), M::up(V4), M::up(V5)])
+    Migrations::new(vec![
+        M::up(V1),
+        M::up(V2),
+        M::up(V3),
+        M::up(V4),
+        M::up(V5),
+        M::up(V6),
+    ])
 }
 
 /// The schema version this build writes.
-pub const SCHEMA_VERSION: i64 = 5;
+pub const SCHEMA_VERSION: i64 = 6;
 
 /// Brings a database to the current schema. A database from a newer build is refused
 /// untouched rather than downgraded.

@@ -3,7 +3,10 @@
 //! transaction. Used by the device's sync client and by the server, which keeps its documents
 //! in a store too.
 
-use super::{COMPACT_AFTER_CHANGES, Store, append_change, compact_doc, load_doc, lock};
+use super::{
+    COMPACT_AFTER_CHANGES, Store, append_change, compact_doc, load_doc, lock, raw_doc,
+    rectification,
+};
 use crate::inspection::InspectionDoc;
 use crate::{CoreError, Result};
 use automerge::ChangeHash;
@@ -55,7 +58,34 @@ impl Store {
         self.read(|c| feed_seq(c, id))
     }
 
-    /// The document as stored, or `None` when this store does not hold it.
+    /// Any stored document (inspection or rectification task) as plain automerge, or `None`
+    /// when this store does not hold it: what the sync client exchanges messages for.
+    pub fn load_automerge(&self, id: &str) -> Result<Option<automerge::AutoCommit>> {
+        let found = self.read(|c| match rectification::kind_of(c, id)? {
+            None => Ok(None),
+            Some(_) => raw_doc(c, id).map(Some),
+        })?;
+        let actor = crate::inspection::actor_of(&self.device_id)?;
+        Ok(found.map(|d| d.with_actor(actor)))
+    }
+
+    /// The kind of a stored document ("inspection", "rectification"), or `None`.
+    pub fn document_kind(&self, id: &str) -> Result<Option<String>> {
+        self.read(|c| rectification::kind_of(c, id))
+    }
+
+    /// The rectification task document as stored, or `None` when this store does not hold it.
+    pub fn load_task_document(
+        &self,
+        id: &str,
+    ) -> Result<Option<crate::rectification::RectificationDoc>> {
+        self.read(|c| match rectification::kind_of(c, id)?.as_deref() {
+            Some("rectification") => rectification::load_task(c, id, &self.device_id).map(Some),
+            _ => Ok(None),
+        })
+    }
+
+    /// The inspection document as stored, or `None` when this store does not hold it.
     pub fn load_document(&self, id: &str) -> Result<Option<InspectionDoc>> {
         match self.read(|c| load_doc(c, id, &self.device_id)) {
             Ok(doc) => Ok(Some(doc)),
@@ -117,12 +147,17 @@ impl Store {
         state: &[u8],
     ) -> Result<bool> {
         let mut w = lock(&self.writer);
-        let (mut doc, projected) = match w.docs.take(id) {
-            Some(cached) => (cached.doc, cached.projected),
-            None => (load_doc(&w.conn, id, &self.device_id)?, None),
+        let clean = if rectification::kind_of(&w.conn, id)?.as_deref() == Some("rectification") {
+            raw_doc(&w.conn, id)?.get_heads() == heads
+        } else {
+            let (mut doc, projected) = match w.docs.take(id) {
+                Some(cached) => (cached.doc, cached.projected),
+                None => (load_doc(&w.conn, id, &self.device_id)?, None),
+            };
+            let clean = doc.heads() == heads;
+            w.docs.put(doc, projected);
+            clean
         };
-        let clean = doc.heads() == heads;
-        w.docs.put(doc, projected);
         let seq = feed_seq(&w.conn, id)?.unwrap_or(0);
         let previous: Option<i64> = w
             .conn
@@ -174,6 +209,20 @@ impl Store {
         let tx = w.conn.transaction()?;
         for (id, bytes) in batch {
             let seq_before = feed_seq(&tx, id)?;
+            let kind = match rectification::kind_of(&tx, id)? {
+                Some(k) => Some(k),
+                None => crate::rectification::document_type(id, bytes),
+            };
+            if kind.as_deref() == Some("rectification") {
+                let outcome = rectification::apply_received(&tx, id, bytes, now, &self.device_id)?;
+                results.push(AppliedDocument {
+                    id: id.clone(),
+                    seq_before,
+                    seq_after: feed_seq(&tx, id)?,
+                    error: outcome.err(),
+                });
+                continue;
+            }
             let existing = match w.docs.take(id) {
                 Some(cached) => Some((cached.doc, cached.projected)),
                 None => match load_doc(&tx, id, &self.device_id) {

@@ -422,8 +422,9 @@ impl SyncClient {
             .copied()
             .or(record.as_ref().map(|r| r.server_seq))
             .unwrap_or(0);
-        let (doc, stored) = match store.load_document(id)? {
-            Some(mut d) => (d.automerge().clone(), true),
+        // Inspections and rectification tasks alike: the exchange does not look inside.
+        let (doc, stored) = match store.load_automerge(id)? {
+            Some(d) => (d, true),
             None => (
                 AutoCommit::new().with_actor(crate::inspection::actor_of(device)?),
                 false,

@@ -5,8 +5,12 @@
 use crate::community::Community;
 use serde::{Deserialize, Serialize};
 
-/// The protocol version this build speaks; requests carry it and the server refuses others.
-pub const PROTOCOL_VERSION: u32 = 1;
+/// The protocol version this build speaks; requests carry it. Version 2 adds rectification
+/// task documents to the feed; the server still answers version 1 requests, listing only
+/// inspections to them (docs/sync-protocol.md).
+pub const PROTOCOL_VERSION: u32 = 2;
+/// The oldest protocol version the server still answers.
+pub const MIN_PROTOCOL_VERSION: u32 = 1;
 /// Most documents one request may carry sync messages for.
 pub const MAX_DOCS_PER_REQUEST: usize = 500;
 /// Most bytes a request body may have (the server refuses larger bodies with 413).
