@@ -449,12 +449,22 @@ impl MediaIndex for crate::storage::SqliteStorage {
     }
 
     fn media_accessible(&self, auth: &DeviceAuth, sha256: &str) -> ServerResult<bool> {
+        // Evidence of an inspection the caller may read, or a rectification task's finding or
+        // closure photo where the task's community is in the caller's scope (or the caller is the
+        // inspector who opened the task or made its inspection — the same rule as the sync feed).
         let sql = format!(
             "SELECT EXISTS (SELECT 1 FROM evidence_refs e
                  JOIN inspections i ON i.id = e.inspection_id
                  LEFT JOIN communities c ON c.id = i.community_id
-                 WHERE e.sha256 = ?3 AND {})",
-            crate::storage::readable(1, 2)
+                 WHERE e.sha256 = ?3 AND {})
+             OR EXISTS (SELECT 1 FROM rectification_evidence v
+                 JOIN rectifications t ON t.id = v.task_id
+                 LEFT JOIN communities c ON c.id = t.community_id
+                 WHERE v.sha256 = ?3 AND ({} OR (?1 = 'inspector' AND (t.opened_by = ?2
+                     OR EXISTS (SELECT 1 FROM inspections j
+                                WHERE j.id = t.inspection_id AND j.created_by = ?2)))))",
+            crate::storage::readable(1, 2),
+            crate::supervision::community_in_scope(1, 2)
         );
         self.read(|c| {
             Ok(c.prepare_cached(&sql)?.query_row(
