@@ -16,6 +16,7 @@
 
 uniffi::setup_scaffolding!();
 
+mod enroll;
 mod error;
 mod functions;
 mod media;
@@ -23,6 +24,7 @@ mod progress;
 mod store;
 mod sync;
 
+pub use enroll::enroll_device_with_options;
 pub use error::FenleiError;
 pub use functions::*;
 pub use media::FenleiMedia;

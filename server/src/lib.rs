@@ -3,7 +3,7 @@
 //! [`storage::SqliteStorage`] (one SQLite file in the data folder).
 //!
 //! The binary's commands (`fenlei-server --help`): `serve`, and the admin commands `init`,
-//! `import-communities`, `publish-standard`, `add-user`, `assign`, `enroll`; `simulate` runs
+//! `import-communities`, `publish-standard`, `add-user`, `assign`, `enroll`, `revoke-device`; `simulate` runs
 //! simulated devices against a running server (the main job's demo).
 
 pub mod api;
@@ -77,6 +77,11 @@ enum Command {
         user: String,
         #[arg(long, default_value_t = 24)]
         hours: i64,
+    },
+    /// Revoke a device's credential (a lost or stolen phone); its token stops working at once.
+    RevokeDevice {
+        #[arg(long)]
+        device: String,
     },
     /// Run simulated devices against a running server (creates their users in the data folder).
     Simulate {
@@ -203,6 +208,15 @@ fn run(cli: Cli) -> error::ServerResult<()> {
         }
         Command::Enroll { user, hours } => {
             println!("{}", issue_enrollment_code(storage.as_ref(), &user, hours)?);
+            Ok(())
+        }
+        Command::RevokeDevice { device } => {
+            if !storage.revoke_device(&device)? {
+                return Err(error::ServerError::NotFound(format!(
+                    "no device {device} is enrolled"
+                )));
+            }
+            println!("revoked device {device}");
             Ok(())
         }
         Command::Simulate {
