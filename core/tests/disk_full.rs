@@ -174,7 +174,10 @@ fn a_full_database_fails_every_write_with_a_typed_error_and_loses_nothing() {
         batch.push((id.clone(), donor.document_bytes(&id).unwrap()));
     }
     refused += assert_full("apply_documents", store.apply_documents(&batch)) as usize;
-    assert!(refused >= 4, "most writes need new pages: {refused} refused");
+    assert!(
+        refused >= 4,
+        "most writes need new pages: {refused} refused"
+    );
     integrity_ok(&path);
 
     // Reads still work, and the committed answers are all there before any space is freed.

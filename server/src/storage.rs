@@ -534,10 +534,8 @@ impl Storage for SqliteStorage {
     }
 
     fn revoke_device(&self, device_id: &str) -> ServerResult<bool> {
-        let n = lock(&self.writer).execute(
-            "UPDATE devices SET revoked = 1 WHERE id = ?1",
-            [device_id],
-        )?;
+        let n = lock(&self.writer)
+            .execute("UPDATE devices SET revoked = 1 WHERE id = ?1", [device_id])?;
         Ok(n > 0)
     }
 

@@ -2,3 +2,4 @@
 //! `tests/common/mod.rs` (it needs the server binary's path, which Cargo gives only there).
 
 pub mod fault_proxy;
+pub mod fuzz_harness;

@@ -81,7 +81,9 @@ fn main() {
             out.flush().unwrap();
             if n.is_multiple_of(3) {
                 // A new photo every time (distinct bytes), so the ingest writes new files.
-                seed = seed.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
+                seed = seed
+                    .wrapping_mul(6364136223846793005)
+                    .wrapping_add(1442695040888963407);
                 let path = scratch.join(format!("photo-{n}.jpg"));
                 std::fs::write(&path, photo(seed)).expect("write photo");
                 let attached = store

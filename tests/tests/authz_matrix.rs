@@ -66,12 +66,47 @@ const HTTP: &[(&str, &str, &str, u16, &[&str], &[&str])] = &[
     ("sup", "GET", "/v1/inspections/{own}", 200, &["{own}"], &[]),
     ("sup", "GET", "/v1/inspections/{far}", 403, &[], &[]),
     ("sup_far", "GET", "/v1/inspections/{own}", 403, &[], &[]),
-    ("sup_far", "GET", "/v1/inspections/{far}", 200, &["{far}"], &[]),
-    ("admin", "GET", "/v1/inspections/{own}", 200, &["{own}"], &[]),
-    ("admin", "GET", "/v1/inspections/{far}", 200, &["{far}"], &[]),
+    (
+        "sup_far",
+        "GET",
+        "/v1/inspections/{far}",
+        200,
+        &["{far}"],
+        &[],
+    ),
+    (
+        "admin",
+        "GET",
+        "/v1/inspections/{own}",
+        200,
+        &["{own}"],
+        &[],
+    ),
+    (
+        "admin",
+        "GET",
+        "/v1/inspections/{far}",
+        200,
+        &["{far}"],
+        &[],
+    ),
     ("sup", "GET", "/v1/inspections/no-such-id", 404, &[], &[]),
-    ("anon", "GET", "/v1/communities/{c_own}/scores", 401, &[], &[]),
-    ("insp", "GET", "/v1/communities/{c_own}/scores", 403, &[], &[]),
+    (
+        "anon",
+        "GET",
+        "/v1/communities/{c_own}/scores",
+        401,
+        &[],
+        &[],
+    ),
+    (
+        "insp",
+        "GET",
+        "/v1/communities/{c_own}/scores",
+        403,
+        &[],
+        &[],
+    ),
     (
         "sup",
         "GET",
@@ -443,9 +478,14 @@ fn every_document_write_case() {
                     .unwrap()
                     .community_id;
                 let id = uuid_v4(n);
-                let doc =
-                    InspectionDoc::create(&id, &new_inspection(&community), &p.device_id, &p.user, at)
-                        .unwrap();
+                let doc = InspectionDoc::create(
+                    &id,
+                    &new_inspection(&community),
+                    &p.device_id,
+                    &p.user,
+                    at,
+                )
+                .unwrap();
                 (id, doc)
             }
             _ => {
@@ -475,7 +515,9 @@ fn every_document_write_case() {
         let row = format!("{principal} {edit:?} {target}");
         match (*accepted, status) {
             (true, 200) | (false, 403) => {}
-            _ => failures.push(format!("{row}: status {status}, accepted expected {accepted}")),
+            _ => failures.push(format!(
+                "{row}: status {status}, accepted expected {accepted}"
+            )),
         }
         // What the server holds now: an accepted write is there, a refused one is not.
         let held = InspectionDoc::load(&id, &w.bytes_or_empty(&id), &w.who["admin"].device_id)

@@ -87,7 +87,10 @@ fn a_corrupt_store_is_kept_aside_and_refilled_from_the_server() {
                 |r| r.get(0),
             )
             .unwrap();
-        (root, c.query_row("PRAGMA page_size", [], |r| r.get(0)).unwrap())
+        (
+            root,
+            c.query_row("PRAGMA page_size", [], |r| r.get(0)).unwrap(),
+        )
     };
     let mut f = std::fs::OpenOptions::new().write(true).open(&path).unwrap();
     f.seek(SeekFrom::Start((root - 1) * page_size)).unwrap();

@@ -17,7 +17,6 @@ use fenlei_core::sync::{SyncClient, SyncOptions};
 use fenlei_e2e::fault_proxy::{Fault, FaultPlan, FaultProxy};
 use proptest::prelude::*;
 use std::collections::BTreeMap;
-use std::sync::OnceLock;
 
 /// Retries fast: the proxy breaks many requests on purpose.
 fn options() -> SyncOptions {
@@ -29,34 +28,30 @@ fn options() -> SyncOptions {
     }
 }
 
-/// One server for the whole file; each case enrolls its own devices.
+/// One server per test; each case enrolls its own devices.
 struct Shared {
     _dir: tempfile::TempDir,
     server: Server,
     communities: Vec<String>,
 }
 
-fn shared() -> &'static Shared {
-    static S: OnceLock<Shared> = OnceLock::new();
-    S.get_or_init(|| {
-        let dir = tempfile::tempdir().unwrap();
-        let server = Server::start(&dir.path().join("server"));
-        let (street, communities, _) = sample_places();
-        for n in 0..3 {
-            let id = format!("insp.p{n}");
-            server.admin(&["add-user", "--id", &id, "--role", "inspector"]);
-            server.admin(&["assign", "--user", &id, "--street", &street]);
-        }
-        Shared {
-            _dir: dir,
-            server,
-            communities,
-        }
-    })
+fn shared() -> Shared {
+    let dir = tempfile::tempdir().unwrap();
+    let server = Server::start(&dir.path().join("server"));
+    let (street, communities, _) = sample_places();
+    for n in 0..3 {
+        let id = format!("insp.p{n}");
+        server.admin(&["add-user", "--id", &id, "--role", "inspector"]);
+        server.admin(&["assign", "--user", &id, "--street", &street]);
+    }
+    Shared {
+        _dir: dir,
+        server,
+        communities,
+    }
 }
 
-fn devices(dir: &std::path::Path) -> Vec<Device> {
-    let s = shared();
+fn devices(s: &Shared, dir: &std::path::Path) -> Vec<Device> {
     (0..3)
         .map(|n| {
             let d = Device::enroll(&s.server, dir, &format!("insp.p{n}"));
@@ -105,8 +100,8 @@ fn note_answer(item: &str, note: &str) -> ItemAnswer {
 
 /// Heals the network: direct syncs until every device holds the same documents with the same
 /// heads. Returns the documents' heads.
-fn converge(ds: &[Device]) -> BTreeMap<String, Vec<String>> {
-    let url = shared().server.url();
+fn converge(s: &Shared, ds: &[Device]) -> BTreeMap<String, Vec<String>> {
+    let url = s.server.url();
     let view = |d: &Device| -> BTreeMap<String, Vec<String>> {
         d.store
             .document_ids()
@@ -132,7 +127,7 @@ fn converge(ds: &[Device]) -> BTreeMap<String, Vec<String>> {
 
 #[test]
 fn each_fault_alone_loses_nothing() {
-    let s = shared();
+    let s = &shared();
     let faults = [
         Fault::DropRequest,
         Fault::DropResponse,
@@ -144,7 +139,7 @@ fn each_fault_alone_loses_nothing() {
     ];
     for (n, fault) in faults.into_iter().enumerate() {
         let dir = tempfile::tempdir().unwrap();
-        let ds = devices(dir.path());
+        let ds = devices(s, dir.path());
         let mut plan = FaultPlan {
             seed: 1000 + n as u64,
             delay_max_ms: 100,
@@ -181,8 +176,11 @@ fn each_fault_alone_loses_nothing() {
             }
         }
         let stats = proxy.stats();
-        assert!(stats.count(fault) > 0, "{fault:?} never happened: {stats:?}");
-        converge(&ds);
+        assert!(
+            stats.count(fault) > 0,
+            "{fault:?} never happened: {stats:?}"
+        );
+        converge(s, &ds);
         for d in &ds {
             for (id, item, note) in &written {
                 let i = d.store.inspection(id).unwrap();
@@ -201,9 +199,18 @@ fn each_fault_alone_loses_nothing() {
 
 #[derive(Debug, Clone)]
 enum Op {
-    Create { device: usize, community: usize },
-    Edit { device: usize, doc: usize, item: usize },
-    Sync { device: usize },
+    Create {
+        device: usize,
+        community: usize,
+    },
+    Edit {
+        device: usize,
+        doc: usize,
+        item: usize,
+    },
+    Sync {
+        device: usize,
+    },
 }
 
 fn op() -> impl Strategy<Value = Op> {
@@ -221,71 +228,76 @@ fn cases() -> u32 {
         .unwrap_or(6)
 }
 
-proptest! {
-    #![proptest_config(ProptestConfig {
+/// Three devices edit shared inspections and sync through a proxy that breaks 14–42% of
+/// requests. Each device answers only its own third of the items, so the last answer a device
+/// acknowledged for an item is the one every device must end with.
+#[test]
+fn three_devices_converge_through_faults_and_lose_no_acknowledged_edit() {
+    let s = &shared();
+    let mut runner = proptest::test_runner::TestRunner::new(ProptestConfig {
         cases: cases(),
         max_shrink_iters: 16,
         failure_persistence: None,
-        .. ProptestConfig::default()
-    })]
-
-    /// Three devices edit shared inspections and sync through a proxy that breaks ~1 request
-    /// in 3. Each device answers only its own third of the items, so the last answer a device
-    /// acknowledged for an item is the one every device must end with.
-    #[test]
-    fn three_devices_converge_through_faults_and_lose_no_acknowledged_edit(
-        ops in proptest::collection::vec(op(), 4..24),
-        seed in any::<u64>(),
-        percent in 2u32..6,
-    ) {
-        let s = shared();
-        let dir = tempfile::tempdir().unwrap();
-        let ds = devices(dir.path());
-        let proxy = FaultProxy::start(s.server.port, FaultPlan::all(percent, seed));
-        let codes = items(&ds[0].store);
-        // (inspection, item) → the last note acknowledged for it.
-        let mut acked: BTreeMap<(String, String), String> = BTreeMap::new();
-        // Every device starts with one inspection of its own.
-        for d in &ds {
-            create(d, &s.communities[0]);
-        }
-        for (n, op) in ops.iter().enumerate() {
-            match *op {
-                Op::Create { device, community } => {
-                    create(&ds[device], &s.communities[community % s.communities.len()]);
-                }
-                Op::Edit { device, doc, item } => {
-                    let d = &ds[device];
-                    let ids = d.store.document_ids().unwrap();
-                    let id = &ids[doc % ids.len()];
-                    // Items device k owns: k, k+3, k+6, ... (never shared: no wrap-around).
-                    let code = &codes[(item * 3 + device) % (codes.len() / 3 * 3)];
-                    let note = format!("d{device}-op{n}");
-                    d.store
-                        .record_answer(id, &note_answer(code, &note), &EditContext::by(&d.user))
-                        .unwrap();
-                    acked.insert((id.clone(), code.clone()), note);
-                }
-                Op::Sync { device } => {
-                    sync_via(&ds[device], &proxy.url());
+        ..ProptestConfig::default()
+    });
+    let schedule = (
+        proptest::collection::vec(op(), 4..24),
+        any::<u64>(),
+        2u32..6,
+    );
+    runner
+        .run(&schedule, |(ops, seed, percent)| {
+            let dir = tempfile::tempdir().unwrap();
+            let ds = devices(s, dir.path());
+            let proxy = FaultProxy::start(s.server.port, FaultPlan::all(percent, seed));
+            let codes = items(&ds[0].store);
+            // (inspection, item) → the last note acknowledged for it.
+            let mut acked: BTreeMap<(String, String), String> = BTreeMap::new();
+            // Every device starts with one inspection of its own.
+            for d in &ds {
+                create(d, &s.communities[0]);
+            }
+            for (n, op) in ops.iter().enumerate() {
+                match *op {
+                    Op::Create { device, community } => {
+                        create(&ds[device], &s.communities[community % s.communities.len()]);
+                    }
+                    Op::Edit { device, doc, item } => {
+                        let d = &ds[device];
+                        let ids = d.store.document_ids().unwrap();
+                        let id = &ids[doc % ids.len()];
+                        // Items device k owns: k, k+3, k+6, ... (never shared: no wrap-around).
+                        let code = &codes[(item * 3 + device) % (codes.len() / 3 * 3)];
+                        let note = format!("d{device}-op{n}");
+                        d.store
+                            .record_answer(id, &note_answer(code, &note), &EditContext::by(&d.user))
+                            .unwrap();
+                        acked.insert((id.clone(), code.clone()), note);
+                    }
+                    Op::Sync { device } => {
+                        sync_via(&ds[device], &proxy.url());
+                    }
                 }
             }
-        }
-        converge(&ds);
-        for d in &ds {
-            for ((id, item), note) in &acked {
-                let i = d.store.inspection(id).unwrap();
-                let got = i
-                    .answers
-                    .iter()
-                    .find(|a| &a.answer.item_code == item)
-                    .and_then(|a| a.answer.note.clone());
-                prop_assert_eq!(
-                    got.as_deref(),
-                    Some(note.as_str()),
-                    "{} on {}", item, d.user
-                );
+            converge(s, &ds);
+            for d in &ds {
+                for ((id, item), note) in &acked {
+                    let i = d.store.inspection(id).unwrap();
+                    let got = i
+                        .answers
+                        .iter()
+                        .find(|a| &a.answer.item_code == item)
+                        .and_then(|a| a.answer.note.clone());
+                    prop_assert_eq!(
+                        got.as_deref(),
+                        Some(note.as_str()),
+                        "{} on {}",
+                        item,
+                        d.user
+                    );
+                }
             }
-        }
-    }
+            Ok(())
+        })
+        .unwrap();
 }

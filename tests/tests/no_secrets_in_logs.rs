@@ -41,17 +41,40 @@ fn server_logs_and_client_errors_hold_no_tokens_codes_or_personal_data() {
     let (street, communities, district) = sample_places();
     admin(
         &data,
-        &["add-user", "--id", "insp.log", "--name", NAME, "--role", "inspector"],
+        &[
+            "add-user",
+            "--id",
+            "insp.log",
+            "--name",
+            NAME,
+            "--role",
+            "inspector",
+        ],
     );
-    admin(&data, &["assign", "--user", "insp.log", "--street", &street]);
-    admin(&data, &["add-user", "--id", "sup.log", "--role", "supervisor"]);
-    admin(&data, &["assign", "--user", "sup.log", "--district", &district]);
+    admin(
+        &data,
+        &["assign", "--user", "insp.log", "--street", &street],
+    );
+    admin(
+        &data,
+        &["add-user", "--id", "sup.log", "--role", "supervisor"],
+    );
+    admin(
+        &data,
+        &["assign", "--user", "sup.log", "--district", &district],
+    );
 
     let log_path = dir.path().join("server.log");
     let log = std::fs::File::create(&log_path).unwrap();
     let port_file = data.join("port");
     let mut child = Command::new(BIN)
-        .args(["--data", data.to_str().unwrap(), "serve", "--addr", "127.0.0.1:0"])
+        .args([
+            "--data",
+            data.to_str().unwrap(),
+            "serve",
+            "--addr",
+            "127.0.0.1:0",
+        ])
         .arg("--port-file")
         .arg(&port_file)
         .stdout(Stdio::from(log.try_clone().unwrap()))
@@ -156,7 +179,10 @@ fn server_logs_and_client_errors_hold_no_tokens_codes_or_personal_data() {
         .unwrap_err();
     assert!(matches!(e, CoreError::Unauthorized(_)));
     assert!(!e.to_string().contains(&wrong), "{e}");
-    for body in [&b"{not json"[..], br#"{"protocol":1,"docs":[{"id":"x","message":"%%"}]}"#] {
+    for body in [
+        &b"{not json"[..],
+        br#"{"protocol":1,"docs":[{"id":"x","message":"%%"}]}"#,
+    ] {
         http.post(format!("{url}/v1/sync"))
             .bearer_auth(&creds.token)
             .body(body.to_vec())
@@ -173,7 +199,10 @@ fn server_logs_and_client_errors_hold_no_tokens_codes_or_personal_data() {
     let _ = child.kill();
     let _ = child.wait();
     let logged = std::fs::read_to_string(&log_path).unwrap();
-    assert!(logged.contains("listening"), "the log was captured: {logged}");
+    assert!(
+        logged.contains("listening"),
+        "the log was captured: {logged}"
+    );
     let lat = format!("{LAT}");
     let lon = format!("{LON}");
     for (what, secret) in [

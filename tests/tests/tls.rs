@@ -153,9 +153,21 @@ fn only_a_trusted_valid_certificate_for_the_right_host_passes() {
     let bad = [
         ("self-signed", self_signed("localhost"), roots.clone()),
         ("expired", ca.leaf("localhost", true), roots.clone()),
-        ("wrong host", ca.leaf("fenlei.example.org", false), roots.clone()),
-        ("untrusted CA", other_ca.leaf("localhost", false), roots.clone()),
-        ("right cert, test CA not trusted", ca.leaf("localhost", false), None),
+        (
+            "wrong host",
+            ca.leaf("fenlei.example.org", false),
+            roots.clone(),
+        ),
+        (
+            "untrusted CA",
+            other_ca.leaf("localhost", false),
+            roots.clone(),
+        ),
+        (
+            "right cert, test CA not trusted",
+            ca.leaf("localhost", false),
+            None,
+        ),
     ];
     for (what, cert, roots) in bad {
         let front = TlsFront::start(cert, server.port);

@@ -17,7 +17,9 @@ impl Store {
         let pages = if pages == 0 { SQLITE_MAX_PAGES } else { pages };
         let w = lock(&self.writer);
         Ok(w.conn
-            .query_row(&format!("PRAGMA max_page_count = {pages}"), [], |r| r.get(0))?)
+            .query_row(&format!("PRAGMA max_page_count = {pages}"), [], |r| {
+                r.get(0)
+            })?)
     }
 
     /// Pages the database uses now and the size of one page, in bytes.

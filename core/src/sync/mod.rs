@@ -139,9 +139,7 @@ fn http_client(options: &SyncOptions) -> Result<reqwest::blocking::Client> {
             .ok()
             .filter(|r| !r.is_empty())
             .ok_or_else(|| {
-                CoreError::InvalidArgument(
-                    "trusted roots: no PEM certificate could be read".into(),
-                )
+                CoreError::InvalidArgument("trusted roots: no PEM certificate could be read".into())
             })?;
         for root in roots {
             builder = builder.add_root_certificate(root);
