@@ -12,8 +12,11 @@ use fenlei_server::storage::{DeviceAuth, Role, SqliteStorage, User};
 use std::io::Write;
 use std::sync::OnceLock;
 
+/// A harness: takes any bytes, returns normally.
+pub type Harness = fn(&[u8]);
+
 /// The targets, by name (the fuzz/ target names and corpus folders).
-pub const TARGETS: &[(&str, fn(&[u8]))] = &[
+pub const TARGETS: &[(&str, Harness)] = &[
     ("sync_request", sync_request),
     ("sync_message", sync_message),
     ("document_load", document_load),

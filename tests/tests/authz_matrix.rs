@@ -31,7 +31,16 @@ use std::collections::HashMap;
 /// Placeholders: {own} a draft inspection in street S (district D) by `insp`, {sub} a submitted
 /// one there (score lists show submitted work only); {far} a submitted one in district F by
 /// `insp_far`; {c_own}/{c_far} their communities; {s_far} the far community's street.
-const HTTP: &[(&str, &str, &str, u16, &[&str], &[&str])] = &[
+type HttpRow = (
+    &'static str,
+    &'static str,
+    &'static str,
+    u16,
+    &'static [&'static str],
+    &'static [&'static str],
+);
+
+const HTTP: &[HttpRow] = &[
     // principal, method, path, status, body contains, body lacks
     ("anon", "GET", "/v1/me", 401, &[], &[]),
     ("forged", "GET", "/v1/me", 401, &[], &[]),

@@ -159,18 +159,18 @@ fn each_fault_alone_loses_nothing() {
         let proxy = FaultProxy::start(s.server.port, plan);
         let codes = items(&ds[0].store);
         let mut written = Vec::new();
-        for k in 0..3 {
+        for (k, code) in codes.iter().take(3).enumerate() {
             let id = create(&ds[0], &s.communities[k % s.communities.len()]);
             let note = format!("{fault:?}-{k}");
             ds[0]
                 .store
                 .record_answer(
                     &id,
-                    &note_answer(&codes[k], &note),
+                    &note_answer(code, &note),
                     &EditContext::by(&ds[0].user),
                 )
                 .unwrap();
-            written.push((id, codes[k].clone(), note));
+            written.push((id, code.clone(), note));
             for d in &ds {
                 sync_via(d, &proxy.url());
             }

@@ -14,6 +14,8 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::io::{BufRead, BufReader};
 use std::path::Path;
 use std::process::{Command, Stdio};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
 const RECORDER: &str = env!("CARGO_BIN_EXE_fenlei-e2e-recorder");
@@ -201,6 +203,8 @@ fn sigkill_at_random_moments_loses_nothing_acknowledged() {
             .spawn()
             .expect("spawn recorder");
         let stdout = child.stdout.take().unwrap();
+        let first_ack = Arc::new(AtomicBool::new(false));
+        let seen = first_ack.clone();
         let reader = std::thread::spawn(move || {
             let mut lines = Vec::new();
             let mut r = BufReader::new(stdout);
@@ -209,14 +213,25 @@ fn sigkill_at_random_moments_loses_nothing_acknowledged() {
                 // A line cut by the kill has no newline: it was never acknowledged whole.
                 if line.ends_with('\n') {
                     lines.push(line.trim_end().to_string());
+                    seen.store(true, Ordering::SeqCst);
                 }
                 line.clear();
             }
             lines
         });
-        // From the first instructions of the process (open, migration check, temp sweep) to
-        // well into the recording loop.
-        std::thread::sleep(Duration::from_millis(5 + rng.next() % 400));
+        // Half the kills at a random moment from the process's first instructions (open,
+        // migration check, temp sweep, first writes); half at a random moment after its first
+        // acknowledgement, so that a slow start on a loaded machine does not keep kills away
+        // from the recording loop.
+        if k % 2 == 1 {
+            let deadline = Instant::now() + Duration::from_secs(30);
+            while !first_ack.load(Ordering::SeqCst) && Instant::now() < deadline {
+                std::thread::sleep(Duration::from_millis(1));
+            }
+            std::thread::sleep(Duration::from_millis(rng.next() % 300));
+        } else {
+            std::thread::sleep(Duration::from_millis(5 + rng.next() % 400));
+        }
         if let Some(status) = child.try_wait().unwrap() {
             let mut err = String::new();
             std::io::Read::read_to_string(child.stderr.as_mut().unwrap(), &mut err).unwrap();
