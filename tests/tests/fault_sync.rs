@@ -280,6 +280,14 @@ fn three_devices_converge_through_faults_and_lose_no_acknowledged_edit() {
                 }
             }
             converge(s, &ds);
+            let stats = proxy.stats();
+            eprintln!(
+                "schedule: {} steps, {} requests through the proxy, {} broken; {} acknowledged answers",
+                ops.len(),
+                stats.requests,
+                stats.requests - stats.count(Fault::Pass),
+                acked.len()
+            );
             for d in &ds {
                 for ((id, item), note) in &acked {
                     let i = d.store.inspection(id).unwrap();
