@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
-# The whole test suite: formatting, lints, every Rust test, the Swift bindings check, the Kotlin
-# API on the JVM (JUnit 5 via Maven Surefire), the Python API (pytest) and the web dashboard end to
-# end in headless Chromium.
+# The whole test suite: formatting, lints, every Rust test (with the short reliability runs: 30
+# kills, 6 fault-proxy schedules, the fuzz corpora; docs/reliability.md), cargo deny, the Swift
+# bindings check, the Kotlin API on the JVM (JUnit 5 via Maven Surefire), the Python API (pytest)
+# and the web dashboard end to end in headless Chromium.
 # Usage: scripts/test.sh        (honours CARGO_TARGET_DIR; default ./target)
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -15,6 +16,8 @@ echo "== cargo clippy"
 cargo clippy --workspace --all-targets --locked -- -D warnings
 echo "== cargo test"
 cargo test --workspace --locked
+echo "== cargo deny: licenses, bans, sources (advisories need GitHub; docs/reliability.md)"
+bash scripts/deny.sh
 echo "== swift bindings: generated from the library and checked complete (no Swift compiler here)"
 bash scripts/bindings.sh swift
 python3 scripts/check-swift-bindings.py "$target_dir/debug/libfenlei_ffi.so" "$target_dir/bindings/swift"

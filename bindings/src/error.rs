@@ -21,7 +21,9 @@ pub enum FenleiError {
     /// an edit of a submitted inspection without an amendment reason.
     #[error("{0}")]
     InvalidState(String),
-    /// Stored or received document bytes that do not decode to a valid inspection.
+    /// Stored or received document bytes that do not decode to a valid inspection, or a
+    /// damaged database file found at open (kept aside under a new name; open again for a fresh
+    /// store and sync to refill it).
     #[error("{0}")]
     Corrupt(String),
     /// The database or file system failed: cannot open or write the file, disk full, a database
@@ -61,7 +63,9 @@ impl From<CoreError> for FenleiError {
             CoreError::InvalidTransition { .. } | CoreError::AmendmentReasonRequired(_) => {
                 FenleiError::InvalidState(message)
             }
-            CoreError::CorruptDocument { .. } => FenleiError::Corrupt(message),
+            CoreError::CorruptDocument { .. } | CoreError::CorruptDatabase { .. } => {
+                FenleiError::Corrupt(message)
+            }
             CoreError::DatabaseTooNew { .. } | CoreError::Database(_) | CoreError::Io(_) => {
                 FenleiError::Storage(message)
             }
@@ -165,6 +169,13 @@ mod tests {
                 CoreError::CorruptDocument {
                     id: s("i"),
                     reason: s("r"),
+                },
+                "Corrupt",
+            ),
+            (
+                CoreError::CorruptDatabase {
+                    kept_as: s("/data/store.sqlite.corrupt-1"),
+                    reason: s("file is not a database"),
                 },
                 "Corrupt",
             ),

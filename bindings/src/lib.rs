@@ -18,6 +18,7 @@
 
 uniffi::setup_scaffolding!();
 
+mod enroll;
 mod error;
 mod functions;
 mod media;
@@ -28,6 +29,7 @@ mod store;
 mod sync;
 mod track;
 
+pub use enroll::enroll_device_with_options;
 pub use error::FenleiError;
 pub use functions::*;
 pub use media::FenleiMedia;

@@ -52,6 +52,12 @@ pub enum CoreError {
     #[error("document {id} is corrupt: {reason}")]
     CorruptDocument { id: String, reason: String },
 
+    /// The database file is damaged (found at open). It was not deleted: it was renamed, with
+    /// its `-wal`/`-shm` files, to `kept_as`; opening the same path again creates a fresh store,
+    /// which a sync refills from the server.
+    #[error("database file is corrupt ({reason}); kept aside as {kept_as}")]
+    CorruptDatabase { kept_as: String, reason: String },
+
     /// The database was written by a newer version of Fenlei; it is left untouched.
     #[error("database schema version {found} is newer than this build supports ({supported})")]
     DatabaseTooNew { found: i64, supported: i64 },

@@ -54,7 +54,9 @@ impl From<CoreError> for ServerError {
             }
             CoreError::Database(m) => ServerError::Internal(format!("database: {m}")),
             CoreError::Io(e) => ServerError::Internal(format!("i/o: {e}")),
-            CoreError::DatabaseTooNew { .. } => ServerError::Internal(e.to_string()),
+            CoreError::DatabaseTooNew { .. } | CoreError::CorruptDatabase { .. } => {
+                ServerError::Internal(e.to_string())
+            }
             CoreError::UnknownInspection(_) | CoreError::UnknownCommunity(_) => {
                 ServerError::NotFound(e.to_string())
             }

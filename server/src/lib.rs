@@ -3,7 +3,7 @@
 //! [`storage::SqliteStorage`] (one SQLite file in the data folder).
 //!
 //! The binary's commands (`fenlei-server --help`): `serve`, and the admin commands `init`,
-//! `import-communities`, `publish-standard`, `add-user`, `assign`, `set-password`, `enroll`; `simulate` runs
+//! `import-communities`, `publish-standard`, `add-user`, `assign`, `set-password`, `enroll`, `revoke-device`; `simulate` runs
 //! simulated devices against a running server (the main job's demo).
 
 pub mod api;
@@ -130,6 +130,11 @@ enum Command {
         /// Inspectors (comma-separated); default: everyone who inspected in scope.
         #[arg(long)]
         inspectors: Option<String>,
+    },
+    /// Revoke a device's credential (a lost or stolen phone); its token stops working at once.
+    RevokeDevice {
+        #[arg(long)]
+        device: String,
     },
     /// Run simulated devices against a running server (creates their users in the data folder).
     Simulate {
@@ -363,6 +368,15 @@ fn run(cli: Cli) -> error::ServerResult<()> {
                 serde_json::to_string_pretty(&body)
                     .map_err(|e| error::ServerError::Internal(e.to_string()))?
             );
+            Ok(())
+        }
+        Command::RevokeDevice { device } => {
+            if !storage.revoke_device(&device)? {
+                return Err(error::ServerError::NotFound(format!(
+                    "no device {device} is enrolled"
+                )));
+            }
+            println!("revoked device {device}");
             Ok(())
         }
         Command::Simulate {

@@ -158,6 +158,9 @@ pub trait Storage:
         now_ms: i64,
     ) -> ServerResult<Option<User>>;
     fn device_by_token(&self, token_hash: &str) -> ServerResult<Option<DeviceAuth>>;
+    /// Revokes a device's credential (a lost or stolen phone): its token stops working at once.
+    /// `false` when no such device is enrolled. Enrolling it again with a new code restores it.
+    fn revoke_device(&self, device_id: &str) -> ServerResult<bool>;
 
     // reference data
     fn import_communities_csv(&self, bytes: &[u8]) -> ServerResult<u32>;
@@ -641,6 +644,12 @@ impl Storage for SqliteStorage {
         )?;
         tx.commit()?;
         Ok(Some(user))
+    }
+
+    fn revoke_device(&self, device_id: &str) -> ServerResult<bool> {
+        let n = lock(&self.writer)
+            .execute("UPDATE devices SET revoked = 1 WHERE id = ?1", [device_id])?;
+        Ok(n > 0)
     }
 
     fn device_by_token(&self, token_hash: &str) -> ServerResult<Option<DeviceAuth>> {

@@ -238,15 +238,19 @@ def test_corrupt_document_bytes(loaded, inspection_id):
     assert loaded.inspection(inspection_id) == before
 
 
-def test_bad_paths_are_storage_errors(tmp_path):
+def test_bad_paths_are_storage_errors_and_a_damaged_file_is_corrupt(tmp_path):
     with pytest.raises(FenleiError.Storage):
         fenlei.FenleiStore.open(str(tmp_path / "missing-dir" / "fenlei.sqlite"))
     with pytest.raises(FenleiError.Storage):
         fenlei.FenleiStore.open(str(tmp_path))  # a directory
+    # A damaged database file is Corrupt: kept aside under a new name, and the same path then
+    # opens as a fresh store (docs/reliability.md).
     junk = tmp_path / "junk.sqlite"
     junk.write_bytes(b"this is not a database file" * 100)
-    with pytest.raises(FenleiError.Storage):
+    with pytest.raises(FenleiError.Corrupt):
         fenlei.FenleiStore.open(str(junk))
+    assert any(p.name.startswith("junk.sqlite.corrupt-") for p in tmp_path.iterdir())
+    fenlei.FenleiStore.open(str(junk))
 
 
 def test_error_messages_carry_no_personal_data(loaded, inspection_id):

@@ -7,6 +7,8 @@
 //! (a small cache keeps the ones being edited), never all at once.
 
 mod cache;
+mod integrity;
+mod limits;
 mod media;
 mod media_uploads;
 mod projection;
@@ -101,6 +103,8 @@ impl Store {
 
     pub fn open_with_clock(path: impl AsRef<Path>, clock: Arc<dyn Clock>) -> Result<Store> {
         let path = path.as_ref().to_path_buf();
+        // A damaged file is kept aside and reported, never opened into (store/integrity.rs).
+        integrity::check_at_open(&path, clock.now_ms(), &|_| Ok(()))?;
         let mut conn = Connection::open_with_flags(
             &path,
             OpenFlags::SQLITE_OPEN_READ_WRITE

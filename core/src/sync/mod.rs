@@ -50,6 +50,11 @@ pub struct SyncOptions {
     /// Wait before the first retry; doubled on each further one (at most 30 s).
     pub retry_base_ms: u64,
     pub timeout_ms: u64,
+    /// Extra trust anchors (PEM, one or more certificates) beside the bundled web roots: for a
+    /// server whose certificate comes from a private CA. `None`: the web roots only.
+    #[serde(default)]
+    #[cfg_attr(feature = "uniffi", uniffi(default))]
+    pub trusted_roots_pem: Option<String>,
 }
 
 impl Default for SyncOptions {
@@ -60,6 +65,7 @@ impl Default for SyncOptions {
             max_retries: 5,
             retry_base_ms: 250,
             timeout_ms: 30_000,
+            trusted_roots_pem: None,
         }
     }
 }
@@ -124,13 +130,37 @@ pub fn check_server_url(url: &str) -> Result<reqwest::Url> {
     Ok(parsed)
 }
 
-fn http_client(timeout_ms: u64) -> Result<reqwest::blocking::Client> {
-    reqwest::blocking::Client::builder()
+fn http_client(options: &SyncOptions) -> Result<reqwest::blocking::Client> {
+    let timeout_ms = options.timeout_ms;
+    let mut builder = reqwest::blocking::Client::builder()
         .timeout(Duration::from_millis(timeout_ms.max(1)))
         .connect_timeout(Duration::from_millis(timeout_ms.clamp(1, 10_000)))
-        .https_only(false)
-        .build()
-        .map_err(|e| CoreError::Network(e.to_string()))
+        .https_only(false);
+    if let Some(pem) = &options.trusted_roots_pem {
+        let roots = reqwest::Certificate::from_pem_bundle(pem.as_bytes())
+            .ok()
+            .filter(|r| !r.is_empty())
+            .ok_or_else(|| {
+                CoreError::InvalidArgument("trusted roots: no PEM certificate could be read".into())
+            })?;
+        for root in roots {
+            builder = builder.add_root_certificate(root);
+        }
+    }
+    builder.build().map_err(|e| network(&e))
+}
+
+/// A transport failure with its causes: reqwest's own message omits them, and "invalid peer
+/// certificate: Expired" is what tells a user why a server is refused. URLs carry no secrets.
+fn network(e: &reqwest::Error) -> CoreError {
+    let mut text = e.to_string();
+    let mut source = std::error::Error::source(e);
+    while let Some(cause) = source {
+        text.push_str(": ");
+        text.push_str(&cause.to_string());
+        source = cause.source();
+    }
+    CoreError::Network(text)
 }
 
 fn join(base: &reqwest::Url, path: &str) -> Result<reqwest::Url> {
@@ -141,8 +171,18 @@ fn join(base: &reqwest::Url, path: &str) -> Result<reqwest::Url> {
 /// Exchanges a one-time enrollment code (from the server's admin) for this device's credential.
 /// The store's device id is bound to it: the server accepts changes from this device's actor only.
 pub fn enroll(server_url: &str, code: &str, store: &Store) -> Result<EnrollResponse> {
+    enroll_with(server_url, code, store, &SyncOptions::default())
+}
+
+/// [`enroll`] with the client options (timeout, trusted roots) the sync client will use.
+pub fn enroll_with(
+    server_url: &str,
+    code: &str,
+    store: &Store,
+    options: &SyncOptions,
+) -> Result<EnrollResponse> {
     let base = check_server_url(server_url)?;
-    let http = http_client(30_000)?;
+    let http = http_client(options)?;
     let body = EnrollRequest {
         code: code.trim().to_string(),
         device_id: store.device_id().to_string(),
@@ -151,11 +191,9 @@ pub fn enroll(server_url: &str, code: &str, store: &Store) -> Result<EnrollRespo
         .post(join(&base, "v1/enroll")?)
         .json(&body)
         .send()
-        .map_err(|e| CoreError::Network(e.to_string()))?;
+        .map_err(|e| network(&e))?;
     let status = resp.status();
-    let bytes = resp
-        .bytes()
-        .map_err(|e| CoreError::Network(e.to_string()))?;
+    let bytes = resp.bytes().map_err(|e| network(&e))?;
     if !status.is_success() {
         return Err(error_from(status.as_u16(), &bytes));
     }
@@ -200,7 +238,7 @@ impl SyncClient {
         Ok(SyncClient {
             base: check_server_url(server_url)?,
             token: token.trim().to_string(),
-            http: http_client(options.timeout_ms)?,
+            http: http_client(&options)?,
             options,
         })
     }
@@ -638,7 +676,7 @@ impl SyncClient {
                     }
                     err
                 }
-                Err(e) => CoreError::Network(e.to_string()),
+                Err(e) => network(&e),
             };
             if attempt >= self.options.max_retries {
                 return Err(retry_reason);

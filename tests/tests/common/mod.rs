@@ -173,3 +173,25 @@ pub fn other_street() -> String {
         .find(|s| *s != cs[0].street)
         .unwrap()
 }
+
+/// The items of the sample standard 2026.1 that take a plain `Compliant` answer (rate-band,
+/// per-occurrence and bonus items need other values), in standard order.
+pub fn compliant_items(store: &Store) -> Vec<String> {
+    let standard = store.standard("hohhot-residential", "2026.1").unwrap();
+    standard
+        .items()
+        .filter(|i| {
+            fenlei_core::scoring::validate_answer(
+                &standard,
+                &fenlei_core::answer::ItemAnswer {
+                    item_code: i.code.clone(),
+                    value: fenlei_core::answer::AnswerValue::Compliant,
+                    sampled_units: None,
+                    note: Some("-".into()),
+                },
+            )
+            .is_ok()
+        })
+        .map(|i| i.code.clone())
+        .collect()
+}

@@ -226,7 +226,11 @@ class FenleiApiTest {
         assertThrows<FenleiException.Storage> { FenleiStore.open(File(dir, "missing/fenlei.sqlite").path) }
         assertThrows<FenleiException.Storage> { FenleiStore.open(dir.path) }
         val junk = File(dir, "junk.sqlite").apply { writeText("this is not a database file".repeat(100)) }
-        assertThrows<FenleiException.Storage> { FenleiStore.open(junk.path) }
+        // A damaged database file is Corrupt: kept aside under a new name, and the same path
+        // then opens as a fresh store (docs/reliability.md).
+        assertThrows<FenleiException.Corrupt> { FenleiStore.open(junk.path) }
+        assertTrue(dir.listFiles()!!.any { it.name.startsWith("junk.sqlite.corrupt-") })
+        FenleiStore.open(junk.path).close()
     }
 
     @Test

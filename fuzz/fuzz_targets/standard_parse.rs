@@ -1,0 +1,3 @@
+#![no_main]
+// The harness is shared with the corpus test (tests/src/fuzz_harness.rs).
+libfuzzer_sys::fuzz_target!(|data: &[u8]| fenlei_e2e::fuzz_harness::standard_parse(data));
