@@ -11,11 +11,13 @@ mod media;
 mod projection;
 mod queries;
 pub mod schema;
+mod signing;
 mod sync_state;
 
 pub use media::{AttachedMedia, EvidenceCheck, GeofenceStage, RecordedGeofenceCheck};
 use projection::Touched;
 pub use queries::{InspectionFilter, InspectionSummary, NearbyCommunity, ScorePoint};
+pub use signing::{ChainCheck, ChainState, PendingStatement, StoredReceipt};
 pub use sync_state::{AppliedDocument, SyncRecord};
 
 use crate::answer::ItemAnswer;

@@ -12,6 +12,7 @@
 //! not be called from inside a tokio runtime.
 
 pub mod protocol;
+pub mod receipts;
 
 use crate::inspection::{InspectionDoc, guarded};
 use crate::progress::{CancelToken, Progress};
@@ -144,6 +145,8 @@ pub fn enroll(server_url: &str, code: &str, store: &Store) -> Result<EnrollRespo
     let body = EnrollRequest {
         code: code.trim().to_string(),
         device_id: store.device_id().to_string(),
+        // Registered so the server can verify this device's signed submissions.
+        public_key: Some(store.device_public_key()?),
     };
     let resp = http
         .post(join(&base, "v1/enroll")?)
@@ -157,8 +160,12 @@ pub fn enroll(server_url: &str, code: &str, store: &Store) -> Result<EnrollRespo
     if !status.is_success() {
         return Err(error_from(status.as_u16(), &bytes));
     }
-    serde_json::from_slice(&bytes)
-        .map_err(|e| CoreError::Network(format!("unreadable enrollment answer: {e}")))
+    let response: EnrollResponse = serde_json::from_slice(&bytes)
+        .map_err(|e| CoreError::Network(format!("unreadable enrollment answer: {e}")))?;
+    if let Some(key) = &response.server_key {
+        store.pin_server_key(key)?;
+    }
+    Ok(response)
 }
 
 fn error_from(status: u16, body: &[u8]) -> CoreError {
