@@ -8,6 +8,7 @@
 //! - [`FenleiError`]: the one public error (few variants, one conversion point from core's error).
 //! - [`ProgressListener`] and [`CancelHandle`]: progress and cancellation of long work.
 //! - [`FenleiSyncClient`], [`enroll_device`]: sync with the Fenlei server.
+//! - `security.rs`: encrypted stores (`open_encrypted`, `rekey`), receipts, chain checks.
 //! - free functions: the embedded sample data, coordinate conversion and distances.
 //!
 //! Threading contract (docs/bindings.md): every call blocks until done. Apps call from a
@@ -20,6 +21,7 @@ mod error;
 mod functions;
 mod media;
 mod progress;
+mod security;
 mod store;
 mod sync;
 

@@ -32,7 +32,7 @@ pub fn sync_assignments(store: Arc<FenleiStore>) -> Result<Option<Assignments>, 
 /// A device's connection to the server. HTTPS is required except for loopback hosts.
 #[derive(uniffi::Object)]
 pub struct FenleiSyncClient {
-    inner: SyncClient,
+    pub(crate) inner: SyncClient,
 }
 
 #[uniffi::export]

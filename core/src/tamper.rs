@@ -288,7 +288,10 @@ impl Statement {
                 _ => return Err(bad("unknown key")),
             }
         }
-        if s.encode()? != bytes {
+        // Canonical: sorted, without duplicates, written exactly as encode() writes it.
+        let mut canonical = s.clone();
+        canonical.normalise();
+        if canonical != s || s.encode()? != bytes {
             return Err(bad("not in canonical form"));
         }
         Ok(s)
