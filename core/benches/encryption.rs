@@ -52,9 +52,15 @@ fn main() {
         }
         // Alternate which store goes first, so neither always follows the other's fsync.
         let order: [(&Store, &str, &mut Vec<Duration>); 2] = if i % 2 == 0 {
-            [(&plain, &id_plain, &mut t_plain), (&enc, &id_enc, &mut t_enc)]
+            [
+                (&plain, &id_plain, &mut t_plain),
+                (&enc, &id_enc, &mut t_enc),
+            ]
         } else {
-            [(&enc, &id_enc, &mut t_enc), (&plain, &id_plain, &mut t_plain)]
+            [
+                (&enc, &id_enc, &mut t_enc),
+                (&plain, &id_plain, &mut t_plain),
+            ]
         };
         for (store, id, times) in order {
             let t = Instant::now();
@@ -91,10 +97,22 @@ fn main() {
     println!("| measure ({n} answers, same run) | plain | SQLCipher | ratio |");
     println!("|---|---|---|---|");
     for (what, a, b) in [
-        ("record one answer: median", median(&t_plain), median(&t_enc)),
+        (
+            "record one answer: median",
+            median(&t_plain),
+            median(&t_enc),
+        ),
         ("record one answer: p99", p99(&t_plain), p99(&t_enc)),
-        ("list 50 newest of one community (warm): median", median(&lists.0), median(&lists.1)),
-        ("open store: median of 15", median(&opens.0), median(&opens.1)),
+        (
+            "list 50 newest of one community (warm): median",
+            median(&lists.0),
+            median(&lists.1),
+        ),
+        (
+            "open store: median of 15",
+            median(&opens.0),
+            median(&opens.1),
+        ),
     ] {
         println!(
             "| {what} | {:.3} ms | {:.3} ms | {:.2}× |",

@@ -29,7 +29,9 @@ pub fn hex(bytes: &[u8]) -> String {
 pub fn unhex(text: &str) -> Result<Vec<u8>> {
     let bad = || CoreError::InvalidArgument("not lower-case hex".into());
     if !text.len().is_multiple_of(2)
-        || !text.bytes().all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b))
+        || !text
+            .bytes()
+            .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b))
     {
         return Err(bad());
     }
@@ -89,7 +91,9 @@ impl SignedFix {
             self.at_ms,
             self.lat,
             self.lon,
-            self.accuracy_m.map(|a| format!("{a:.1}")).unwrap_or_default(),
+            self.accuracy_m
+                .map(|a| format!("{a:.1}"))
+                .unwrap_or_default(),
             u8::from(self.is_mock)
         )
     }
@@ -171,7 +175,11 @@ impl Statement {
             submitted_at_ms,
             signed_at_ms,
             heads,
-            evidence: inspection.evidence.iter().map(|e| e.sha256.clone()).collect(),
+            evidence: inspection
+                .evidence
+                .iter()
+                .map(|e| e.sha256.clone())
+                .collect(),
             gps: inspection
                 .gps_fixes
                 .iter()
@@ -193,8 +201,7 @@ impl Statement {
         self.heads.dedup();
         self.evidence.sort();
         self.evidence.dedup();
-        self.gps
-            .sort_by(|a, b| (a.at_ms, a.encode()).cmp(&(b.at_ms, b.encode())));
+        self.gps.sort_by_key(|g| (g.at_ms, g.encode()));
     }
 
     /// The canonical bytes (docs/tamper-evidence.md, "Statement").
@@ -208,7 +215,9 @@ impl Statement {
             check_value(k, v)?;
         }
         if !is_hex_len(&self.device_key, 64) {
-            return Err(CoreError::InvalidArgument("device_key is not 32 bytes of hex".into()));
+            return Err(CoreError::InvalidArgument(
+                "device_key is not 32 bytes of hex".into(),
+            ));
         }
         if self.heads.is_empty() || !self.heads.iter().all(|h| is_hex_len(h, 64)) {
             return Err(CoreError::InvalidArgument(
@@ -216,7 +225,9 @@ impl Statement {
             ));
         }
         if !self.evidence.iter().all(|h| is_hex_len(h, 64)) {
-            return Err(CoreError::InvalidArgument("evidence hashes must be SHA-256 hex".into()));
+            return Err(CoreError::InvalidArgument(
+                "evidence hashes must be SHA-256 hex".into(),
+            ));
         }
         let mut out = format!(
             "{STATEMENT_TYPE}\ndevice={}\ndevice_key={}\ninspection={}\ncommunity={}\nstatus={}\nsubmitted_at_ms={}\nsigned_at_ms={}\n",
@@ -244,7 +255,9 @@ impl Statement {
     pub fn decode(bytes: &[u8]) -> Result<Statement> {
         let bad = |why: &str| CoreError::InvalidArgument(format!("statement: {why}"));
         let text = std::str::from_utf8(bytes).map_err(|_| bad("not UTF-8"))?;
-        let body = text.strip_suffix('\n').ok_or_else(|| bad("no final newline"))?;
+        let body = text
+            .strip_suffix('\n')
+            .ok_or_else(|| bad("no final newline"))?;
         let mut lines = body.split('\n');
         if lines.next() != Some(STATEMENT_TYPE) {
             return Err(bad("unknown type line"));
@@ -280,7 +293,9 @@ impl Statement {
             gps: Vec::new(),
         };
         for line in lines {
-            let (k, v) = line.split_once('=').ok_or_else(|| bad("line without '='"))?;
+            let (k, v) = line
+                .split_once('=')
+                .ok_or_else(|| bad("line without '='"))?;
             match k {
                 "head" => s.heads.push(v.into()),
                 "evidence" => s.evidence.push(v.into()),
@@ -364,7 +379,11 @@ pub struct SignedHead {
 
 impl SignedHead {
     pub fn verify(&self) -> Result<()> {
-        verify_hex(&self.server_key, &head_bytes(self.length, &self.head), &self.signature)
+        verify_hex(
+            &self.server_key,
+            &head_bytes(self.length, &self.head),
+            &self.signature,
+        )
     }
 }
 
@@ -459,7 +478,9 @@ mod tests {
         assert_eq!(Statement::decode(&bytes).unwrap(), s);
         assert_eq!(s.evidence.len(), 1, "duplicates removed");
         let text = String::from_utf8(bytes.clone()).unwrap();
-        assert!(text.contains("gps=1,-1.2500000,0.0000000,,1\ngps=2,40.8000000,111.7000000,5.0,0\n"));
+        assert!(
+            text.contains("gps=1,-1.2500000,0.0000000,,1\ngps=2,40.8000000,111.7000000,5.0,0\n")
+        );
         // Reordered heads, a missing final newline, an unknown key: all refused.
         let swapped = {
             let mut t = s.clone();

@@ -65,9 +65,7 @@ fn fill(store: &Store) -> String {
         let _ = store.record_answer(&id, &a, &ctx);
     }
     // A big sort: would spill to a temp file if temp storage were on disk.
-    let rows = store
-        .list_inspections(&Default::default())
-        .unwrap();
+    let rows = store.list_inspections(&Default::default()).unwrap();
     assert!(!rows.is_empty());
     store.device_signing_key().unwrap();
     id
@@ -119,14 +117,21 @@ fn a_canary_in_an_encrypted_store_is_nowhere_on_disk_and_is_found_in_a_plain_one
     // Checked while both stores are open: the WAL and shared-memory files exist now.
     let wal = enc_dir.join("fenlei.sqlite-wal");
     assert!(wal.exists() && std::fs::metadata(&wal).unwrap().len() > 0);
-    for needle in [CANARY.as_bytes(), b"CANARY-7f3a9c".as_slice(), "垃圾满溢".as_bytes()] {
+    for needle in [
+        CANARY.as_bytes(),
+        b"CANARY-7f3a9c".as_slice(),
+        "垃圾满溢".as_bytes(),
+    ] {
         assert_eq!(holders(&[&enc_dir, &tmp], needle), Vec::<PathBuf>::new());
         assert!(
             !holders(&[&plain_dir], needle).is_empty(),
             "the scan finds the canary in a plain store"
         );
     }
-    assert!(holders(&[&enc_dir, &tmp], &secret).is_empty(), "device key on disk");
+    assert!(
+        holders(&[&enc_dir, &tmp], &secret).is_empty(),
+        "device key on disk"
+    );
     // SQLite's file header (plain text in every SQLite file) is gone too.
     let header = std::fs::read(enc_dir.join("fenlei.sqlite")).unwrap();
     assert!(!header.starts_with(b"SQLite format 3"));

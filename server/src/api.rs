@@ -54,7 +54,10 @@ pub(crate) async fn blocking<T: Send + 'static>(
         .map_err(|e| ServerError::Internal(format!("request failed: {e}")))?
 }
 
-pub(crate) async fn authenticate(storage: &Shared, headers: &HeaderMap) -> ServerResult<DeviceAuth> {
+pub(crate) async fn authenticate(
+    storage: &Shared,
+    headers: &HeaderMap,
+) -> ServerResult<DeviceAuth> {
     let token = headers
         .get("authorization")
         .and_then(|v| v.to_str().ok())

@@ -46,7 +46,8 @@ pub struct ChainRow {
     pub inspection_id: String,
 }
 
-pub const ROW_SELECT: &str = "SELECT idx, prev_hash, received_at, statement_sha256, device_signature,
+pub const ROW_SELECT: &str =
+    "SELECT idx, prev_hash, received_at, statement_sha256, device_signature,
     entry_hash, statement, device_id, inspection_id FROM chain_entries";
 
 pub fn chain_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<ChainRow> {
@@ -135,7 +136,8 @@ pub fn append_statement(
     let bytes = B64
         .decode(request.statement.as_bytes())
         .map_err(|_| ServerError::BadRequest("statement is not base64".into()))?;
-    let statement = Statement::decode(&bytes).map_err(|e| ServerError::BadRequest(e.to_string()))?;
+    let statement =
+        Statement::decode(&bytes).map_err(|e| ServerError::BadRequest(e.to_string()))?;
     if statement.device_id != device_id {
         return Err(ServerError::Forbidden(
             "a device may only submit its own statements".into(),

@@ -236,7 +236,11 @@ fn run(cli: Cli) -> error::ServerResult<()> {
     }
 }
 
-fn verify_chain_command(data: &std::path::Path, expect: Option<&str>, json: bool) -> error::ServerResult<()> {
+fn verify_chain_command(
+    data: &std::path::Path,
+    expect: Option<&str>,
+    json: bool,
+) -> error::ServerResult<()> {
     let expect = expect
         .map(|e| {
             let (i, h) = e.split_once(':').ok_or_else(|| {
@@ -250,11 +254,17 @@ fn verify_chain_command(data: &std::path::Path, expect: Option<&str>, json: bool
         .transpose()?;
     let db = data.join("fenlei-server.sqlite");
     if !db.exists() {
-        return Err(error::ServerError::NotFound(format!("no database in {}", data.display())));
+        return Err(error::ServerError::NotFound(format!(
+            "no database in {}",
+            data.display()
+        )));
     }
     let result = chain::verify_chain(&db, expect)?;
     if json {
-        println!("{}", serde_json::to_string_pretty(&result).unwrap_or_default());
+        println!(
+            "{}",
+            serde_json::to_string_pretty(&result).unwrap_or_default()
+        );
     } else {
         println!("chain: {} entries, head {}", result.entries, result.head);
         for p in &result.problems {

@@ -195,7 +195,10 @@ pub trait Storage: Send + Sync + 'static {
     fn server_key(&self) -> &ed25519_dalek::SigningKey;
     /// Appends a verified statement to the chain in one transaction, or returns the entry that
     /// already holds the same statement (a retried request).
-    fn chain_append(&self, entry: crate::chain::NewEntry<'_>) -> ServerResult<crate::chain::ChainRow>;
+    fn chain_append(
+        &self,
+        entry: crate::chain::NewEntry<'_>,
+    ) -> ServerResult<crate::chain::ChainRow>;
     fn chain_entry(&self, index: u64) -> ServerResult<Option<crate::chain::ChainRow>>;
     fn chain_rows_of(&self, inspection_id: &str) -> ServerResult<Vec<crate::chain::ChainRow>>;
     /// The chain's length and its last entry's hash (GENESIS when empty).
@@ -204,7 +207,8 @@ pub trait Storage: Send + Sync + 'static {
 
 /// The server's tables, in the same file as the core store's. Versioned in `server_meta` (the
 /// core store owns SQLite's user_version). Append new versions; never edit a released one.
-const SERVER_SCHEMA: &[&str] = &[r#"
+const SERVER_SCHEMA: &[&str] = &[
+    r#"
 CREATE TABLE server_meta (key TEXT PRIMARY KEY NOT NULL, value TEXT NOT NULL) STRICT;
 CREATE TABLE users (
     id          TEXT PRIMARY KEY NOT NULL,
@@ -240,10 +244,10 @@ CREATE TABLE reference_log (
     UNIQUE (kind, key)
 );
 "#,
-// Tamper evidence (docs/tamper-evidence.md): each device's Ed25519 public key, and the
-// append-only hash chain of signed submissions. The triggers refuse updates and deletes through
-// SQL; `fenlei-server verify-chain` detects changes made around them.
-r#"
+    // Tamper evidence (docs/tamper-evidence.md): each device's Ed25519 public key, and the
+    // append-only hash chain of signed submissions. The triggers refuse updates and deletes through
+    // SQL; `fenlei-server verify-chain` detects changes made around them.
+    r#"
 ALTER TABLE devices ADD COLUMN public_key TEXT;
 CREATE TABLE chain_entries (
     idx              INTEGER PRIMARY KEY NOT NULL,
@@ -261,7 +265,8 @@ CREATE TRIGGER chain_entries_no_update BEFORE UPDATE ON chain_entries
 BEGIN SELECT RAISE(ABORT, 'the chain is append-only'); END;
 CREATE TRIGGER chain_entries_no_delete BEFORE DELETE ON chain_entries
 BEGIN SELECT RAISE(ABORT, 'the chain is append-only'); END;
-"#];
+"#,
+];
 
 pub struct SqliteStorage {
     store: Store,
@@ -935,7 +940,10 @@ impl Storage for SqliteStorage {
         &self.signing_key
     }
 
-    fn chain_append(&self, entry: crate::chain::NewEntry<'_>) -> ServerResult<crate::chain::ChainRow> {
+    fn chain_append(
+        &self,
+        entry: crate::chain::NewEntry<'_>,
+    ) -> ServerResult<crate::chain::ChainRow> {
         let sha = fenlei_core::tamper::sha256_hex(entry.statement);
         let mut w = lock(&self.writer);
         let tx = w.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
@@ -1010,7 +1018,7 @@ impl Storage for SqliteStorage {
     }
 
     fn chain_head(&self) -> ServerResult<(u64, String)> {
-        self.read(|c| Self::chain_tail(c))
+        self.read(Self::chain_tail)
     }
 }
 

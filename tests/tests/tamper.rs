@@ -148,7 +148,10 @@ fn submissions_get_verified_receipts_and_verify_chain_detects_every_change() {
     let mut s = setup();
     // A device enrolled without a key (an old client) cannot append: covered by the server's
     // refusal below through a forged statement instead.
-    assert!(s.a.store.pinned_server_key().unwrap().is_some(), "enrollment pins the server key");
+    assert!(
+        s.a.store.pinned_server_key().unwrap().is_some(),
+        "enrollment pins the server key"
+    );
     let mut ids = Vec::new();
     for n in 0..3 {
         let d = if n == 1 { &s.b } else { &s.a };
@@ -179,7 +182,11 @@ fn submissions_get_verified_receipts_and_verify_chain_detects_every_change() {
             Some("补拍照片"),
         )
         .unwrap();
-    assert_eq!(exchange(&s.sup).receipts_received, 0, "a return is not a submission");
+    assert_eq!(
+        exchange(&s.sup).receipts_received,
+        0,
+        "a return is not a submission"
+    );
     s.a.sync();
     s.a.store
         .set_status(
@@ -213,7 +220,11 @@ fn submissions_get_verified_receipts_and_verify_chain_detects_every_change() {
             "UPDATE chain_entries SET received_at = received_at - 86400000 WHERE idx = 2",
             2,
         ),
-        ("removed entry", "DELETE FROM chain_entries WHERE idx = 1", 1),
+        (
+            "removed entry",
+            "DELETE FROM chain_entries WHERE idx = 1",
+            1,
+        ),
         (
             "swapped entries",
             "UPDATE chain_entries SET idx = -1 WHERE idx = 1;
@@ -243,11 +254,20 @@ fn submissions_get_verified_receipts_and_verify_chain_detects_every_change() {
     copy_dir(&data, &work);
     tamper_with(
         &work,
-        &format!("DELETE FROM chain_entries WHERE idx = {}", latest.chain_index),
+        &format!(
+            "DELETE FROM chain_entries WHERE idx = {}",
+            latest.chain_index
+        ),
     );
-    assert!(verify_chain(&work, &[]).0, "a shorter chain is internally consistent");
+    assert!(
+        verify_chain(&work, &[]).0,
+        "a shorter chain is internally consistent"
+    );
     let (ok, out) = verify_chain(&work, &["--expect", &expect]);
-    assert!(!ok && out.contains(&format!("entry {}", latest.chain_index)), "{out}");
+    assert!(
+        !ok && out.contains(&format!("entry {}", latest.chain_index)),
+        "{out}"
+    );
 }
 
 #[test]
@@ -276,7 +296,10 @@ fn server_statement_checks_refuse_forgeries() {
     assert_eq!(post(&s.b.token, &p.bytes, &p.signature), 403);
     let mut sig = p.signature.clone().into_bytes();
     sig[0] = if sig[0] == b'0' { b'1' } else { b'0' };
-    assert_eq!(post(&s.a.token, &p.bytes, std::str::from_utf8(&sig).unwrap()), 403);
+    assert_eq!(
+        post(&s.a.token, &p.bytes, std::str::from_utf8(&sig).unwrap()),
+        403
+    );
     let altered = String::from_utf8(p.bytes.clone())
         .unwrap()
         .replace(&id, &format!("{id}x"));
@@ -330,7 +353,10 @@ fn a_server_restored_from_an_old_copy_is_detected_by_devices() {
     assert_eq!(r.chain.state, ChainState::Truncated, "{r:?}");
     assert_eq!(r.chain.receipt_index, Some(1));
     assert_eq!(r.chain.chain_length, 1);
-    assert_eq!(s.a.store.chain_check().unwrap().state, ChainState::Truncated);
+    assert_eq!(
+        s.a.store.chain_check().unwrap().state,
+        ChainState::Truncated
+    );
 
     // Another device appends on the restored chain until entry 1 exists again with other
     // content: A sees the entry it holds a receipt for rewritten.

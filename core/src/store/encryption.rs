@@ -136,7 +136,8 @@ impl Store {
         readers.clear();
         w.conn
             .query_row("PRAGMA wal_checkpoint(TRUNCATE)", [], |_| Ok(()))?;
-        w.conn.pragma_update(None, "rekey", new_key.pragma_value())?;
+        w.conn
+            .pragma_update(None, "rekey", new_key.pragma_value())?;
         *lock(&self.key.key) = Some(new_key);
         self.key.epoch.fetch_add(1, Ordering::SeqCst);
         drop(readers);

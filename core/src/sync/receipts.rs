@@ -7,9 +7,7 @@
 use super::{SyncClient, error_from, join};
 use crate::progress::CancelToken;
 use crate::store::{ChainCheck, ChainState, Store};
-use crate::tamper::{
-    ChainEntryResponse, ReceiptRequest, ReceiptResponse, SignedHead,
-};
+use crate::tamper::{ChainEntryResponse, ReceiptRequest, ReceiptResponse, SignedHead};
 use crate::{CoreError, Result};
 use base64::Engine;
 use base64::engine::general_purpose::STANDARD as B64;
@@ -48,10 +46,12 @@ impl SyncClient {
         if !status.is_success() {
             return Err(error_from(status.as_u16(), &bytes));
         }
-        serde_json::from_slice(&bytes).map(Some).map_err(|e| CoreError::Server {
-            status: status.as_u16(),
-            reason: format!("unreadable answer: {e}"),
-        })
+        serde_json::from_slice(&bytes)
+            .map(Some)
+            .map_err(|e| CoreError::Server {
+                status: status.as_u16(),
+                reason: format!("unreadable answer: {e}"),
+            })
     }
 
     /// Checks the server's chain against this device's latest receipt and keeps the result in
@@ -69,12 +69,12 @@ impl SyncClient {
             receipt_index: Some(receipt.chain_index),
             detail: String::new(),
         };
-        let head: SignedHead = self
-            .get_json("v1/chain/head")?
-            .ok_or_else(|| CoreError::Server {
-                status: 404,
-                reason: "the server has no chain".into(),
-            })?;
+        let head: SignedHead =
+            self.get_json("v1/chain/head")?
+                .ok_or_else(|| CoreError::Server {
+                    status: 404,
+                    reason: "the server has no chain".into(),
+                })?;
         check.chain_length = head.length;
         if head.verify().is_err() || pinned.as_deref().is_some_and(|k| k != head.server_key) {
             check.state = ChainState::Unverifiable;
