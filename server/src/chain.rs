@@ -16,6 +16,7 @@ use axum::routing::get;
 use base64::Engine;
 use base64::engine::general_purpose::STANDARD as B64;
 use ed25519_dalek::SigningKey;
+use fenlei_core::inspection::{InspectionStatus, WorkflowEventKind};
 use fenlei_core::tamper::{
     self, ChainEntryResponse, ChainLink, GENESIS, ReceiptRequest, ReceiptResponse, SignedHead,
     Statement,
@@ -166,6 +167,23 @@ pub fn append_statement(
         return Err(ServerError::BadRequest(
             "statement names another community than the inspection".into(),
         ));
+    }
+    // The statement attests a submission this device made: the document must hold it.
+    let submitted_here = doc.events().iter().any(|e| {
+        e.device_id == device_id
+            && e.at_ms == statement.submitted_at_ms
+            && matches!(
+                e.kind,
+                WorkflowEventKind::StatusChanged {
+                    to: InspectionStatus::Submitted
+                }
+            )
+    });
+    if !submitted_here {
+        return Err(ServerError::NotFound(format!(
+            "inspection {} holds no submission by this device at the signed time: sync first",
+            statement.inspection_id
+        )));
     }
     for head in &statement.heads {
         let known = head

@@ -305,6 +305,19 @@ fn server_statement_checks_refuse_forgeries() {
         .replace(&id, &format!("{id}x"));
     assert_eq!(post(&s.a.token, altered.as_bytes(), &p.signature), 403);
     assert_eq!(post(&s.a.token, b"not a statement", &p.signature), 400);
+    // Validly signed by A, but attesting a submission the document does not hold.
+    let key = s.a.store.device_signing_key().unwrap();
+    let mut other = fenlei_core::tamper::Statement::decode(&p.bytes).unwrap();
+    other.submitted_at_ms += 1;
+    let other = other.encode().unwrap();
+    assert_eq!(
+        post(
+            &s.a.token,
+            &other,
+            &fenlei_core::tamper::sign_hex(&key, &other)
+        ),
+        404
+    );
     // The genuine one is taken, twice into the same entry.
     assert_eq!(post(&s.a.token, &p.bytes, &p.signature), 200);
     assert_eq!(post(&s.a.token, &p.bytes, &p.signature), 200);
