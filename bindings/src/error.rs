@@ -41,6 +41,11 @@ pub enum FenleiError {
     /// the request is outside its rights.
     #[error("{0}")]
     AccessDenied(String),
+    /// The store's file does not open with the key given (a wrong or lost key, or an encrypted
+    /// store opened without one). Nothing was changed; with the key lost, delete the store and
+    /// sync again from the server.
+    #[error("{0}")]
+    WrongKey(String),
     /// A bug in Fenlei (a panic inside the core, or a failing callback). The call did nothing
     /// durable; the store stays usable.
     #[error("{0}")]
@@ -78,6 +83,7 @@ impl From<CoreError> for FenleiError {
             CoreError::Unauthorized(_) | CoreError::Forbidden(_) => {
                 FenleiError::AccessDenied(message)
             }
+            CoreError::WrongKey => FenleiError::WrongKey(message),
         }
     }
 }
@@ -111,6 +117,7 @@ mod tests {
             FenleiError::Cancelled(_) => "Cancelled",
             FenleiError::Network(_) => "Network",
             FenleiError::AccessDenied(_) => "AccessDenied",
+            FenleiError::WrongKey(_) => "WrongKey",
             FenleiError::Internal(_) => "Internal",
         }
     }
@@ -212,6 +219,7 @@ mod tests {
             ),
             (CoreError::Unauthorized(s("unknown token")), "AccessDenied"),
             (CoreError::Forbidden(s("outside scope")), "AccessDenied"),
+            (CoreError::WrongKey, "WrongKey"),
         ];
         for (core, expected) in cases {
             let message = core.to_string();

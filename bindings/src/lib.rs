@@ -10,6 +10,7 @@
 //! - [`FenleiSyncClient`], [`enroll_device`]: sync with the Fenlei server (documents, and
 //!   photos/voice notes with `sync_media`).
 //! - [`FenleiRectifications`]: rectification tasks (整改) of a store.
+//! - `security.rs`: encrypted stores (`open_encrypted`, `rekey`), receipts, chain checks.
 //! - free functions: the embedded sample data, coordinate conversion and distances.
 //!
 //! Threading contract (docs/bindings.md): every call blocks until done. Apps call from a
@@ -25,6 +26,7 @@ mod media;
 mod media_sync;
 mod progress;
 mod rectification;
+mod security;
 mod store;
 mod sync;
 mod track;

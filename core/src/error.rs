@@ -92,6 +92,11 @@ pub enum CoreError {
     #[error("database error: {0}")]
     Database(String),
 
+    /// The store's file does not open with the key given: a wrong key, a key for another
+    /// store, or an encrypted store opened without one. Nothing was changed.
+    #[error("the store does not open with this key")]
+    WrongKey,
+
     #[error("i/o error: {0}")]
     Io(#[from] std::io::Error),
 }

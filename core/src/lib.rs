@@ -12,6 +12,7 @@
 //! - [`sync`]: the sync protocol's messages and the device's sync client (docs/sync-protocol.md).
 //! - [`media`]: photo and voice-note ingest: hashes, EXIF, renditions, content-addressed files;
 //!   [`media::verify`] turns EXIF, GPS fixes and the community into flags for supervisors.
+//! - [`tamper`]: signed submissions, the server's hash chain and receipts (docs/tamper-evidence.md).
 
 #[cfg(feature = "uniffi")]
 uniffi::setup_scaffolding!();
@@ -29,5 +30,6 @@ pub mod scoring;
 pub mod standard;
 pub mod store;
 pub mod sync;
+pub mod tamper;
 
 pub use error::{CoreError, Result};

@@ -31,6 +31,7 @@ pub fn router(storage: Shared) -> Router {
         .route("/v1/rankings", get(rankings))
         .merge(crate::media::routes())
         .merge(crate::supervisor_api::routes())
+        .merge(crate::chain::routes())
         .merge(crate::dashboard::routes())
         .layer(axum::middleware::from_fn_with_state(
             storage.clone(),
@@ -91,19 +92,31 @@ async fn enroll(State(storage): State<Shared>, body: Bytes) -> ServerResult<Resp
     if uuid::Uuid::parse_str(&req.device_id).is_err() {
         return Err(ServerError::BadRequest("device_id must be a UUID".into()));
     }
+    if let Some(key) = &req.public_key {
+        fenlei_core::tamper::verifying_key(key)
+            .map_err(|_| ServerError::BadRequest("public_key is not an Ed25519 key".into()))?;
+    }
     let token = new_secret();
     let token_hash = hash_secret(&token);
     let code_hash = hash_secret(req.code.trim());
     let device = req.device_id.clone();
-    let user = blocking(move || storage.redeem_enrollment(&code_hash, &device, &token_hash, now()))
-        .await?
-        .ok_or_else(|| {
-            ServerError::Unauthorized("unknown, used or expired enrollment code".into())
-        })?;
+    let (user, server_key) = blocking(move || {
+        let user = storage.redeem_enrollment(&code_hash, &device, &token_hash, now())?;
+        if let (Some(_), Some(key)) = (&user, &req.public_key) {
+            storage.set_device_key(&device, key)?;
+        }
+        let server_key = fenlei_core::tamper::public_key_hex(storage.server_key());
+        Ok((user, server_key))
+    })
+    .await?;
+    let user = user.ok_or_else(|| {
+        ServerError::Unauthorized("unknown, used or expired enrollment code".into())
+    })?;
     Ok(axum::Json(EnrollResponse {
         token,
         user_id: user.id,
         role: user.role.as_str().into(),
+        server_key: Some(server_key),
     })
     .into_response())
 }

@@ -8,6 +8,7 @@
 
 pub mod api;
 pub mod blobs;
+pub mod chain;
 pub mod dashboard;
 pub mod error;
 pub mod media;
@@ -136,6 +137,16 @@ enum Command {
         #[arg(long)]
         device: String,
     },
+    /// Re-check the hash chain of signed submissions (docs/tamper-evidence.md). Exits non-zero
+    /// and names the first index of every altered, removed or reordered entry.
+    VerifyChain {
+        /// A receipt the chain must still hold: INDEX:ENTRY_HASH (e.g. from a device).
+        #[arg(long)]
+        expect: Option<String>,
+        /// Print the result as JSON.
+        #[arg(long)]
+        json: bool,
+    },
     /// Run simulated devices against a running server (creates their users in the data folder).
     Simulate {
         #[arg(long)]
@@ -230,6 +241,10 @@ pub fn serve(
 }
 
 fn run(cli: Cli) -> error::ServerResult<()> {
+    if let Command::VerifyChain { expect, json } = &cli.command {
+        // Read-only on the file as it is: no migration, no key creation.
+        return verify_chain_command(&cli.data, expect.as_deref(), *json);
+    }
     let storage = Arc::new(SqliteStorage::open(&cli.data)?);
     match cli.command {
         Command::Serve { addr, port_file } => serve(storage, &addr, port_file),
@@ -379,6 +394,7 @@ fn run(cli: Cli) -> error::ServerResult<()> {
             println!("revoked device {device}");
             Ok(())
         }
+        Command::VerifyChain { .. } => unreachable!("handled above"),
         Command::Simulate {
             url,
             inspectors,
@@ -393,6 +409,55 @@ fn run(cli: Cli) -> error::ServerResult<()> {
             weeks,
             devices.unwrap_or_else(|| cli.data.join("devices")),
         ),
+    }
+}
+
+fn verify_chain_command(
+    data: &std::path::Path,
+    expect: Option<&str>,
+    json: bool,
+) -> error::ServerResult<()> {
+    let expect = expect
+        .map(|e| {
+            let (i, h) = e.split_once(':').ok_or_else(|| {
+                error::ServerError::BadRequest("--expect is INDEX:ENTRY_HASH".into())
+            })?;
+            let i = i.parse::<u64>().map_err(|_| {
+                error::ServerError::BadRequest("--expect index is not a number".into())
+            })?;
+            Ok::<_, error::ServerError>((i, h.to_string()))
+        })
+        .transpose()?;
+    let db = data.join("fenlei-server.sqlite");
+    if !db.exists() {
+        return Err(error::ServerError::NotFound(format!(
+            "no database in {}",
+            data.display()
+        )));
+    }
+    let result = chain::verify_chain(&db, expect)?;
+    if json {
+        println!(
+            "{}",
+            serde_json::to_string_pretty(&result).unwrap_or_default()
+        );
+    } else {
+        println!("chain: {} entries, head {}", result.entries, result.head);
+        for p in &result.problems {
+            println!("entry {}: {}", p.index, p.problem);
+        }
+    }
+    if result.problems.is_empty() {
+        if !json {
+            println!("chain verified");
+        }
+        Ok(())
+    } else {
+        Err(error::ServerError::Internal(format!(
+            "chain verification failed at entry {} ({} problems)",
+            result.problems[0].index,
+            result.problems.len()
+        )))
     }
 }
 

@@ -254,6 +254,22 @@ pub trait Storage:
         to_ms: i64,
         limit: u32,
     ) -> ServerResult<Vec<Finding>>;
+    // tamper evidence (docs/tamper-evidence.md; logic in crate::chain)
+    /// Registers a device's Ed25519 public key (hex).
+    fn set_device_key(&self, device_id: &str, public_key: &str) -> ServerResult<()>;
+    fn device_key(&self, device_id: &str) -> ServerResult<Option<String>>;
+    /// The server's receipt-signing key.
+    fn server_key(&self) -> &ed25519_dalek::SigningKey;
+    /// Appends a verified statement to the chain in one transaction, or returns the entry that
+    /// already holds the same statement (a retried request).
+    fn chain_append(
+        &self,
+        entry: crate::chain::NewEntry<'_>,
+    ) -> ServerResult<crate::chain::ChainRow>;
+    fn chain_entry(&self, index: u64) -> ServerResult<Option<crate::chain::ChainRow>>;
+    fn chain_rows_of(&self, inspection_id: &str) -> ServerResult<Vec<crate::chain::ChainRow>>;
+    /// The chain's length and its last entry's hash (GENESIS when empty).
+    fn chain_head(&self) -> ServerResult<(u64, String)>;
 }
 
 /// The server's tables, in the same file as the core store's. Versioned in `server_meta` (the
@@ -330,11 +346,34 @@ CREATE TABLE web_sessions (
 ) STRICT;
 CREATE INDEX web_sessions_by_user ON web_sessions(user_id);
 "#,
+    // Tamper evidence (docs/tamper-evidence.md): each device's Ed25519 public key, and the
+    // append-only hash chain of signed submissions. The triggers refuse updates and deletes through
+    // SQL; `fenlei-server verify-chain` detects changes made around them.
+    r#"
+ALTER TABLE devices ADD COLUMN public_key TEXT;
+CREATE TABLE chain_entries (
+    idx              INTEGER PRIMARY KEY NOT NULL,
+    prev_hash        TEXT NOT NULL,
+    entry_hash       TEXT NOT NULL,
+    received_at      INTEGER NOT NULL,
+    statement_sha256 TEXT NOT NULL UNIQUE,
+    device_signature TEXT NOT NULL,
+    statement        BLOB NOT NULL,
+    device_id        TEXT NOT NULL,
+    inspection_id    TEXT NOT NULL
+) STRICT;
+CREATE INDEX chain_entries_by_inspection ON chain_entries(inspection_id);
+CREATE TRIGGER chain_entries_no_update BEFORE UPDATE ON chain_entries
+BEGIN SELECT RAISE(ABORT, 'the chain is append-only'); END;
+CREATE TRIGGER chain_entries_no_delete BEFORE DELETE ON chain_entries
+BEGIN SELECT RAISE(ABORT, 'the chain is append-only'); END;
+"#,
 ];
 
 pub struct SqliteStorage {
     store: Store,
     path: PathBuf,
+    signing_key: ed25519_dalek::SigningKey,
     pub(crate) writer: Mutex<Connection>,
     readers: Mutex<Vec<Connection>>,
     /// Photo and voice-note bytes: `<data>/blobs/`.
@@ -374,6 +413,7 @@ impl SqliteStorage {
         Ok(SqliteStorage {
             store,
             path,
+            signing_key: crate::chain::load_or_create_key(dir)?,
             writer: Mutex::new(writer),
             readers: Mutex::new(Vec::new()),
             blobs: crate::blobs::FsBlobStore::open(dir.join("blobs"))?,
@@ -1069,6 +1109,127 @@ impl Storage for SqliteStorage {
         limit: u32,
     ) -> ServerResult<Vec<Finding>> {
         SqliteStorage::worst_findings(self, auth, from_ms, to_ms, limit)
+    }
+
+    fn set_device_key(&self, device_id: &str, public_key: &str) -> ServerResult<()> {
+        let n = lock(&self.writer).execute(
+            "UPDATE devices SET public_key = ?2 WHERE id = ?1",
+            params![device_id, public_key],
+        )?;
+        if n == 0 {
+            return Err(ServerError::NotFound(format!("no device {device_id}")));
+        }
+        Ok(())
+    }
+
+    fn device_key(&self, device_id: &str) -> ServerResult<Option<String>> {
+        self.read(|c| {
+            Ok(c.query_row(
+                "SELECT public_key FROM devices WHERE id = ?1 AND revoked = 0",
+                [device_id],
+                |r| r.get::<_, Option<String>>(0),
+            )
+            .optional()?
+            .flatten())
+        })
+    }
+
+    fn server_key(&self) -> &ed25519_dalek::SigningKey {
+        &self.signing_key
+    }
+
+    fn chain_append(
+        &self,
+        entry: crate::chain::NewEntry<'_>,
+    ) -> ServerResult<crate::chain::ChainRow> {
+        let sha = fenlei_core::tamper::sha256_hex(entry.statement);
+        let mut w = lock(&self.writer);
+        let tx = w.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
+        if let Some(row) = tx
+            .query_row(
+                &format!("{} WHERE statement_sha256 = ?1", crate::chain::ROW_SELECT),
+                [&sha],
+                crate::chain::chain_row,
+            )
+            .optional()?
+        {
+            return Ok(row);
+        }
+        let (index, prev_hash) = Self::chain_tail(&tx)?;
+        let link = fenlei_core::tamper::ChainLink {
+            index,
+            prev_hash,
+            received_at_ms: entry.received_at_ms,
+            statement_sha256: sha,
+            device_signature: entry.device_signature.to_string(),
+        };
+        let entry_hash = link.hash();
+        tx.execute(
+            "INSERT INTO chain_entries (idx, prev_hash, entry_hash, received_at, statement_sha256,
+                 device_signature, statement, device_id, inspection_id)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
+            params![
+                index as i64,
+                link.prev_hash,
+                entry_hash,
+                link.received_at_ms,
+                link.statement_sha256,
+                link.device_signature,
+                entry.statement,
+                entry.device_id,
+                entry.inspection_id
+            ],
+        )?;
+        tx.commit()?;
+        Ok(crate::chain::ChainRow {
+            link,
+            entry_hash,
+            statement: entry.statement.to_vec(),
+            device_id: entry.device_id.to_string(),
+            inspection_id: entry.inspection_id.to_string(),
+        })
+    }
+
+    fn chain_entry(&self, index: u64) -> ServerResult<Option<crate::chain::ChainRow>> {
+        self.read(|c| {
+            Ok(c.query_row(
+                &format!("{} WHERE idx = ?1", crate::chain::ROW_SELECT),
+                [index as i64],
+                crate::chain::chain_row,
+            )
+            .optional()?)
+        })
+    }
+
+    fn chain_rows_of(&self, inspection_id: &str) -> ServerResult<Vec<crate::chain::ChainRow>> {
+        self.read(|c| {
+            let sql = format!(
+                "{} WHERE inspection_id = ?1 ORDER BY idx",
+                crate::chain::ROW_SELECT
+            );
+            let rows = c
+                .prepare(&sql)?
+                .query_map([inspection_id], crate::chain::chain_row)?
+                .collect::<rusqlite::Result<Vec<_>>>()?;
+            Ok(rows)
+        })
+    }
+
+    fn chain_head(&self) -> ServerResult<(u64, String)> {
+        self.read(Self::chain_tail)
+    }
+}
+
+impl SqliteStorage {
+    fn chain_tail(conn: &Connection) -> ServerResult<(u64, String)> {
+        Ok(conn
+            .query_row(
+                "SELECT idx + 1, entry_hash FROM chain_entries ORDER BY idx DESC LIMIT 1",
+                [],
+                |r| Ok((r.get::<_, i64>(0)? as u64, r.get::<_, String>(1)?)),
+            )
+            .optional()?
+            .unwrap_or((0, fenlei_core::tamper::GENESIS.to_string())))
     }
 }
 

@@ -7,6 +7,7 @@
 //! (a small cache keeps the ones being edited), never all at once.
 
 mod cache;
+mod encryption;
 mod integrity;
 mod limits;
 mod media;
@@ -15,6 +16,7 @@ mod projection;
 mod queries;
 mod rectification;
 pub mod schema;
+mod signing;
 mod sync_state;
 mod track;
 
@@ -23,6 +25,7 @@ pub use media_uploads::{MediaUploadState, PendingUpload};
 use projection::Touched;
 pub use queries::{InspectionFilter, InspectionSummary, NearbyCommunity, ScorePoint};
 pub use rectification::RectificationSummary;
+pub use signing::{ChainCheck, ChainState, PendingStatement, StoredReceipt};
 pub use sync_state::{AppliedDocument, SyncRecord};
 pub use track::{MAX_TRACK_BATCH, PatrolTrack};
 
@@ -82,6 +85,8 @@ pub struct Store {
     writer: Mutex<Writer>,
     readers: Mutex<Vec<Connection>>,
     standards: Mutex<HashMap<(String, String), Arc<Standard>>>,
+    /// The SQLCipher key every connection is opened with (none: a plain file).
+    key: encryption::KeySlot,
 }
 
 struct Writer {
@@ -102,15 +107,29 @@ impl Store {
     }
 
     pub fn open_with_clock(path: impl AsRef<Path>, clock: Arc<dyn Clock>) -> Result<Store> {
-        let path = path.as_ref().to_path_buf();
-        // A damaged file is kept aside and reported, never opened into (store/integrity.rs).
-        integrity::check_at_open(&path, clock.now_ms(), &|_| Ok(()))?;
+        Store::open_inner(path.as_ref(), clock, None)
+    }
+
+    fn open_inner(
+        path: &Path,
+        clock: Arc<dyn Clock>,
+        key: Option<encryption::StoreKey>,
+    ) -> Result<Store> {
+        let path = path.to_path_buf();
+        // A damaged file is kept aside and reported, never opened into (store/integrity.rs). The
+        // key is applied first, so a wrong key is `WrongKey`, never taken for damage. (Opened
+        // without its key, an encrypted file looks like random bytes — i.e. damaged — and is
+        // renamed aside like one: kept, never deleted; docs/reliability.md.)
+        integrity::check_at_open(&path, clock.now_ms(), &|c| {
+            encryption::apply_key(c, key.as_ref())
+        })?;
         let mut conn = Connection::open_with_flags(
             &path,
             OpenFlags::SQLITE_OPEN_READ_WRITE
                 | OpenFlags::SQLITE_OPEN_CREATE
                 | OpenFlags::SQLITE_OPEN_NO_MUTEX,
         )?;
+        encryption::apply_key(&conn, key.as_ref())?;
         // WAL: readers never block on the writer. synchronous=FULL: a commit that returned
         // survives power loss too, not just an app crash — these scores decide money.
         conn.pragma_update(None, "journal_mode", "WAL")?;
@@ -129,6 +148,7 @@ impl Store {
             }),
             readers: Mutex::new(Vec::new()),
             standards: Mutex::new(HashMap::new()),
+            key: encryption::KeySlot::new(key),
         })
     }
 
@@ -149,6 +169,7 @@ impl Store {
     // ----- connections ---------------------------------------------------------------------
 
     fn read<T>(&self, f: impl FnOnce(&Connection) -> Result<T>) -> Result<T> {
+        let epoch = self.key.epoch();
         let conn = match lock(&self.readers).pop() {
             Some(c) => c,
             None => {
@@ -156,13 +177,15 @@ impl Store {
                     &self.path,
                     OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX,
                 )?;
+                self.key.apply(&c)?;
                 c.busy_timeout(std::time::Duration::from_secs(10))?;
                 c
             }
         };
         let result = f(&conn);
         let mut pool = lock(&self.readers);
-        if pool.len() < READER_POOL_SIZE {
+        // A connection keyed before a re-key is dropped, not reused.
+        if pool.len() < READER_POOL_SIZE && self.key.epoch() == epoch {
             pool.push(conn);
         }
         result

@@ -277,6 +277,39 @@ CREATE TABLE rectification_evidence (
 ) STRICT;
 "#;
 
+/// Version 7: tamper evidence (docs/tamper-evidence.md). `signing_keys` holds this device's
+/// Ed25519 key (created once, registered with the server at enrollment; encrypted with the rest
+/// of the file when the store is opened with a key). `statements` holds every submission this
+/// device signed, by the SHA-256 of its canonical bytes; `receipts` the server's receipt for it.
+const V7: &str = r#"
+CREATE TABLE signing_keys (
+    id         INTEGER PRIMARY KEY NOT NULL CHECK (id = 1),
+    secret     BLOB NOT NULL,
+    public_key TEXT NOT NULL,
+    created_at INTEGER NOT NULL
+) STRICT;
+CREATE TABLE statements (
+    sha256          TEXT PRIMARY KEY NOT NULL,
+    inspection_id   TEXT NOT NULL REFERENCES documents(id) ON DELETE CASCADE,
+    submitted_at_ms INTEGER NOT NULL,
+    bytes           BLOB NOT NULL,
+    signature       TEXT NOT NULL,
+    signed_at       INTEGER NOT NULL,
+    UNIQUE (inspection_id, submitted_at_ms)
+) STRICT;
+CREATE TABLE receipts (
+    statement_sha256 TEXT PRIMARY KEY NOT NULL REFERENCES statements(sha256) ON DELETE CASCADE,
+    chain_index      INTEGER NOT NULL,
+    prev_hash        TEXT NOT NULL,
+    entry_hash       TEXT NOT NULL,
+    received_at_ms   INTEGER NOT NULL,
+    server_key       TEXT NOT NULL,
+    server_signature TEXT NOT NULL,
+    stored_at        INTEGER NOT NULL
+) STRICT;
+CREATE INDEX receipts_by_index ON receipts(chain_index);
+"#;
+
 pub(crate) fn migrations() -> Migrations<'static> {
     Migrations::new(vec![
         M::up(V1),
@@ -285,11 +318,12 @@ pub(crate) fn migrations() -> Migrations<'static> {
         M::up(V4),
         M::up(V5),
         M::up(V6),
+        M::up(V7),
     ])
 }
 
 /// The schema version this build writes.
-pub const SCHEMA_VERSION: i64 = 6;
+pub const SCHEMA_VERSION: i64 = 7;
 
 /// Brings a database to the current schema. A database from a newer build is refused
 /// untouched rather than downgraded.

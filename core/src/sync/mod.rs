@@ -14,6 +14,7 @@
 pub mod media;
 pub mod media_protocol;
 pub mod protocol;
+pub mod receipts;
 
 use crate::inspection::{InspectionDoc, guarded};
 use crate::progress::{CancelToken, Progress};
@@ -186,6 +187,8 @@ pub fn enroll_with(
     let body = EnrollRequest {
         code: code.trim().to_string(),
         device_id: store.device_id().to_string(),
+        // Registered so the server can verify this device's signed submissions.
+        public_key: Some(store.device_public_key()?),
     };
     let resp = http
         .post(join(&base, "v1/enroll")?)
@@ -197,8 +200,12 @@ pub fn enroll_with(
     if !status.is_success() {
         return Err(error_from(status.as_u16(), &bytes));
     }
-    serde_json::from_slice(&bytes)
-        .map_err(|e| CoreError::Network(format!("unreadable enrollment answer: {e}")))
+    let response: EnrollResponse = serde_json::from_slice(&bytes)
+        .map_err(|e| CoreError::Network(format!("unreadable enrollment answer: {e}")))?;
+    if let Some(key) = &response.server_key {
+        store.pin_server_key(key)?;
+    }
+    Ok(response)
 }
 
 fn error_from(status: u16, body: &[u8]) -> CoreError {

@@ -119,6 +119,10 @@ pub struct EnrollRequest {
     pub code: String,
     /// The device's id (a UUID): the automerge actor of every change it makes.
     pub device_id: String,
+    /// The device's Ed25519 public key (hex) for signed submissions (docs/tamper-evidence.md).
+    /// Optional so clients from before tamper evidence still enroll; their statements are refused.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub public_key: Option<String>,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -128,6 +132,11 @@ pub struct EnrollResponse {
     pub token: String,
     pub user_id: String,
     pub role: String,
+    /// The server's receipt-signing public key (hex); the device pins it. Absent from servers
+    /// before tamper evidence.
+    #[serde(default)]
+    #[cfg_attr(feature = "uniffi", uniffi(default))]
+    pub server_key: Option<String>,
 }
 
 /// Every 4xx/5xx body.

@@ -250,6 +250,7 @@ class FenleiApiTest {
             is FenleiException.Cancelled -> "cancelled"
             is FenleiException.Network -> "network"
             is FenleiException.AccessDenied -> "access denied"
+            is FenleiException.WrongKey -> "wrong key"
             is FenleiException.Internal -> "internal"
         }
         assertEquals("invalid input", kind)
