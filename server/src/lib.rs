@@ -10,6 +10,7 @@ pub mod api;
 pub mod blobs;
 pub mod dashboard;
 pub mod error;
+pub mod evidence_checks;
 pub mod media;
 pub mod planning;
 pub mod reports;

@@ -5,7 +5,10 @@
 
 use crate::error::{ServerError, ServerResult};
 use crate::storage::{Role, ScopeKind, Storage};
-use fenlei_core::inspection::{EditContext, InspectionKind, InspectionStatus, NewInspection};
+use fenlei_core::geo::LatLon;
+use fenlei_core::inspection::{
+    EditContext, GpsFix, InspectionKind, InspectionStatus, NewInspection,
+};
 use fenlei_core::media::MediaStore;
 use fenlei_core::progress::{CancelToken, NoProgress};
 use fenlei_core::sample::{self, SampleRng};
@@ -320,6 +323,20 @@ fn inspector_day(
                 user,
             )
             .map_err(core)?;
+        // The phone's fix on arrival: inside the compound, a few metres off its point.
+        let place = store.community(community).map_err(core)?;
+        let fix = GpsFix {
+            location: LatLon {
+                lat: place.location.lat + 0.0001 * f64::from(n % 3),
+                lon: place.location.lon,
+            },
+            accuracy_m: Some(12.0),
+            altitude_m: None,
+            provider: "gps".into(),
+            at_ms: store.now_ms(),
+            is_mock: false,
+        };
+        store.add_gps_fix(&id, &fix, user).map_err(core)?;
         let answers = sample::simulated_answers(&standard, &mut rng);
         for answer in &answers {
             store.record_answer(&id, answer, &ctx).map_err(core)?;
