@@ -206,7 +206,17 @@ fn rectify_one(
         .set_rectification_status(&task.id, RectificationStatus::InProgress, user, None)
         .map_err(core)?;
     let full = store.rectification(&task.id).map_err(core)?;
+    let media = MediaStore::open(dir.join(format!("{user}.media"))).map_err(core)?;
     for kind in &full.required_evidence {
+        if kind == "photo_after" {
+            // The "after" photo: ingested with its media row, so media sync uploads it.
+            let file = dir.join(format!("{user}.after.jpg"));
+            std::fs::write(&file, demo_photo(0xAF7E)?)?;
+            store
+                .attach_closure_photo(&media, &task.id, kind, &file, None, user)
+                .map_err(core)?;
+            continue;
+        }
         store
             .add_closure_evidence(
                 &task.id,
@@ -223,8 +233,12 @@ fn rectify_one(
     store
         .set_rectification_status(&task.id, RectificationStatus::Submitted, user, None)
         .map_err(core)?;
+    let options = MediaSyncOptions {
+        network: NetworkKind::Wifi,
+        ..Default::default()
+    };
     client
-        .sync(&store, &NoProgress, &CancelToken::new())
+        .sync_media(&store, &media, &options, &NoProgress, &CancelToken::new())
         .map_err(core)?;
     let body: serde_json::Value = http
         .post(format!("{url}/v1/rectifications/{}/approve", task.id))

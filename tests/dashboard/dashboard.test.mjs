@@ -341,6 +341,13 @@ test("the rectification board shows every task in its status column", async () =
     assert.equal(await page.locator(`.column[data-status=${status}] [data-testid=rect-task]`).count(),
       tasks.filter((x) => x.status === status).length, status);
   }
+  // The worked task's "after" photo went up with the phone's media sync: its thumbnail loads.
+  const worked = tasks.find((x) => (x.closure_evidence || []).length > 0);
+  assert.ok(worked, "the simulation works one task to closure with an after photo");
+  const sel = `[data-testid=rect-task][data-id="${worked.id}"] .thumbs img[src*="${worked.closure_evidence[0]}"]`;
+  await page.locator(sel).scrollIntoViewIfNeeded();
+  await page.waitForFunction((q) => { const i = document.querySelector(q); return !i || i.complete; }, sel);
+  assert.ok(await page.$eval(sel, (i) => i.naturalWidth > 0), "the closure photo's thumbnail loads");
   await shot(page, "09-rectifications");
 });
 
