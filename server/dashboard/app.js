@@ -498,9 +498,14 @@ function mediaFigure(ev, itemTitle) {
   // Until the photo's bytes have reached the server (or where the media route is absent) the
   // thumbnail cannot load: say so instead of showing a broken image.
   img.addEventListener("error", () => img.replaceWith(h("div", { class: "missing", "data-testid": "photo-missing" }, "照片尚未上传")));
+  const x = ev.check && ev.check.exif;
+  const exifLine = x ? h("div", { class: "muted small", "data-testid": "photo-exif" },
+    "原图 EXIF：", x.taken_at_ms != null ? fmtDateTime(x.taken_at_ms) : "无时间",
+    x.lat != null ? ` · ${x.lat.toFixed(5)}, ${x.lon.toFixed(5)}` : " · 无定位",
+    x.make || x.model ? ` · ${[x.make, x.model].filter(Boolean).join(" ")}` : "") : null;
   const warned = ev.check && ev.check.flags.some((f) => !FLAG_INFO.has(f.code));
   return h("figure", { "data-testid": "photo", "data-state": state, class: warned ? "flagged" : "" },
-    h("a", { href: `/v1/media/${sha}?rendition=original`, target: "_blank", rel: "noopener" }, img), caption, flags);
+    h("a", { href: `/v1/media/${sha}?rendition=original`, target: "_blank", rel: "noopener" }, img), caption, exifLine, flags);
 }
 
 async function viewInspection(main, [id]) {

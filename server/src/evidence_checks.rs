@@ -83,6 +83,7 @@ pub fn inspection_checks(
     for e in &inspection.evidence {
         let (readable, hidden) = storage.evidence_reuse(auth, &e.sha256, &inspection.id)?;
         let mut flags = Vec::new();
+        let mut exif_seen = Value::Null;
         let state = match e.media {
             MediaKind::VoiceNote => {
                 for f in
@@ -95,6 +96,7 @@ pub fn inspection_checks(
             MediaKind::Photo => match original_exif(storage, &e.sha256)? {
                 Some(entry) => {
                     let (exif, media_flags) = &*entry;
+                    exif_seen = exif.as_ref().map(exif_summary).unwrap_or(Value::Null);
                     for f in media_flags {
                         if let Some(j) = media_flag_json(f) {
                             flags.push(j);
@@ -141,6 +143,7 @@ pub fn inspection_checks(
             "kind": e.media,
             "item_code": e.item_code,
             "state": state,
+            "exif": exif_seen,
             "flags": flags,
         }));
     }
@@ -149,6 +152,21 @@ pub fn inspection_checks(
         "geofence": geofence,
         "evidence": evidence,
     }))
+}
+
+/// What the server read from the original, for the supervisor to see beside the flags.
+fn exif_summary(e: &PhotoExif) -> Value {
+    let taken = e.taken_at_ms();
+    json!({
+        "taken_local": e.taken_local,
+        "taken_at_ms": taken.map(|(t, _)| t),
+        "offset_assumed": taken.map(|(_, a)| a),
+        "lat": e.gps.as_ref().map(|g| g.location.lat),
+        "lon": e.gps.as_ref().map(|g| g.location.lon),
+        "make": e.make,
+        "model": e.model,
+        "software": e.software,
+    })
 }
 
 /// "Inspector within the community's geofence" at the start (the first fix, used at the start or

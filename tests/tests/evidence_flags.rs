@@ -218,6 +218,9 @@ fn server_flags_far_exif_gps_mock_fix_reuse_and_missing_original() {
     // The far photo: checked from the server's copy of the original.
     let far_check = evidence(&d, &far_sha);
     assert_eq!(far_check["state"], "checked");
+    assert_eq!(far_check["exif"]["make"], "FenleiTest");
+    assert_eq!(far_check["exif"]["taken_local"], "2020-01-02T10:00:00");
+    assert!((far_check["exif"]["lat"].as_f64().unwrap() - far.lat).abs() < 1e-4);
     let flags = &far_check["flags"];
     let to_community = flag(flags, "PhotoFarFromCommunity");
     let dist = to_community["distance_m"].as_f64().unwrap();
@@ -239,6 +242,7 @@ fn server_flags_far_exif_gps_mock_fix_reuse_and_missing_original() {
     // The held photo: no guess, its own state.
     let held = evidence(&d, &held_sha);
     assert_eq!(held["state"], "original_not_received");
+    assert!(held["exif"].is_null());
     assert_eq!(
         codes(&held["flags"]),
         vec!["OriginalNotReceived".to_string()]
