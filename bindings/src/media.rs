@@ -80,6 +80,31 @@ impl FenleiMedia {
         })
     }
 
+    /// Copies a rectification task's closure photo in (JPEG, PNG, WebP, HEIF) and adds it to the
+    /// task's closure evidence as `kind` (`photo_after` for the 整改后照片), so media sync uploads
+    /// it and supervisors see it. Returns its record. A refused file leaves nothing behind.
+    #[uniffi::method(default(preview_path = None))]
+    pub fn attach_closure_photo(
+        &self,
+        task_id: String,
+        kind: String,
+        path: String,
+        by: String,
+        preview_path: Option<String>,
+    ) -> Result<MediaRecord> {
+        guard("attach_closure_photo", || {
+            let preview = preview_path.as_deref().map(Path::new);
+            self.store.inner.attach_closure_photo(
+                &self.media,
+                &task_id,
+                &kind,
+                Path::new(&path),
+                preview,
+                &by,
+            )
+        })
+    }
+
     /// The stored record of a photo or voice note by SHA-256, if this device has it.
     pub fn media(&self, sha256: String) -> Result<Option<MediaRecord>> {
         guard("media", || self.store.inner.media(&sha256))

@@ -538,3 +538,72 @@ fn the_same_photo_attached_from_several_threads_is_stored_once_and_referenced_by
         .unwrap();
     assert!(f.media.resolve(&record.original_path).is_file());
 }
+
+#[test]
+fn closure_photos_get_a_media_row_and_join_the_upload_queue() {
+    use fenlei_core::rectification::NewRectification;
+    let f = fixture();
+    let id = f.inspection();
+    let task = f
+        .store
+        .open_rectification(
+            &NewRectification {
+                community_id: f.community.id.clone(),
+                inspection_id: id.clone(),
+                item_code: f.item.clone(),
+                item_title: "投放点".into(),
+                responsible: "物业".into(),
+                deadline_days: 3,
+                deduction: None,
+                required_evidence: vec!["photo_after".into()],
+                finding_evidence: vec![],
+                source: "inspector".into(),
+            },
+            "li.ming",
+        )
+        .unwrap();
+    assert!(f.store.pending_media_uploads().unwrap().is_empty());
+    // Refused input (unknown task, bad kind, not an image) leaves no row and no file.
+    let photo = f.good_photo();
+    assert!(
+        f.store
+            .attach_closure_photo(
+                &f.media,
+                "no-such-task",
+                "photo_after",
+                &photo,
+                None,
+                "li.ming"
+            )
+            .is_err()
+    );
+    assert!(
+        f.store
+            .attach_closure_photo(&f.media, &task, "selfie", &photo, None, "li.ming")
+            .is_err()
+    );
+    let junk = f.write("junk.jpg", b"not a photo");
+    assert!(
+        f.store
+            .attach_closure_photo(&f.media, &task, "photo_after", &junk, None, "li.ming")
+            .is_err()
+    );
+    assert!(files_under(&f.dir.join("media/originals")).is_empty());
+    assert!(f.store.pending_media_uploads().unwrap().is_empty());
+
+    let record = f
+        .store
+        .attach_closure_photo(&f.media, &task, "photo_after", &photo, None, "li.ming")
+        .unwrap();
+    let t = f.store.rectification(&task).unwrap();
+    assert_eq!(t.closure_photos(), vec![record.sha256.clone()]);
+    assert!(t.missing_evidence().is_empty());
+    assert_eq!(
+        f.store.media(&record.sha256).unwrap().unwrap().sha256,
+        record.sha256
+    );
+    // Thumbnail, rendition and original are queued for media sync.
+    let pending = f.store.pending_media_uploads().unwrap();
+    assert_eq!(pending.len(), 3, "{pending:?}");
+    assert!(pending.iter().all(|p| p.sha256 == record.sha256));
+}

@@ -452,17 +452,60 @@ function answerText(a) {
   }
 }
 
+/** Evidence checks the server computed (docs/media.md, "Supervisor view"): flags, never blockers. */
+const FLAG = {
+  NoExif: "无 EXIF", NoExifTime: "无拍摄时间", NoExifGps: "无照片定位", ExifTimeZoneAssumed: "时区按北京时间",
+  ExifTimeOutsideWindow: "拍摄时间不在检查时段", PhotoFarFromCommunity: "照片位置远离小区",
+  PhotoFarFromDevice: "照片位置与手机定位不符", ExifGpsLooksGcj02: "EXIF 为火星坐标", ReusedPhoto: "照片重复使用",
+  EditedInSoftware: "经软件编辑", NoDeviceFix: "无手机定位", OutsideGeofence: "不在围栏内",
+  GeofenceUncertain: "围栏内外不确定", MockLocation: "模拟定位", StaleFix: "定位过时", FixFromFuture: "定位时间异常",
+  LowAccuracy: "定位精度低", AccuracyUnknown: "定位精度未知", InvalidFix: "定位无效",
+  OriginalNotReceived: "原图未上传", ExifDamaged: "EXIF 损坏", ExifValueIgnored: "EXIF 值异常",
+};
+// Informational only (not a warning): shown muted.
+const FLAG_INFO = new Set(["ExifTimeZoneAssumed", "OriginalNotReceived", "AccuracyUnknown"]);
+const GEOFENCE_STATUS = { inside: "在围栏内", outside: "在围栏外", uncertain: "无法确定", no_fix: "无定位" };
+const STAGE = { start: "开始时", submit: "提交时" };
+
+function flagList(flags) {
+  return h("ul", { class: "flags", "data-testid": "evidence-flags" }, (flags || []).map((f) =>
+    h("li", { class: FLAG_INFO.has(f.code) ? "flag info" : "flag", "data-flag": f.code, title: f.detail || "" },
+      h("strong", {}, FLAG[f.code] || f.code), f.detail ? h("span", { class: "small" }, ` ${f.detail}`) : null)));
+}
+
+function geofenceCard(checks) {
+  const rows = (checks && checks.geofence) || [];
+  return h("div", { class: "card geofence", "data-testid": "geofence-checks" },
+    h("h3", {}, "定位核验（是否在小区围栏内）"),
+    rows.length ? h("ul", {}, rows.map((g) => h("li", { "data-stage": g.stage, "data-status": g.status },
+      h("span", { class: `geo geo-${g.status}` }, `${STAGE[g.stage] || g.stage}：${GEOFENCE_STATUS[g.status] || g.status}`),
+      g.distance_m != null ? ` 距小区 ${fmtNum(g.distance_m, 0)} 米（围栏 ${fmtNum(g.geofence_m, 0)} 米）` : "",
+      ` · ${fmtDateTime(g.at_ms)}`,
+      g.flags && g.flags.length ? flagList(g.flags) : null)))
+      : h("p", { class: "muted" }, "服务器未能核验（小区不在名录中）。"),
+    rows.some((g) => g.stage === "submit") ? null : h("p", { class: "muted small" }, "尚未提交：提交时的核验待提交后进行。"));
+}
+
 function mediaFigure(ev, itemTitle) {
   const sha = encodeURIComponent(ev.sha256);
   const caption = h("figcaption", {}, `${ev.item_code}${itemTitle ? " " + itemTitle : ""} · ${fmtDateTime(ev.at_ms)}`);
+  const flags = ev.check ? flagList(ev.check.flags) : null;
+  const state = ev.check ? ev.check.state : "";
   if (ev.kind === "voice_note") {
-    return h("figure", { "data-testid": "voice-note" }, h("audio", { controls: true, preload: "none", src: `/v1/media/${sha}?rendition=original` }), caption);
+    return h("figure", { "data-testid": "voice-note", "data-state": state }, h("audio", { controls: true, preload: "none", src: `/v1/media/${sha}?rendition=original` }), caption, flags);
   }
   const img = h("img", { src: `/v1/media/${sha}?rendition=thumb`, alt: `证据照片 ${ev.item_code}`, loading: "lazy", "data-sha256": ev.sha256 });
   // Until the photo's bytes have reached the server (or where the media route is absent) the
   // thumbnail cannot load: say so instead of showing a broken image.
   img.addEventListener("error", () => img.replaceWith(h("div", { class: "missing", "data-testid": "photo-missing" }, "照片尚未上传")));
-  return h("figure", { "data-testid": "photo" }, h("a", { href: `/v1/media/${sha}?rendition=original`, target: "_blank", rel: "noopener" }, img), caption);
+  const x = ev.check && ev.check.exif;
+  const exifLine = x ? h("div", { class: "muted small", "data-testid": "photo-exif" },
+    "原图 EXIF：", x.taken_at_ms != null ? fmtDateTime(x.taken_at_ms) : "无时间",
+    x.lat != null ? ` · ${x.lat.toFixed(5)}, ${x.lon.toFixed(5)}` : " · 无定位",
+    x.make || x.model ? ` · ${[x.make, x.model].filter(Boolean).join(" ")}` : "") : null;
+  const warned = ev.check && ev.check.flags.some((f) => !FLAG_INFO.has(f.code));
+  return h("figure", { "data-testid": "photo", "data-state": state, class: warned ? "flagged" : "" },
+    h("a", { href: `/v1/media/${sha}?rendition=original`, target: "_blank", rel: "noopener" }, img), caption, exifLine, flags);
 }
 
 async function viewInspection(main, [id]) {
@@ -471,6 +514,9 @@ async function viewInspection(main, [id]) {
   const titles = Object.fromEntries((d.items || []).map((it) => [it.code, it]));
   const deduction = Object.fromEntries(((score && score.items) || []).map((it) => [it.code, it]));
   const evidence = d.evidence || (i.evidence || []).map((e) => ({ sha256: e.sha256, kind: e.media, item_code: e.item_code, added_by: e.added_by, at_ms: e.at_ms }));
+  // The server's checks of each piece of evidence, matched by hash and item.
+  const checkOf = new Map(((d.checks && d.checks.evidence) || []).map((c) => [`${c.sha256}|${c.item_code}`, c]));
+  for (const e of evidence) e.check = checkOf.get(`${e.sha256}|${e.item_code}`);
   const answers = (i.answers || []).slice().sort((a, b) => a.answer.item_code.localeCompare(b.answer.item_code));
 
   const facts = h("dl", { class: "facts" },
@@ -516,6 +562,7 @@ async function viewInspection(main, [id]) {
   main.replaceChildren(
     h("h1", {}, `检查详情 · ${c.name || i.community_id}`),
     h("div", { class: "grid2" }, h("div", { class: "card" }, facts), reviewPanel(i)),
+    geofenceCard(d.checks),
     h("h2", {}, `照片与录音（${evidence.length}）`),
     evidence.length ? h("div", { class: "photos", "data-testid": "photos" }, evidence.map((e) => mediaFigure(e, titles[e.item_code] && titles[e.item_code].title)))
       : h("p", { class: "muted" }, "没有照片或录音。"),

@@ -319,6 +319,14 @@ async fn inspection(
             .collect();
         let items =
             storage.standard_items(&inspection.standard_id, &inspection.standard_version)?;
+        // Evidence flags computed here from what the server holds (docs/media.md).
+        let checks = crate::evidence_checks::inspection_checks(
+            &*storage,
+            &auth,
+            &inspection,
+            community.as_ref(),
+            now(),
+        )?;
         Ok(serde_json::json!({
             "inspection": inspection,
             "community": community,
@@ -327,6 +335,7 @@ async fn inspection(
             "conflicts": inspection.conflicts,
             "evidence": evidence,
             "items": items,
+            "checks": checks,
         }))
     })
     .await?;

@@ -11,6 +11,7 @@ pub mod blobs;
 pub mod chain;
 pub mod dashboard;
 pub mod error;
+pub mod evidence_checks;
 pub mod media;
 pub mod planning;
 pub mod reports;

@@ -42,6 +42,14 @@ pub trait MediaIndex {
     fn blobs(&self) -> &dyn BlobStore;
     /// Whether `auth`'s user may read an inspection that references `sha256`.
     fn media_accessible(&self, auth: &DeviceAuth, sha256: &str) -> ServerResult<bool>;
+    /// The other inspections whose evidence holds `sha256`: those `auth` may read (ids, sorted)
+    /// and how many more exist outside the caller's scope.
+    fn evidence_reuse(
+        &self,
+        auth: &DeviceAuth,
+        sha256: &str,
+        inspection_id: &str,
+    ) -> ServerResult<(Vec<String>, u32)>;
     fn media_blob(
         &self,
         sha256: &str,
@@ -471,6 +479,41 @@ impl MediaIndex for crate::storage::SqliteStorage {
                 rusqlite::params![auth.user.role.as_str(), auth.user.id, sha256],
                 |r| r.get(0),
             )?)
+        })
+    }
+
+    fn evidence_reuse(
+        &self,
+        auth: &DeviceAuth,
+        sha256: &str,
+        inspection_id: &str,
+    ) -> ServerResult<(Vec<String>, u32)> {
+        let sql = format!(
+            "SELECT DISTINCT e.inspection_id, {} FROM evidence_refs e
+             JOIN inspections i ON i.id = e.inspection_id
+             LEFT JOIN communities c ON c.id = i.community_id
+             WHERE e.sha256 = ?3 AND e.inspection_id <> ?4
+             ORDER BY e.inspection_id",
+            crate::storage::readable(1, 2)
+        );
+        self.read(|c| {
+            let mut readable = Vec::new();
+            let mut hidden = 0u32;
+            let mut stmt = c.prepare_cached(&sql)?;
+            let mut rows = stmt.query(rusqlite::params![
+                auth.user.role.as_str(),
+                auth.user.id,
+                sha256,
+                inspection_id
+            ])?;
+            while let Some(r) = rows.next()? {
+                if r.get::<_, bool>(1)? {
+                    readable.push(r.get(0)?);
+                } else {
+                    hidden += 1;
+                }
+            }
+            Ok((readable, hidden))
         })
     }
 

@@ -5,7 +5,10 @@
 
 use crate::error::{ServerError, ServerResult};
 use crate::storage::{Role, ScopeKind, Storage};
-use fenlei_core::inspection::{EditContext, InspectionKind, InspectionStatus, NewInspection};
+use fenlei_core::geo::LatLon;
+use fenlei_core::inspection::{
+    EditContext, GpsFix, InspectionKind, InspectionStatus, NewInspection,
+};
 use fenlei_core::media::MediaStore;
 use fenlei_core::progress::{CancelToken, NoProgress};
 use fenlei_core::sample::{self, SampleRng};
@@ -203,7 +206,17 @@ fn rectify_one(
         .set_rectification_status(&task.id, RectificationStatus::InProgress, user, None)
         .map_err(core)?;
     let full = store.rectification(&task.id).map_err(core)?;
+    let media = MediaStore::open(dir.join(format!("{user}.media"))).map_err(core)?;
     for kind in &full.required_evidence {
+        if kind == "photo_after" {
+            // The "after" photo: ingested with its media row, so media sync uploads it.
+            let file = dir.join(format!("{user}.after.jpg"));
+            std::fs::write(&file, demo_photo(0xAF7E)?)?;
+            store
+                .attach_closure_photo(&media, &task.id, kind, &file, None, user)
+                .map_err(core)?;
+            continue;
+        }
         store
             .add_closure_evidence(
                 &task.id,
@@ -220,8 +233,12 @@ fn rectify_one(
     store
         .set_rectification_status(&task.id, RectificationStatus::Submitted, user, None)
         .map_err(core)?;
+    let options = MediaSyncOptions {
+        network: NetworkKind::Wifi,
+        ..Default::default()
+    };
     client
-        .sync(&store, &NoProgress, &CancelToken::new())
+        .sync_media(&store, &media, &options, &NoProgress, &CancelToken::new())
         .map_err(core)?;
     let body: serde_json::Value = http
         .post(format!("{url}/v1/rectifications/{}/approve", task.id))
@@ -320,6 +337,20 @@ fn inspector_day(
                 user,
             )
             .map_err(core)?;
+        // The phone's fix on arrival: inside the compound, a few metres off its point.
+        let place = store.community(community).map_err(core)?;
+        let fix = GpsFix {
+            location: LatLon {
+                lat: place.location.lat + 0.0001 * f64::from(n % 3),
+                lon: place.location.lon,
+            },
+            accuracy_m: Some(12.0),
+            altitude_m: None,
+            provider: "gps".into(),
+            at_ms: store.now_ms(),
+            is_mock: false,
+        };
+        store.add_gps_fix(&id, &fix, user).map_err(core)?;
         let answers = sample::simulated_answers(&standard, &mut rng);
         for answer in &answers {
             store.record_answer(&id, answer, &ctx).map_err(core)?;

@@ -292,6 +292,20 @@ test("photos load from the media route", async () => {
   assert.ok(loaded > 0, "thumbnails load");
   const href = await page.getAttribute("[data-testid=photo] a", "href");
   assert.match(href, /rendition=original$/);
+  // Evidence checks computed by the server: the simulated photos carry no EXIF, and their
+  // originals were uploaded on "Wi-Fi", so each is checked and flagged 无 EXIF next to it.
+  const check = withPhoto.checks.evidence.find((c) => c.sha256 === photo.sha256);
+  assert.equal(check.state, "checked");
+  assert.ok(check.flags.some((f) => f.code === "NoExif"), JSON.stringify(check));
+  const figure = page.locator(`[data-testid=photo]:has(img[data-sha256="${photo.sha256}"])`).first();
+  assert.equal(await figure.locator("[data-testid=evidence-flags] [data-flag=NoExif]").count(), 1);
+  assert.match(await figure.locator("[data-testid=evidence-flags]").textContent(), /无 EXIF/);
+  // Geofence results at the top: the simulated phones' fixes are inside the compound.
+  const geo = withPhoto.checks.geofence;
+  assert.equal(geo[0].stage, "start");
+  assert.equal(geo[0].status, "inside");
+  assert.match(await page.textContent("[data-testid=geofence-checks] li[data-stage=start]"), /开始时：在围栏内/);
+  assert.equal(await page.locator("[data-testid=geofence-checks] li[data-stage=submit]").count(), geo.filter((g) => g.stage === "submit").length);
   await shot(page, "07-photos");
 });
 
@@ -327,6 +341,13 @@ test("the rectification board shows every task in its status column", async () =
     assert.equal(await page.locator(`.column[data-status=${status}] [data-testid=rect-task]`).count(),
       tasks.filter((x) => x.status === status).length, status);
   }
+  // The worked task's "after" photo went up with the phone's media sync: its thumbnail loads.
+  const worked = tasks.find((x) => (x.closure_evidence || []).length > 0);
+  assert.ok(worked, "the simulation works one task to closure with an after photo");
+  const sel = `[data-testid=rect-task][data-id="${worked.id}"] .thumbs img[src*="${worked.closure_evidence[0]}"]`;
+  await page.locator(sel).scrollIntoViewIfNeeded();
+  await page.waitForFunction((q) => { const i = document.querySelector(q); return !i || i.complete; }, sel);
+  assert.ok(await page.$eval(sel, (i) => i.naturalWidth > 0), "the closure photo's thumbnail loads");
   await shot(page, "09-rectifications");
 });
 

@@ -28,6 +28,82 @@ pub fn noisy_jpeg(width: u16, height: u16, seed: u64, quality: u8) -> Vec<u8> {
     out
 }
 
+/// A generated JPEG with camera EXIF: make "FenleiTest", DateTimeOriginal `taken`
+/// ("YYYY:MM:DD HH:MM:SS") with OffsetTimeOriginal `offset` ("+08:00"), and GPS `(lat, lon)` in
+/// WGS-84 degrees when given. Written with kamadak-exif's writer.
+pub fn jpeg_with_exif(seed: u64, taken: &str, offset: &str, gps: Option<(f64, f64)>) -> Vec<u8> {
+    use exif::{Field, In, Rational, Tag, Value};
+    let ascii = |tag, s: &str| Field {
+        tag,
+        ifd_num: In::PRIMARY,
+        value: Value::Ascii(vec![s.as_bytes().to_vec()]),
+    };
+    let dms = |v: f64| {
+        let v = v.abs();
+        let d = v.trunc();
+        let m = ((v - d) * 60.0).trunc();
+        let s = ((v - d) * 60.0 - m) * 60.0;
+        Value::Rational(vec![
+            Rational::from((d as u32, 1)),
+            Rational::from((m as u32, 1)),
+            Rational::from(((s * 10_000.0).round() as u32, 10_000)),
+        ])
+    };
+    let mut fields = vec![
+        ascii(Tag::Make, "FenleiTest"),
+        ascii(Tag::DateTimeOriginal, taken),
+        ascii(Tag::OffsetTimeOriginal, offset),
+    ];
+    if let Some((lat, lon)) = gps {
+        fields.push(ascii(
+            Tag::GPSLatitudeRef,
+            if lat < 0.0 { "S" } else { "N" },
+        ));
+        fields.push(Field {
+            tag: Tag::GPSLatitude,
+            ifd_num: In::PRIMARY,
+            value: dms(lat),
+        });
+        fields.push(ascii(
+            Tag::GPSLongitudeRef,
+            if lon < 0.0 { "W" } else { "E" },
+        ));
+        fields.push(Field {
+            tag: Tag::GPSLongitude,
+            ifd_num: In::PRIMARY,
+            value: dms(lon),
+        });
+    }
+    let mut w = exif::experimental::Writer::new();
+    for f in &fields {
+        w.push_field(f);
+    }
+    let mut tiff = std::io::Cursor::new(Vec::new());
+    w.write(&mut tiff, false).expect("exif writer");
+    let (width, height) = (320u16, 240u16);
+    let pixels: Vec<u8> = noisy_jpeg_pixels(width, height, seed);
+    let mut app1 = b"Exif\0\0".to_vec();
+    app1.extend(tiff.into_inner());
+    let mut out = Vec::new();
+    let mut enc = jpeg_encoder::Encoder::new(&mut out, 90);
+    enc.add_app_segment(1, app1).expect("app1");
+    enc.encode(&pixels, width, height, jpeg_encoder::ColorType::Rgb)
+        .expect("encode JPEG");
+    out
+}
+
+fn noisy_jpeg_pixels(width: u16, height: u16, seed: u64) -> Vec<u8> {
+    let mut x = seed | 1;
+    let mut pixels = Vec::with_capacity(width as usize * height as usize * 3);
+    for i in 0..width as u32 * height as u32 * 3 {
+        x ^= x << 13;
+        x ^= x >> 7;
+        x ^= x << 17;
+        pixels.push(((i % 251) as u8).wrapping_add((x & 0x1f) as u8));
+    }
+    pixels
+}
+
 /// Writes a generated photo into `dir` and returns its path.
 pub fn write_photo(dir: &Path, name: &str, width: u16, height: u16, seed: u64) -> PathBuf {
     let path = dir.join(name);

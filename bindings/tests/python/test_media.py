@@ -101,3 +101,28 @@ def test_real_photo_far_away_and_reused(loaded, media, inspection_id):
     second = media.attach_photo(second_id, "A01", photo, by=INSPECTOR)
     reused = [f for f in second.flags if f.is_REUSED_PHOTO()]
     assert reused and reused[0].inspection_ids == [inspection_id]
+
+
+@pytest.mark.skipif(not os.path.isdir(CORPUS), reason="shared photo corpus (../shared/fixtures/photos) not present")
+def test_closure_photo_is_ingested_and_recorded_on_the_task(loaded, media, inspection_id):
+    tasks = fenlei.FenleiRectifications(loaded)
+    task_id = tasks.open(
+        fenlei.NewRectification(
+            community_id=COMMUNITY,
+            inspection_id=inspection_id,
+            item_code="C01",
+            item_title="收集容器脏污、未加盖、破损或满溢",
+            responsible="物业",
+            deadline_days=3,
+            required_evidence=["photo_after"],
+        ),
+        INSPECTOR,
+    )
+    photo = os.path.join(CORPUS, "phone", "iphone6_gps.jpg")
+    record = media.attach_closure_photo(task_id, "photo_after", photo, by=INSPECTOR)
+    assert record.kind == fenlei.MediaKind.PHOTO
+    assert os.path.isfile(media.file_path(record.thumbnail.path))
+    assert media.media(record.sha256).sha256 == record.sha256
+    assert [(e.kind, e.sha256) for e in tasks.get(task_id).closure_evidence] == [("photo_after", record.sha256)]
+    with pytest.raises(fenlei.FenleiError.InvalidInput):
+        media.attach_closure_photo(task_id, "selfie", photo, by=INSPECTOR)

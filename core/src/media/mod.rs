@@ -242,6 +242,28 @@ fn guarded<T>(work: impl FnOnce() -> Result<T>) -> Result<T> {
         .unwrap_or_else(|_| Err(invalid("decoder failed on damaged data")))
 }
 
+/// Reads the EXIF of an image file's bytes as ingest does (same checks, same flags), for a
+/// copy that arrived elsewhere — the server reads an uploaded original with it. `None` with
+/// `NoExif` when there is no camera EXIF; a damaged block gives what could be read plus
+/// `ExifDamaged`. Never panics on hostile bytes.
+pub fn read_photo_exif<R: std::io::BufRead + Seek>(
+    reader: &mut R,
+) -> (Option<PhotoExif>, Vec<MediaFlag>) {
+    let mut flags = Vec::new();
+    let exif =
+        catch_unwind(AssertUnwindSafe(|| exif::read(reader, &mut flags))).unwrap_or_else(|_| {
+            flags.push(MediaFlag::ExifDamaged);
+            None
+        });
+    let camera_exif = exif.as_ref().is_some_and(|e| {
+        e.taken_local.is_some() || e.make.is_some() || e.model.is_some() || e.gps.is_some()
+    });
+    if !camera_exif && !flags.contains(&MediaFlag::ExifDamaged) {
+        flags.push(MediaFlag::NoExif);
+    }
+    (exif, flags)
+}
+
 impl MediaStore {
     /// Opens (creating) the media folder at `root` with default options.
     pub fn open(root: impl Into<PathBuf>) -> Result<MediaStore> {

@@ -15,7 +15,7 @@ use serde::{Deserialize, Serialize};
 use super::{CHINA_OFFSET_MINUTES, PhotoExif};
 use crate::community::Community;
 use crate::geo::{self, CoordSystem, LatLon};
-use crate::inspection::GpsFix;
+use crate::inspection::{GpsFix, Inspection, MediaKind};
 
 /// Thresholds of the checks. The defaults suit phone GPS in Chinese residential compounds.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -396,4 +396,66 @@ fn photo_position(
             flags.push(EvidenceFlag::PhotoFarFromDevice { distance_m: d });
         }
     }
+}
+
+/// The flags of one piece of evidence of an inspection, from what the document holds (its fixes
+/// are WGS-84) and the file's EXIF: the device's store calls it at attach and on read, the
+/// server on read from the verified original it holds. Photos: [`check_photo`] against the fix
+/// nearest their capture time (else the latest), in the window from the start to the end (`now`
+/// while open). Voice notes carry no position or time of their own: the latest fix is checked
+/// against the fence, and reuse is flagged as for photos.
+pub fn check_evidence(
+    kind: MediaKind,
+    exif: Option<&PhotoExif>,
+    inspection: &Inspection,
+    community: &Community,
+    other_inspections: Vec<String>,
+    now_ms: i64,
+) -> Vec<EvidenceFlag> {
+    let policy = VerifyPolicy::default();
+    let window_start_ms = inspection.started_at_ms;
+    let window_end_ms = inspection
+        .ended_at_ms
+        .unwrap_or(now_ms)
+        .max(window_start_ms);
+    match kind {
+        MediaKind::Photo => {
+            let taken = exif.and_then(PhotoExif::taken_at_ms).map(|(t, _)| t);
+            let input = PhotoCheckInput {
+                exif: exif.cloned(),
+                device_fix: fix_near(&inspection.gps_fixes, taken),
+                device_fix_system: CoordSystem::Wgs84,
+                community: community.clone(),
+                window_start_ms,
+                window_end_ms,
+                other_inspections_with_same_photo: other_inspections,
+            };
+            check_photo(&input, &policy)
+        }
+        MediaKind::VoiceNote => {
+            let mut flags = match fix_near(&inspection.gps_fixes, None) {
+                Some(fix) => {
+                    check_geofence(&fix, CoordSystem::Wgs84, community, now_ms, &policy).flags
+                }
+                None => vec![EvidenceFlag::NoDeviceFix],
+            };
+            if !other_inspections.is_empty() {
+                flags.push(EvidenceFlag::ReusedPhoto {
+                    inspection_ids: other_inspections,
+                });
+            }
+            flags
+        }
+    }
+}
+
+/// The fix closest in time to `at`, or the latest one when the time is unknown.
+pub fn fix_near(fixes: &[GpsFix], at: Option<i64>) -> Option<GpsFix> {
+    match at {
+        Some(t) => fixes
+            .iter()
+            .min_by_key(|f| f.at_ms.saturating_sub(t).unsigned_abs()),
+        None => fixes.iter().max_by_key(|f| f.at_ms),
+    }
+    .cloned()
 }

@@ -16,13 +16,10 @@ use serde::{Deserialize, Serialize};
 
 use super::projection::Touched;
 use super::{Store, lock, queries};
-use crate::community::Community;
 use crate::geo::CoordSystem;
-use crate::inspection::{EvidenceRef, GpsFix, Inspection, InspectionDoc, MediaKind};
-use crate::media::verify::{
-    self, EvidenceFlag, GeofenceCheck, GeofenceStatus, PhotoCheckInput, VerifyPolicy,
-};
-use crate::media::{MediaRecord, MediaStore, PhotoExif, Rendition};
+use crate::inspection::{EvidenceRef, GpsFix, InspectionDoc, MediaKind};
+use crate::media::verify::{self, EvidenceFlag, GeofenceCheck, GeofenceStatus, VerifyPolicy};
+use crate::media::{MediaRecord, MediaStore, Rendition};
 use crate::{CoreError, Result};
 
 /// What an attach stored: the media record, the reference now in the document, and the flags
@@ -211,7 +208,7 @@ impl Store {
                             };
                             match (record, &inspection, community) {
                                 (Some(rec), Some(i), Some(com)) => {
-                                    evidence_flags_for(&rec, i, &com, Vec::new(), now)
+                                    verify::check_evidence(rec.kind, rec.exif.as_ref(), i, &com, Vec::new(), now)
                                 }
                                 _ => Vec::new(),
                             }
@@ -313,7 +310,14 @@ impl Store {
                 let community = queries::community(tx, &inspection.community_id)?
                     .ok_or_else(|| CoreError::UnknownCommunity(inspection.community_id.clone()))?;
                 let others = other_inspections(tx, &record.sha256, inspection_id)?;
-                flags = evidence_flags_for(&record, &inspection, &community, others, now);
+                flags = verify::check_evidence(
+                    record.kind,
+                    record.exif.as_ref(),
+                    &inspection,
+                    &community,
+                    others,
+                    now,
+                );
                 tx.prepare_cached(
                     "INSERT INTO evidence_checks (inspection_id, item_code, sha256, flags_json, checked_at)
                      VALUES (?1, ?2, ?3, ?4, ?5)
@@ -341,7 +345,7 @@ impl Store {
 
     /// Removes the files of a record no `media` row refers to (an attach that failed after its
     /// ingest). Under the writer lock, so it cannot race a commit, which re-checks its files.
-    fn discard_unreferenced(&self, media: &MediaStore, record: &MediaRecord) {
+    pub(super) fn discard_unreferenced(&self, media: &MediaStore, record: &MediaRecord) {
         let w = lock(&self.writer);
         let referenced = w
             .conn
@@ -449,65 +453,6 @@ fn geofence_from_row(row: GeofenceRow) -> Result<RecordedGeofenceCheck> {
     })
 }
 
-/// The flags of a new piece of evidence. Photos: [`verify::check_photo`] against the fix
-/// nearest their capture time (else the latest). Voice notes carry no position or time of
-/// their own: the latest fix is checked against the fence, and reuse is flagged as for photos.
-fn evidence_flags_for(
-    record: &MediaRecord,
-    inspection: &Inspection,
-    community: &Community,
-    others: Vec<String>,
-    now: i64,
-) -> Vec<EvidenceFlag> {
-    let policy = VerifyPolicy::default();
-    let window_start_ms = inspection.started_at_ms;
-    let window_end_ms = inspection.ended_at_ms.unwrap_or(now).max(window_start_ms);
-    match record.kind {
-        MediaKind::Photo => {
-            let taken = record
-                .exif
-                .as_ref()
-                .and_then(PhotoExif::taken_at_ms)
-                .map(|(t, _)| t);
-            let input = PhotoCheckInput {
-                exif: record.exif.clone(),
-                device_fix: fix_near(&inspection.gps_fixes, taken),
-                device_fix_system: FIX_SYSTEM,
-                community: community.clone(),
-                window_start_ms,
-                window_end_ms,
-                other_inspections_with_same_photo: others,
-            };
-            verify::check_photo(&input, &policy)
-        }
-        MediaKind::VoiceNote => {
-            let mut flags = match fix_near(&inspection.gps_fixes, None) {
-                Some(fix) => {
-                    verify::check_geofence(&fix, FIX_SYSTEM, community, now, &policy).flags
-                }
-                None => vec![EvidenceFlag::NoDeviceFix],
-            };
-            if !others.is_empty() {
-                flags.push(EvidenceFlag::ReusedPhoto {
-                    inspection_ids: others,
-                });
-            }
-            flags
-        }
-    }
-}
-
-/// The fix closest in time to `at`, or the latest one when the time is unknown.
-fn fix_near(fixes: &[GpsFix], at: Option<i64>) -> Option<GpsFix> {
-    match at {
-        Some(t) => fixes
-            .iter()
-            .min_by_key(|f| f.at_ms.saturating_sub(t).unsigned_abs()),
-        None => fixes.iter().max_by_key(|f| f.at_ms),
-    }
-    .cloned()
-}
-
 /// Other inspections whose evidence includes this hash, sorted.
 fn other_inspections(conn: &Connection, sha256: &str, inspection_id: &str) -> Result<Vec<String>> {
     let mut stmt = conn.prepare_cached(
@@ -522,7 +467,7 @@ fn other_inspections(conn: &Connection, sha256: &str, inspection_id: &str) -> Re
 
 /// Every file the record names is complete under its final name (a row never points at a
 /// missing file, even if a concurrent failed attach of the same bytes cleaned up).
-fn ensure_files(media: &MediaStore, record: &MediaRecord) -> Result<()> {
+pub(super) fn ensure_files(media: &MediaStore, record: &MediaRecord) -> Result<()> {
     let renditions = [&record.thumbnail, &record.upload];
     for rel in renditions
         .into_iter()
@@ -542,7 +487,7 @@ fn ensure_files(media: &MediaStore, record: &MediaRecord) -> Result<()> {
 
 /// Inserts the record's row; an existing row (the same bytes attached before) keeps its values
 /// and gains what it lacked: renditions made later from a HEIF's preview, a transcript.
-fn upsert_media(tx: &Connection, r: &MediaRecord, now: i64) -> Result<()> {
+pub(super) fn upsert_media(tx: &Connection, r: &MediaRecord, now: i64) -> Result<()> {
     let exif = r.exif.as_ref();
     let gps = exif.and_then(|e| e.gps.as_ref());
     let (t, u) = (r.thumbnail.as_ref(), r.upload.as_ref());

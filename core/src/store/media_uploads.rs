@@ -45,8 +45,8 @@ pub struct MediaUploadState {
 }
 
 impl Store {
-    /// Every file of every photo and voice note referenced by an inspection held here that the
-    /// server has not confirmed yet, thumbnails first, then upload renditions, then originals,
+    /// Every file of every photo and voice note referenced by an inspection or a rectification
+    /// task (finding or closure photo) held here that the server has not confirmed yet, thumbnails first, then upload renditions, then originals,
     /// each in attach order.
     pub fn pending_media_uploads(&self) -> Result<Vec<PendingUpload>> {
         let mut out = self.read(|c| {
@@ -55,7 +55,12 @@ impl Store {
                         m.thumb_path, m.thumb_sha256, m.thumb_bytes,
                         m.upload_path, m.upload_sha256, m.upload_bytes, e.first
                  FROM media m
-                 JOIN (SELECT sha256, min(added_at) AS first FROM evidence_refs GROUP BY sha256) e
+                 JOIN (SELECT sha256, min(first) AS first FROM (
+                         SELECT sha256, min(added_at) AS first FROM evidence_refs GROUP BY sha256
+                         UNION ALL
+                         SELECT v.sha256, min(t.updated_at) FROM rectification_evidence v
+                         JOIN rectifications t ON t.id = v.task_id GROUP BY v.sha256)
+                       GROUP BY sha256) e
                    USING (sha256)",
             )?;
             let mut rows = stmt.query([])?;

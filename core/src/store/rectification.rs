@@ -4,6 +4,7 @@
 
 use super::{COMPACT_AFTER_CHANGES, Store, append_change, compact_bytes, lock};
 use crate::inspection::{HistoryEntry, InspectionStatus};
+use crate::media::{MediaRecord, MediaStore};
 use crate::rectification::{
     ClosureEvidence, FollowUp, NewRectification, Rectification, RectificationDoc,
     RectificationStatus, due_under_standard,
@@ -12,6 +13,7 @@ use crate::scoring;
 use crate::{CoreError, Result};
 use rusqlite::{Connection, OptionalExtension, params};
 use serde::{Deserialize, Serialize};
+use std::path::Path;
 
 /// One task as the projection holds it (for lists).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -211,6 +213,17 @@ impl Store {
         device_id: Option<&str>,
         f: impl FnOnce(&mut RectificationDoc, i64) -> Result<()>,
     ) -> Result<()> {
+        self.edit_task_with(id, device_id, f, |_, _| Ok(()))
+    }
+
+    /// [`Self::edit_task`] with more work (`in_tx`) in the edit's own transaction.
+    fn edit_task_with(
+        &self,
+        id: &str,
+        device_id: Option<&str>,
+        f: impl FnOnce(&mut RectificationDoc, i64) -> Result<()>,
+        in_tx: impl FnOnce(&Connection, i64) -> Result<()>,
+    ) -> Result<()> {
         let w = lock(&self.writer);
         let mut doc = load_task(&w.conn, id, device_id.unwrap_or(&self.device_id))?;
         let now = self.now_ms();
@@ -221,8 +234,54 @@ impl Store {
             compact_bytes(&tx, id, &doc.save(), now)?;
         }
         project(&tx, &doc, now)?;
+        in_tx(&tx, now)?;
         tx.commit()?;
         Ok(())
+    }
+
+    /// Ingests a closure photo (整改后照片, or a photographed report or record) and adds it to
+    /// the task's closure evidence as `kind` (`photo_after` for the "after" photo), with its
+    /// `media` row, so that media sync uploads it like inspection evidence (thumbnail, rendition,
+    /// then the original) and supervisors can fetch it. As with `attach_photo`: an unknown task
+    /// or a refused file fails before anything is stored; a failed commit removes the files this
+    /// call newly wrote.
+    pub fn attach_closure_photo(
+        &self,
+        media: &MediaStore,
+        task_id: &str,
+        kind: &str,
+        path: &Path,
+        preview: Option<&Path>,
+        by: &str,
+    ) -> Result<MediaRecord> {
+        self.rectification(task_id)?;
+        let record = media.ingest_photo(path, preview)?;
+        let result = self.edit_task_with(
+            task_id,
+            None,
+            |doc, now| {
+                doc.add_closure_evidence(&ClosureEvidence {
+                    kind: kind.to_string(),
+                    text: None,
+                    sha256: Some(record.sha256.clone()),
+                    by: by.to_string(),
+                    at_ms: now,
+                })
+            },
+            |tx, now| {
+                super::media::ensure_files(media, &record)?;
+                super::media::upsert_media(tx, &record, now)
+            },
+        );
+        match result {
+            Ok(()) => Ok(record),
+            Err(e) => {
+                if !record.already_stored {
+                    self.discard_unreferenced(media, &record);
+                }
+                Err(e)
+            }
+        }
     }
 
     /// Moves a task along its loop (see [`RectificationStatus::can_become`]).
