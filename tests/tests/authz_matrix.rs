@@ -180,6 +180,168 @@ const HTTP: &[HttpRow] = &[
     ("sup", "POST", "/v1/sync", 200, &["{own}"], &["{far}"]),
     ("sup_far", "POST", "/v1/sync", 200, &["{far}"], &["{own}"]),
     ("admin", "POST", "/v1/sync", 200, &["{own}", "{far}"], &[]),
+    // Endpoints added with media sync, supervision, tamper evidence and the dashboard.
+    ("anon", "GET", "/v1/communities", 401, &[], &[]),
+    ("revoked", "GET", "/v1/communities", 401, &[], &[]),
+    ("insp", "GET", "/v1/communities", 403, &[], &[]),
+    (
+        "sup",
+        "GET",
+        "/v1/communities",
+        200,
+        &["{c_own}"],
+        &["{c_far}"],
+    ),
+    (
+        "sup_far",
+        "GET",
+        "/v1/communities",
+        200,
+        &["{c_far}"],
+        &["{c_own}"],
+    ),
+    (
+        "admin",
+        "GET",
+        "/v1/communities",
+        200,
+        &["{c_own}", "{c_far}"],
+        &[],
+    ),
+    ("anon", "GET", "/v1/rectifications", 401, &[], &[]),
+    ("revoked", "GET", "/v1/rectifications", 401, &[], &[]),
+    ("insp", "GET", "/v1/rectifications", 403, &[], &[]),
+    ("sup", "GET", "/v1/rectifications", 200, &[], &["{c_far}"]),
+    (
+        "sup_far",
+        "GET",
+        "/v1/rectifications",
+        200,
+        &[],
+        &["{c_own}"],
+    ),
+    ("anon", "GET", "/v1/planning/uninspected", 401, &[], &[]),
+    ("insp", "GET", "/v1/planning/uninspected", 403, &[], &[]),
+    (
+        "sup",
+        "GET",
+        "/v1/planning/uninspected",
+        200,
+        &[],
+        &["{c_far}"],
+    ),
+    (
+        "sup_far",
+        "GET",
+        "/v1/planning/uninspected",
+        200,
+        &[],
+        &["{c_own}"],
+    ),
+    ("anon", "GET", "/v1/reports/weekly.csv", 401, &[], &[]),
+    ("revoked", "GET", "/v1/reports/weekly.csv", 401, &[], &[]),
+    ("insp", "GET", "/v1/reports/weekly.csv", 403, &[], &[]),
+    ("sup", "GET", "/v1/reports/weekly.csv", 200, &[], &[]),
+    ("anon", "GET", "/v1/chain/head", 401, &[], &[]),
+    ("revoked", "GET", "/v1/chain/head", 401, &[], &[]),
+    ("insp", "GET", "/v1/chain/head", 200, &[], &[]),
+    (
+        "anon",
+        "GET",
+        "/v1/receipts?inspection={own}",
+        401,
+        &[],
+        &[],
+    ),
+    (
+        "revoked",
+        "GET",
+        "/v1/receipts?inspection={own}",
+        401,
+        &[],
+        &[],
+    ),
+    ("anon", "GET", "/v1/session", 401, &[], &[]),
+    (
+        "anon",
+        "GET",
+        "/v1/media/{sha_unknown}?rendition=thumb",
+        401,
+        &[],
+        &[],
+    ),
+    (
+        "revoked",
+        "GET",
+        "/v1/media/{sha_unknown}?rendition=thumb",
+        401,
+        &[],
+        &[],
+    ),
+    (
+        "sup",
+        "GET",
+        "/v1/media/{sha_unknown}?rendition=thumb",
+        403,
+        &[],
+        &[],
+    ),
+    (
+        "admin",
+        "GET",
+        "/v1/media/{sha_unknown}?rendition=thumb",
+        403,
+        &[],
+        &[],
+    ),
+    (
+        "anon",
+        "POST",
+        "/v1/inspections/{own}/review",
+        401,
+        &[],
+        &[],
+    ),
+    (
+        "revoked",
+        "POST",
+        "/v1/inspections/{own}/review",
+        401,
+        &[],
+        &[],
+    ),
+    (
+        "insp",
+        "POST",
+        "/v1/inspections/{own}/review",
+        403,
+        &[],
+        &[],
+    ),
+    (
+        "sup_far",
+        "POST",
+        "/v1/inspections/{own}/review",
+        403,
+        &[],
+        &[],
+    ),
+    (
+        "anon",
+        "POST",
+        "/v1/rectifications/no-such-task/approve",
+        401,
+        &[],
+        &[],
+    ),
+    (
+        "insp",
+        "POST",
+        "/v1/rectifications/no-such-task/approve",
+        403,
+        &[],
+        &[],
+    ),
 ];
 
 /// What a write does.
@@ -337,6 +499,7 @@ fn world() -> World {
     vars.insert("{sub}", create("insp", &communities[0], true));
     vars.insert("{far}", create("insp_far", &far.id, true));
     vars.insert("{c_own}", communities[0].clone());
+    vars.insert("{sha_unknown}", "ab".repeat(32));
     vars.insert("{c_far}", far.id.clone());
     vars.insert("{s_far}", far.street.clone());
     World {
@@ -436,6 +599,13 @@ fn every_role_endpoint_and_ownership_case() {
         let path = w.fill(path);
         let mut req = match *method {
             "GET" => http.get(format!("{url}{path}")),
+            // Supervision routes take a decision; everything else posted here is a sync body.
+            "POST" if path.ends_with("/review") => http
+                .post(format!("{url}{path}"))
+                .json(&serde_json::json!({"decision": "approve", "comment": "ok"})),
+            "POST" if path.starts_with("/v1/rectifications/") => http
+                .post(format!("{url}{path}"))
+                .json(&serde_json::json!({"comment": "ok"})),
             "POST" => http
                 .post(format!("{url}{path}"))
                 .header("content-type", "application/json")
