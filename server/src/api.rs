@@ -226,6 +226,24 @@ fn civil_of(ms: i64) -> (i64, u32, u32) {
     (y, m, d)
 }
 
+/// The day a request or command asks about (`YYYY-MM-DD` or RFC 3339; now when absent) and the
+/// `period` ("week" or "month") holding it, as (at, from, to) in ms — the one reading of `?at=`
+/// and `?period=` for every handler and CLI command.
+pub fn period_at(period: &str, at: Option<&str>) -> ServerResult<(i64, i64, i64)> {
+    let at = at.map(parse_time).transpose()?.unwrap_or_else(now);
+    let (from, to) = period_bounds(period, at)?;
+    Ok((at, from, to))
+}
+
+/// A comma-separated list from a query or the command line, trimmed, without empty entries.
+pub fn split_list(s: &str) -> Vec<String> {
+    s.split(',')
+        .map(str::trim)
+        .filter(|s| !s.is_empty())
+        .map(str::to_string)
+        .collect()
+}
+
 /// The week (Monday to Monday) or month holding `at`, as [from, to) in ms.
 pub fn period_bounds(period: &str, at_ms: i64) -> ServerResult<(i64, i64)> {
     let (y, m, d) = civil_of(at_ms);
@@ -384,13 +402,8 @@ async fn rankings(
             )));
         }
     };
-    let at =
-        q.at.as_deref()
-            .map(parse_time)
-            .transpose()?
-            .unwrap_or_else(now);
     let period = q.period.unwrap_or_else(|| "week".into());
-    let (from, to) = period_bounds(&period, at)?;
+    let (_, from, to) = period_at(&period, q.at.as_deref())?;
     let rows = blocking(move || storage.rankings(&auth, by, from, to)).await?;
     Ok(axum::Json(serde_json::json!({
         "by": q.by.unwrap_or_else(|| "community".into()),

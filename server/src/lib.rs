@@ -322,11 +322,7 @@ fn run(cli: Cli) -> error::ServerResult<()> {
         } => {
             let auth = cli_auth(storage.as_ref(), &user)?;
             let kind = reports::ReportKind::parse(&kind)?;
-            let at = match at {
-                Some(a) => api::parse_time(&a)?,
-                None => storage::now(),
-            };
-            let (from, to) = api::period_bounds(kind.period(), at)?;
+            let (_, from, to) = api::period_at(kind.period(), at.as_deref())?;
             let by = by.unwrap_or_else(|| kind.default_by().into());
             let report = reports::build(storage.as_ref(), &auth, kind, &by, from, to)?;
             std::fs::create_dir_all(&out)?;
@@ -336,12 +332,7 @@ fn run(cli: Cli) -> error::ServerResult<()> {
                 reports::Format::Html,
             ] {
                 let bytes = reports::render(storage.as_ref(), &report, format, &base_url)?;
-                let path = out.join(format!(
-                    "{}-{}.{}",
-                    kind.file_stem(),
-                    reports::day_label(from),
-                    format.ext()
-                ));
+                let path = out.join(reports::file_name(kind, from, format));
                 std::fs::write(&path, bytes)?;
                 println!("{}", path.display());
             }
@@ -357,11 +348,7 @@ fn run(cli: Cli) -> error::ServerResult<()> {
             inspectors,
         } => {
             let auth = cli_auth(storage.as_ref(), &user)?;
-            let at = match at {
-                Some(a) => api::parse_time(&a)?,
-                None => storage::now(),
-            };
-            let (from, to) = api::period_bounds(&period, at)?;
+            let (at, from, to) = api::period_at(&period, at.as_deref())?;
             let plan = planning::plan_visits(
                 storage.as_ref(),
                 &auth,
@@ -373,7 +360,8 @@ fn run(cli: Cli) -> error::ServerResult<()> {
                     per_day,
                     seed,
                     inspectors: inspectors
-                        .map(|s| s.split(',').map(|x| x.trim().to_string()).collect())
+                        .as_deref()
+                        .map(api::split_list)
                         .unwrap_or_default(),
                 },
             )?;

@@ -468,11 +468,9 @@ impl MediaIndex for crate::storage::SqliteStorage {
              OR EXISTS (SELECT 1 FROM rectification_evidence v
                  JOIN rectifications t ON t.id = v.task_id
                  LEFT JOIN communities c ON c.id = t.community_id
-                 WHERE v.sha256 = ?3 AND ({} OR (?1 = 'inspector' AND (t.opened_by = ?2
-                     OR EXISTS (SELECT 1 FROM inspections j
-                                WHERE j.id = t.inspection_id AND j.created_by = ?2)))))",
+                 WHERE v.sha256 = ?3 AND {})",
             crate::storage::readable(1, 2),
-            crate::supervision::community_in_scope(1, 2)
+            crate::supervision::task_readable_sql(1, 2)
         );
         self.read(|c| {
             Ok(c.prepare_cached(&sql)?.query_row(

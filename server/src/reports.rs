@@ -113,6 +113,16 @@ fn parse_by(by: &str) -> ServerResult<ScopeKind> {
 }
 
 /// The day `YYYY-MM-DD` (UTC+8) of a time.
+/// The file name of a report: `<stem>-<first day>.<ext>` (docs/bulletins.md).
+pub fn file_name(kind: ReportKind, from_ms: i64, format: Format) -> String {
+    format!(
+        "{}-{}.{}",
+        kind.file_stem(),
+        day_label(from_ms),
+        format.ext()
+    )
+}
+
 pub fn day_label(ms: i64) -> String {
     let (y, m, d) = crate::api::civil_date(ms);
     format!("{y:04}-{m:02}-{d:02}")

@@ -103,6 +103,17 @@ pub struct Finding {
 }
 
 /// SQL true when community `c` is in the scope of user ?U with role ?R.
+/// SQL: the task `t` (joined with its community as `c`) is readable by the caller — its community
+/// is in scope, or the caller is the inspector who opened it or made its inspection. One rule for
+/// the sync feed and for the task's photos (media.rs).
+pub(crate) fn task_readable_sql(role: usize, user: usize) -> String {
+    format!(
+        "({} OR (?{role} = 'inspector' AND (t.opened_by = ?{user}
+            OR EXISTS (SELECT 1 FROM inspections j WHERE j.id = t.inspection_id AND j.created_by = ?{user}))))",
+        community_in_scope(role, user)
+    )
+}
+
 pub(crate) fn community_in_scope(role: usize, user: usize) -> String {
     format!(
         "(?{role} = 'admin' OR EXISTS (SELECT 1 FROM user_scopes s WHERE s.user_id = ?{user} AND (
@@ -603,11 +614,10 @@ fn feed_with_tasks(
          LEFT JOIN communities c ON c.id = coalesce(i.community_id, t.community_id)
          WHERE f.seq > ?1 AND f.seq <= ?2 AND (
             (i.id IS NOT NULL AND {})
-            OR (t.id IS NOT NULL AND ({} OR (?3 = 'inspector' AND (t.opened_by = ?4
-                OR EXISTS (SELECT 1 FROM inspections j WHERE j.id = t.inspection_id AND j.created_by = ?4))))))
+            OR (t.id IS NOT NULL AND {}))
          ORDER BY f.seq LIMIT ?5",
         crate::storage::readable(3, 4),
-        community_in_scope(3, 4)
+        task_readable_sql(3, 4)
     );
     let mut stmt = tx.prepare_cached(&sql)?;
     let entries: Vec<fenlei_core::sync::protocol::FeedEntry> = stmt

@@ -2,9 +2,8 @@
 //! rectification board, bulletins and planning. Every handler authenticates through
 //! `api::authenticate` and runs storage work on the blocking pool.
 
-use crate::api::{Shared, authenticate, blocking, parse_json, parse_time, period_bounds};
+use crate::api::{Shared, authenticate, blocking, parse_json, period_at, split_list};
 use crate::error::{ServerError, ServerResult};
-use crate::storage::now;
 use crate::supervision::{TaskFilter, require_reviewer};
 use axum::Router;
 use axum::body::Bytes;
@@ -148,20 +147,10 @@ async fn report(
         .ok_or_else(|| ServerError::NotFound(format!("no report {name}")))?;
     let kind = crate::reports::ReportKind::parse(kind)?;
     let format = crate::reports::Format::parse(format)?;
-    let at =
-        q.at.as_deref()
-            .map(parse_time)
-            .transpose()?
-            .unwrap_or_else(now);
     let by = q.by.unwrap_or_else(|| kind.default_by().into());
     let base = q.base.unwrap_or_default();
-    let (from, to) = period_bounds(kind.period(), at)?;
-    let file_name = format!(
-        "{}-{}.{}",
-        kind.file_stem(),
-        crate::reports::day_label(from),
-        format.ext()
-    );
+    let (_, from, to) = period_at(kind.period(), q.at.as_deref())?;
+    let file_name = crate::reports::file_name(kind, from, format);
     let bytes = blocking(move || {
         let report = crate::reports::build(storage.as_ref(), &auth, kind, &by, from, to)?;
         crate::reports::render(storage.as_ref(), &report, format, &base)
@@ -197,13 +186,8 @@ async fn uninspected(
 ) -> ServerResult<Response> {
     let auth = authenticate(&storage, &headers).await?;
     require_reviewer(&auth)?;
-    let at =
-        q.at.as_deref()
-            .map(parse_time)
-            .transpose()?
-            .unwrap_or_else(now);
     let period = q.period.unwrap_or_else(|| "month".into());
-    let (from, to) = period_bounds(&period, at)?;
+    let (_, from, to) = period_at(&period, q.at.as_deref())?;
     let body = blocking(move || {
         let list = crate::planning::uninspected(storage.as_ref(), &auth, from, to)?;
         Ok(serde_json::json!({"period": period, "from_ms": from, "to_ms": to, "communities": list}))
@@ -219,23 +203,9 @@ async fn visits(
 ) -> ServerResult<Response> {
     let auth = authenticate(&storage, &headers).await?;
     require_reviewer(&auth)?;
-    let at =
-        q.at.as_deref()
-            .map(parse_time)
-            .transpose()?
-            .unwrap_or_else(now);
     let period = q.period.unwrap_or_else(|| "month".into());
-    let (from, to) = period_bounds(&period, at)?;
-    let inspectors: Vec<String> = q
-        .inspectors
-        .map(|s| {
-            s.split(',')
-                .map(str::trim)
-                .filter(|s| !s.is_empty())
-                .map(str::to_string)
-                .collect()
-        })
-        .unwrap_or_default();
+    let (at, from, to) = period_at(&period, q.at.as_deref())?;
+    let inspectors = q.inspectors.as_deref().map(split_list).unwrap_or_default();
     let request = crate::planning::PlanRequest {
         from_ms: from,
         to_ms: to,
