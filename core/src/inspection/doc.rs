@@ -6,15 +6,14 @@
 use super::{
     AnswerConflict, EditContext, EvidenceRef, GpsFix, HistoryEntry, Inspection, InspectionKind,
     InspectionStatus, MediaKind, NewInspection, RecordedAnswer, WorkflowEvent, WorkflowEventKind,
-    guarded,
+    apply_strictly, guarded,
 };
 use crate::answer::{AnswerValue, ItemAnswer, OccurrenceCount};
 use crate::geo::LatLon;
 use crate::{CoreError, Result};
 use automerge::transaction::{CommitOptions, Transactable};
 use automerge::{
-    ActorId, AutoCommit, ChangeHash, LoadOptions, ObjId, ObjType, OnPartialLoad, ROOT, ReadDoc,
-    ScalarValue, Value, VerificationMode,
+    ActorId, AutoCommit, ChangeHash, ObjId, ObjType, ROOT, ReadDoc, ScalarValue, Value,
 };
 use serde::{Deserialize, Serialize};
 
@@ -143,32 +142,15 @@ impl InspectionDoc {
     /// not a valid inspection, nothing changes here.
     pub fn apply_bytes(&mut self, bytes: &[u8]) -> Result<usize> {
         let id = self.id.clone();
-        let mut candidate = self.doc.clone();
-        let applied = guarded(&id, || {
-            // load_incremental silently drops a damaged tail (it is made for appended files);
-            // bytes from elsewhere must decode whole, so parse them strictly first — after this
-            // document's own bytes, so that incremental changes find the changes they depend on.
-            let mut whole = candidate.clone().save();
-            whole.extend_from_slice(bytes);
-            AutoCommit::load_with_options(
-                &whole,
-                LoadOptions::new()
-                    .on_partial_load(OnPartialLoad::Error)
-                    .verification_mode(VerificationMode::DontCheck),
-            )
-            .map_err(|e| corrupt(&id, e.to_string()))?;
-            let n = candidate
-                .load_incremental(bytes)
-                .map_err(|e| corrupt(&id, e.to_string()))?;
+        let (doc, n) = apply_strictly(&id, &self.doc, bytes, |doc| {
             InspectionDoc {
                 id: id.clone(),
-                doc: candidate.clone(),
+                doc: doc.clone(),
             }
-            .check_layout()?;
-            Ok(n)
+            .check_layout()
         })?;
-        self.doc = candidate;
-        Ok(applied)
+        self.doc = doc;
+        Ok(n)
     }
 
     /// Merges another copy of the same inspection into this one.

@@ -8,7 +8,7 @@ mod doc;
 mod guard;
 
 pub use doc::{InspectionDoc, actor_of, device_id_of};
-pub(crate) use guard::guarded;
+pub(crate) use guard::{apply_strictly, guarded};
 
 use crate::answer::ItemAnswer;
 use crate::geo::LatLon;

@@ -6,13 +6,10 @@ use super::{
     ClosureEvidence, EVIDENCE_KINDS, FollowUp, NewRectification, Rectification, RectificationEvent,
     RectificationStatus,
 };
-use crate::inspection::{HistoryEntry, actor_of, device_id_of, guarded};
+use crate::inspection::{HistoryEntry, actor_of, apply_strictly, device_id_of, guarded};
 use crate::{CoreError, Result};
 use automerge::transaction::{CommitOptions, Transactable};
-use automerge::{
-    AutoCommit, ChangeHash, LoadOptions, ObjId, ObjType, OnPartialLoad, ROOT, ReadDoc, ScalarValue,
-    Value, VerificationMode,
-};
+use automerge::{AutoCommit, ChangeHash, ObjId, ObjType, ROOT, ReadDoc, ScalarValue, Value};
 use serde::{Deserialize, Serialize};
 
 /// The layout version written into every task document (`schema`).
@@ -176,28 +173,14 @@ impl RectificationDoc {
     /// Applies received bytes to a copy, strictly; nothing changes if they are refused.
     pub fn apply_bytes(&mut self, bytes: &[u8]) -> Result<usize> {
         let id = self.id.clone();
-        let mut candidate = self.doc.clone();
-        let n = guarded(&id, || {
-            let mut whole = candidate.clone().save();
-            whole.extend_from_slice(bytes);
-            AutoCommit::load_with_options(
-                &whole,
-                LoadOptions::new()
-                    .on_partial_load(OnPartialLoad::Error)
-                    .verification_mode(VerificationMode::DontCheck),
-            )
-            .map_err(|e| corrupt(&id, e.to_string()))?;
-            let n = candidate
-                .load_incremental(bytes)
-                .map_err(|e| corrupt(&id, e.to_string()))?;
+        let (doc, n) = apply_strictly(&id, &self.doc, bytes, |doc| {
             RectificationDoc {
                 id: id.clone(),
-                doc: candidate.clone(),
+                doc: doc.clone(),
             }
-            .check_layout()?;
-            Ok(n)
+            .check_layout()
         })?;
-        self.doc = candidate;
+        self.doc = doc;
         Ok(n)
     }
 
