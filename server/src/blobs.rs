@@ -92,6 +92,21 @@ pub struct FsBlobStore {
     root: PathBuf,
 }
 
+/// Opens the blob store named by `url`: none (the default) is the folder `data_dir/blobs`; a
+/// plain path or `file://PATH` is that folder.
+pub fn open_blob_store(data_dir: &Path, url: Option<&str>) -> ServerResult<Box<dyn BlobStore>> {
+    match url.map(str::trim).filter(|u| !u.is_empty()) {
+        None => Ok(Box::new(FsBlobStore::open(data_dir.join("blobs"))?)),
+        Some(u) if u.starts_with("file://") => {
+            Ok(Box::new(FsBlobStore::open(&u["file://".len()..])?))
+        }
+        Some(u) if !u.contains("://") => Ok(Box::new(FsBlobStore::open(u)?)),
+        Some(u) => Err(ServerError::BadRequest(format!(
+            "unsupported blob store URL {u:?} (give a folder or file://PATH)"
+        ))),
+    }
+}
+
 impl FsBlobStore {
     pub fn open(root: impl Into<PathBuf>) -> ServerResult<FsBlobStore> {
         let root = root.into();

@@ -453,7 +453,7 @@ fn read_stream(
 
 impl MediaIndex for crate::storage::SqliteStorage {
     fn blobs(&self) -> &dyn BlobStore {
-        &self.blobs
+        self.blobs.as_ref()
     }
 
     fn media_accessible(&self, auth: &DeviceAuth, sha256: &str) -> ServerResult<bool> {
