@@ -20,6 +20,9 @@ pub mod schema;
 mod session;
 #[cfg(test)]
 mod tests;
+pub mod tls;
+#[cfg(test)]
+mod tls_tests;
 
 use crate::blobs::BlobStore;
 use crate::error::{ServerError, ServerResult};
@@ -27,13 +30,13 @@ use ed25519_dalek::SigningKey;
 use fenlei_core::standard::Standard;
 use postgres::GenericClient;
 use r2d2_postgres::PostgresConnectionManager;
-use r2d2_postgres::postgres::NoTls;
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
+use tls::RustlsMakeTls;
 
-pub type PgPool = r2d2::Pool<PostgresConnectionManager<NoTls>>;
-pub type PgClient = r2d2::PooledConnection<PostgresConnectionManager<NoTls>>;
+pub type PgPool = r2d2::Pool<PostgresConnectionManager<RustlsMakeTls>>;
+pub type PgClient = r2d2::PooledConnection<PostgresConnectionManager<RustlsMakeTls>>;
 
 /// Connections per instance. PostgreSQL's default max_connections is 100; two instances and the
 /// admin tools fit under it.
@@ -67,11 +70,12 @@ impl PgStorage {
     /// Connects to `url` (`postgres://user[:password]@host[:port]/database`), migrates the schema
     /// and loads (or, on a new database, creates) the shared receipt-signing key.
     pub fn open(url: &str, blobs: Box<dyn BlobStore>) -> ServerResult<PgStorage> {
-        let config: postgres::Config = url
+        let mut config: postgres::Config = url
             .parse()
             .map_err(|e| ServerError::BadRequest(format!("database URL: {e}")))?;
-        refuse_plaintext_remote(&config)?;
-        let manager = PostgresConnectionManager::new(config, NoTls);
+        require_tls_off_this_machine(&mut config);
+        let tls = RustlsMakeTls::from_env().map_err(ServerError::BadRequest)?;
+        let manager = PostgresConnectionManager::new(config, tls);
         let pool = r2d2::Pool::builder()
             .max_size(POOL_SIZE)
             .min_idle(Some(1))
@@ -156,26 +160,21 @@ fn load_or_create_key(client: &mut PgClient) -> ServerResult<SigningKey> {
     Ok(SigningKey::from_bytes(&bytes))
 }
 
-/// Connections go out without TLS (NoTls), which is only acceptable where the network cannot be
-/// listened to: loopback or a Unix socket. A URL naming another host must say `sslmode=disable`
-/// to confirm the operator has secured the path some other way (a private network, a tunnel);
-/// otherwise the server refuses to start rather than send passwords and scores in clear text.
-fn refuse_plaintext_remote(config: &postgres::Config) -> ServerResult<()> {
+/// A database on another machine is reached over TLS (rustls, `tls.rs`): the default
+/// `sslmode=prefer` becomes `require` there, so a server that does not offer TLS (or a network
+/// that strips it) fails the connection instead of downgrading it to clear text. `sslmode=disable`
+/// stays possible, as an explicit statement that the network path is private. Loopback and Unix
+/// sockets keep `prefer`.
+fn require_tls_off_this_machine(config: &mut postgres::Config) {
     use postgres::config::{Host, SslMode};
     let remote = config.get_hosts().iter().any(|h| match h {
         Host::Tcp(name) => !is_loopback(name),
         #[cfg(unix)]
         Host::Unix(_) => false,
     }) || config.get_hostaddrs().iter().any(|a| !a.is_loopback());
-    if remote && config.get_ssl_mode() != SslMode::Disable {
-        return Err(ServerError::BadRequest(
-            "database URL names a host other than this machine, and this build connects to \
-             PostgreSQL without TLS: add sslmode=disable only if the network path is private \
-             (docs/postgres.md)"
-                .into(),
-        ));
+    if remote && config.get_ssl_mode() == SslMode::Prefer {
+        config.ssl_mode(SslMode::Require);
     }
-    Ok(())
 }
 
 fn is_loopback(host: &str) -> bool {
