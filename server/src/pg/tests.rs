@@ -383,6 +383,7 @@ fn pg_review_opens_due_tasks_once_and_decisions_write_the_task() {
     w.pg.apply_documents(&[(id.clone(), w.device.document_bytes(&id).unwrap())])
         .unwrap();
     let opened = w.pg.open_due_rectifications(&id).unwrap();
+    assert!(!opened.is_empty(), "the sample answers call for tasks");
     assert!(
         w.pg.open_due_rectifications(&id).unwrap().is_empty(),
         "tasks opened twice"
