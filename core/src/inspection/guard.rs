@@ -55,6 +55,17 @@ pub(crate) fn apply_strictly(
     })
 }
 
+/// Loads stored or received bytes of any document as plain automerge, behind the panic guard
+/// (sync and compaction, which do not look inside, on every storage engine).
+pub fn load_automerge(doc_id: &str, bytes: &[u8]) -> Result<AutoCommit> {
+    guarded(doc_id, || {
+        AutoCommit::load(bytes).map_err(|e| CoreError::CorruptDocument {
+            id: doc_id.to_string(),
+            reason: e.to_string(),
+        })
+    })
+}
+
 #[cfg(test)]
 mod tests {
     use crate::CoreError;
