@@ -16,6 +16,12 @@ echo "== cargo clippy"
 cargo clippy --workspace --all-targets --locked -- -D warnings
 echo "== cargo test"
 cargo test --workspace --locked
+echo "== PostgreSQL (P2): supervisor queries, dashboard, media index and tamper chain answer as on SQLite"
+# A throwaway cluster in the target folder (Debian's postgresql, installed by postgres.sh when missing);
+# each test makes and drops its own database in it.
+pg_url=$(bash scripts/postgres.sh start "$target_dir/pg")
+trap 'bash scripts/postgres.sh stop "$target_dir/pg" >/dev/null 2>&1 || true' EXIT
+FENLEI_TEST_DATABASE_URL="$pg_url" cargo test -p fenlei-server --locked pg::queries::parity_tests -- --nocapture
 echo "== cargo deny: licenses, bans, sources (advisories need GitHub; docs/reliability.md)"
 bash scripts/deny.sh
 echo "== swift bindings: generated from the library and checked complete (no Swift compiler here)"
