@@ -22,6 +22,7 @@ echo "== PostgreSQL (P2): supervisor queries, dashboard, media index and tamper 
 pg_url=$(bash scripts/postgres.sh start "$target_dir/pg")
 trap 'bash scripts/postgres.sh stop "$target_dir/pg" >/dev/null 2>&1 || true' EXIT
 FENLEI_TEST_DATABASE_URL="$pg_url" cargo test -p fenlei-server --locked pg::queries::parity_tests -- --nocapture
+FENLEI_TEST_DATABASE_URL="$pg_url" cargo test -p fenlei-e2e --locked --test pg_verify_chain
 echo "== cargo deny: licenses, bans, sources (advisories need GitHub; docs/reliability.md)"
 bash scripts/deny.sh
 echo "== swift bindings: generated from the library and checked complete (no Swift compiler here)"

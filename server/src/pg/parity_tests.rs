@@ -715,3 +715,85 @@ fn the_chain_appends_in_order_across_instances_and_verifies_like_sqlite() {
 fn inspection_of(n: u64) -> String {
     format!("i{n:03}")
 }
+
+/// The dashboard's sign-in rules, step by step on one engine; `demote` makes u1 an inspector.
+fn sign_in_story(s: &dyn Storage, demote: &dyn Fn()) -> Vec<String> {
+    use crate::session::{IDLE_TIMEOUT_MS, LOCKOUT_MS, MAX_FAILURES, SESSION_TTL_MS};
+    let mut seen = Vec::new();
+    assert!(matches!(
+        s.set_password("nobody", "$argon2id$x", 1),
+        Err(crate::error::ServerError::NotFound(_))
+    ));
+    s.set_password("u1", "$argon2id$first", 1_000).unwrap();
+    for n in 1..MAX_FAILURES {
+        s.record_failed_sign_in("u1", 2_000).unwrap();
+        let r = s.password_record("u1").unwrap().unwrap();
+        assert_eq!((r.failed_attempts, r.locked_until), (n, 0));
+    }
+    s.record_failed_sign_in("u1", 2_000).unwrap();
+    let r = s.password_record("u1").unwrap().unwrap();
+    assert_eq!(r.locked_until, 2_000 + LOCKOUT_MS);
+    s.record_failed_sign_in("u1", 2_000 + LOCKOUT_MS + 1)
+        .unwrap();
+    let r = s.password_record("u1").unwrap().unwrap();
+    assert_eq!((r.failed_attempts, r.locked_until), (1, 0));
+    seen.push(format!("{:?} {}", r.user, r.phc));
+    assert!(s.password_record("nobody").unwrap().is_none());
+
+    let t0 = 10_000_000;
+    let created = s.create_session("u1", "h1", "csrf", t0).unwrap();
+    assert_eq!(created.expires_ms, t0 + SESSION_TTL_MS);
+    let r = s.password_record("u1").unwrap().unwrap();
+    assert_eq!(r.failed_attempts, 0, "a good sign-in clears the count");
+    let live = s.session_by_token("h1", t0 + 1).unwrap().unwrap();
+    assert_eq!((live.id, live.user.id), (created.id, "u1".to_string()));
+    assert!(
+        s.session_by_token("h1", t0 + IDLE_TIMEOUT_MS)
+            .unwrap()
+            .is_none()
+    );
+    s.create_session("u1", "h2", "csrf2", t0).unwrap();
+    let mut t = t0;
+    while t + IDLE_TIMEOUT_MS / 2 < t0 + SESSION_TTL_MS {
+        t += IDLE_TIMEOUT_MS / 2;
+        let live = s.session_by_token("h2", t).unwrap().unwrap();
+        seen.push(format!("{} {}", live.csrf_token, live.expires_ms));
+    }
+    assert!(
+        s.session_by_token("h2", t0 + SESSION_TTL_MS)
+            .unwrap()
+            .is_none()
+    );
+    s.create_session("u1", "h3", "csrf", t0).unwrap();
+    s.set_password("u1", "$argon2id$second", t0).unwrap();
+    assert!(s.session_by_token("h3", t0 + 1).unwrap().is_none());
+    s.create_session("u1", "h5", "csrf", t0).unwrap();
+    s.delete_session("h5").unwrap();
+    assert!(s.session_by_token("h5", t0 + 1).unwrap().is_none());
+    s.create_session("u1", "h4", "csrf", t0).unwrap();
+    demote();
+    assert!(s.session_by_token("h4", t0 + 1).unwrap().is_none());
+    seen
+}
+
+#[test]
+fn dashboard_sign_in_behaves_the_same_on_sqlite_and_postgresql() {
+    let Some(url) = test_database("session") else {
+        return;
+    };
+    let _drop = DropDb(url.rsplit_once('/').unwrap().1.to_string());
+    let dir = tempfile::tempdir().unwrap();
+    let lite = SqliteStorage::open(dir.path()).unwrap();
+    let pg = PgStorage::open(
+        &url,
+        crate::blobs::open_blob_store(dir.path(), None).unwrap(),
+    )
+    .unwrap();
+    let user = "INSERT INTO users (id, name, role) VALUES ('u1', 'User One', 'supervisor')";
+    let demote = "UPDATE users SET role = 'inspector' WHERE id = 'u1'";
+    lite.writer().execute_batch(user).unwrap();
+    pg.client().unwrap().batch_execute(user).unwrap();
+    let a = sign_in_story(&lite, &|| lite.writer().execute_batch(demote).unwrap());
+    let b = sign_in_story(&pg, &|| pg.client().unwrap().batch_execute(demote).unwrap());
+    assert_eq!(a, b);
+}
