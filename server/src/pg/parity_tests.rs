@@ -337,7 +337,8 @@ fn show<T: Serialize>(r: crate::error::ServerResult<T>) -> String {
     }
 }
 
-fn sqlite_user(s: &SqliteStorage, id: &str) -> DeviceAuth {
+/// The caller as each engine's accounts read it back.
+fn auth_of(s: &dyn Storage, id: &str) -> DeviceAuth {
     let user = s.user(id).unwrap().expect("user");
     DeviceAuth {
         device_id: format!("dev-{id}"),
@@ -524,9 +525,11 @@ fn every_query_answers_the_same_on_sqlite_and_postgresql() {
     for user in [
         "admin", "sup-d", "sup-s", "sup-none", "insp", "insp2", "insp3",
     ] {
-        let lite_auth = sqlite_user(&lite, user);
+        let lite_auth = auth_of(&lite, user);
+        let pg_auth = auth_of(&pg, user);
+        assert_eq!(format!("{pg_auth:?}"), format!("{lite_auth:?}"));
         let a = answers(&lite, &lite_auth);
-        let b = answers(&pg, &lite_auth);
+        let b = answers(&pg, &pg_auth);
         assert_eq!(a.len(), b.len());
         for ((label, x), (_, y)) in a.iter().zip(&b) {
             assert_eq!(

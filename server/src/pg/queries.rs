@@ -2,7 +2,7 @@
 //!
 //! The access rules are the SQLite ones, written once ([`crate::storage::readable`],
 //! [`crate::supervision::community_in_scope`], [`crate::supervision::task_readable_sql`]) and
-//! turned into PostgreSQL's `$n` placeholders by [`pg_params`], so the two engines cannot drift
+//! turned into PostgreSQL's `$n` placeholders by [`super::pg_params`], so the two engines cannot drift
 //! apart. What differs between the engines is spelled out here:
 //! - text is ordered `COLLATE "C"` (byte order, as SQLite's BINARY), whatever the database's
 //!   default collation;
@@ -10,7 +10,7 @@
 //!   (PostgreSQL's is NUMERIC), GROUP BY naming every ungrouped column, 0/1 flags read as BIGINT;
 //! - rounding, ranking and the ranking's enrichment are the shared Rust in `supervision.rs`.
 
-use super::PgStorage;
+use super::{PgStorage, pg_params};
 use crate::error::{ServerError, ServerResult};
 use crate::storage::*;
 use crate::supervision::{Finding, PeriodInspection, ScopedCommunity, TaskFilter, TaskRow};
@@ -19,21 +19,6 @@ use fenlei_core::rectification::RectificationStatus;
 use fenlei_core::standard::Standard;
 use postgres::types::ToSql;
 use std::collections::HashMap;
-
-/// SQL written with SQLite's `?N` placeholders, with PostgreSQL's `$N` instead. The shared
-/// fragments hold no `?` other than placeholders.
-pub(crate) fn pg_params(sql: &str) -> String {
-    let mut out = String::with_capacity(sql.len());
-    let mut chars = sql.chars().peekable();
-    while let Some(ch) = chars.next() {
-        if ch == '?' && chars.peek().is_some_and(|n| n.is_ascii_digit()) {
-            out.push('$');
-        } else {
-            out.push(ch);
-        }
-    }
-    out
-}
 
 /// Inspection `i` (joined with its community as `c`) is readable by the user in `$user` with
 /// the role in `$role` (the sync rule).
