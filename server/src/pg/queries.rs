@@ -16,9 +16,7 @@ use crate::storage::*;
 use crate::supervision::{Finding, PeriodInspection, ScopedCommunity, TaskFilter, TaskRow};
 use fenlei_core::inspection::InspectionStatus;
 use fenlei_core::rectification::RectificationStatus;
-use fenlei_core::standard::Standard;
 use postgres::types::ToSql;
-use std::collections::HashMap;
 
 /// Inspection `i` (joined with its community as `c`) is readable by the user in `$user` with
 /// the role in `$role` (the sync rule).
@@ -118,24 +116,6 @@ impl Args {
             .map(|b| b.as_ref() as &(dyn ToSql + Sync))
             .collect()
     }
-}
-
-/// A standard version the database holds, parsed (`None` when it does not hold it).
-pub(crate) fn load_standard(
-    client: &mut impl postgres::GenericClient,
-    id: &str,
-    version: &str,
-) -> ServerResult<Option<Standard>> {
-    let source: Option<String> = client
-        .query_opt(
-            "SELECT source FROM standards WHERE id = $1 AND version = $2",
-            &[&id, &version],
-        )?
-        .map(|r| r.try_get(0))
-        .transpose()?;
-    source
-        .map(|s| Standard::from_toml_str(&s).map_err(ServerError::from))
-        .transpose()
 }
 
 impl PgStorage {
@@ -422,8 +402,7 @@ impl crate::storage::SupervisorQueries for PgStorage {
              LIMIT $5",
             community_in_scope(1, 2)
         );
-        let mut client = self.client()?;
-        let rows = client.query(
+        let rows = self.client()?.query(
             &sql,
             &[
                 &auth.user.role.as_str(),
@@ -433,18 +412,13 @@ impl crate::storage::SupervisorQueries for PgStorage {
                 &(limit as i64),
             ],
         )?;
-        // Each standard version once per call (versions are immutable).
-        let mut standards: HashMap<(String, String), Option<Standard>> = HashMap::new();
+        // Standards are parsed once per process (`PgStorage::standard`; versions are immutable).
         let mut out = Vec::with_capacity(rows.len());
         for r in &rows {
             let key: (String, String) = (r.try_get(10)?, r.try_get(11)?);
             let code: String = r.try_get(5)?;
-            if !standards.contains_key(&key) {
-                let s = load_standard(&mut *client, &key.0, &key.1)?;
-                standards.insert(key.clone(), s);
-            }
-            let item_title = standards[&key]
-                .as_ref()
+            let item_title = self
+                .standard(&key.0, &key.1)?
                 .and_then(|s| s.item(&code).map(|i| i.title.clone()))
                 .unwrap_or_else(|| code.clone());
             let photos: Option<String> = r.try_get(9)?;

@@ -2,7 +2,7 @@
 //! rows, so every instance sees the same sign-ins; the rules are `session.rs`'s.
 
 use super::PgStorage;
-use super::queries::{community_in_scope, load_standard};
+use super::queries::community_in_scope;
 use crate::error::{ServerError, ServerResult};
 use crate::session::{
     CommunityOverview, DashboardStorage, IDLE_TIMEOUT_MS, ItemTitle, LOCKOUT_MS, LatestScore,
@@ -217,7 +217,7 @@ impl DashboardStorage for PgStorage {
     }
 
     fn standard_items(&self, id: &str, version: &str) -> ServerResult<Vec<ItemTitle>> {
-        let Some(standard) = load_standard(&mut *self.client()?, id, version)? else {
+        let Some(standard) = self.standard(id, version)? else {
             return Ok(Vec::new());
         };
         Ok(crate::session::item_titles(&standard))
