@@ -147,8 +147,9 @@ enum Command {
         #[arg(long)]
         device: String,
     },
-    /// Re-check the hash chain of signed submissions (docs/tamper-evidence.md). Exits non-zero
-    /// and names the first index of every altered, removed or reordered entry.
+    /// Re-check the hash chain of signed submissions (docs/tamper-evidence.md), in --data's
+    /// SQLite file or at --database-url. Exits non-zero and names the first index of every
+    /// altered, removed or reordered entry.
     VerifyChain {
         /// A receipt the chain must still hold: INDEX:ENTRY_HASH (e.g. from a device).
         #[arg(long)]
@@ -252,8 +253,14 @@ pub fn serve(
 
 fn run(cli: Cli) -> error::ServerResult<()> {
     if let Command::VerifyChain { expect, json } = &cli.command {
-        // Read-only on the file as it is: no migration, no key creation.
-        return verify_chain_command(&cli.data, expect.as_deref(), *json);
+        // Read-only on the database as it is (SQLite file or --database-url): no migration,
+        // no key creation.
+        return verify_chain_command(
+            &cli.data,
+            cli.database_url.as_deref(),
+            expect.as_deref(),
+            *json,
+        );
     }
     let storage = storage::open_storage(&storage::StorageConfig {
         data_dir: cli.data.clone(),
@@ -416,6 +423,7 @@ fn run(cli: Cli) -> error::ServerResult<()> {
 
 fn verify_chain_command(
     data: &std::path::Path,
+    database_url: Option<&str>,
     expect: Option<&str>,
     json: bool,
 ) -> error::ServerResult<()> {
@@ -430,14 +438,19 @@ fn verify_chain_command(
             Ok::<_, error::ServerError>((i, h.to_string()))
         })
         .transpose()?;
-    let db = data.join("fenlei-server.sqlite");
-    if !db.exists() {
-        return Err(error::ServerError::NotFound(format!(
-            "no database in {}",
-            data.display()
-        )));
-    }
-    let result = chain::verify_chain(&db, expect)?;
+    let result = match database_url {
+        Some(url) => pg::PgStorage::verify_chain(url, expect)?,
+        None => {
+            let db = data.join("fenlei-server.sqlite");
+            if !db.exists() {
+                return Err(error::ServerError::NotFound(format!(
+                    "no database in {}",
+                    data.display()
+                )));
+            }
+            chain::verify_chain(&db, expect)?
+        }
+    };
     if json {
         println!(
             "{}",
