@@ -27,3 +27,12 @@ echo "== python bindings"
 bash scripts/test-python.sh
 echo "== dashboard end to end in headless Chromium (screenshots in $target_dir/dashboard-screenshots)"
 bash scripts/test-dashboard.sh
+echo "== two server instances on one PostgreSQL (devices syncing through both converge; docs/deploy.md)"
+# A throwaway cluster (Debian's postgresql, installed by scripts/postgres.sh when missing).
+# FENLEI_TEST_DATABASE_URL may name an existing cluster instead.
+if [ -z "${FENLEI_TEST_DATABASE_URL:-}" ]; then
+  pg_dir="$target_dir/pg-two-instances"
+  FENLEI_TEST_DATABASE_URL=$(bash scripts/postgres.sh start "$pg_dir" | tail -1)
+  trap 'bash scripts/postgres.sh stop "$pg_dir"' EXIT
+fi
+FENLEI_TEST_DATABASE_URL="$FENLEI_TEST_DATABASE_URL" cargo test -p fenlei-e2e --locked --test two_instances
