@@ -16,6 +16,15 @@ echo "== cargo clippy"
 cargo clippy --workspace --all-targets --locked -- -D warnings
 echo "== cargo test"
 cargo test --workspace --locked
+echo "== PostgreSQL: the server's PostgreSQL storage tests and the backend-independent e2e tests on a throwaway cluster ($target_dir/pg; docs/postgres.md)"
+pg_url=$(bash scripts/postgres.sh start "$target_dir/pg")
+trap 'bash scripts/postgres.sh stop "$target_dir/pg"' EXIT
+FENLEI_TEST_DATABASE_URL=$pg_url cargo test --locked -p fenlei-server pg::
+FENLEI_TEST_DATABASE_URL=$pg_url cargo test --locked -p fenlei-e2e \
+  --test sync_e2e --test supervision_e2e --test authz_matrix --test media_sync \
+  --test evidence_flags --test dashboard_session --test tamper --test fault_sync --test tls
+bash scripts/postgres.sh stop "$target_dir/pg"
+trap - EXIT
 echo "== cargo deny: licenses, bans, sources (advisories need GitHub; docs/reliability.md)"
 bash scripts/deny.sh
 echo "== swift bindings: generated from the library and checked complete (no Swift compiler here)"

@@ -176,38 +176,11 @@ impl SqliteStorage {
             None => return Err(ServerError::NotFound(format!("no inspection {id}"))),
         };
         let community = self.store().community(&inspection.community_id).ok();
-        if !crate::sync::can_read(auth, &inspection, community.as_ref()) {
-            return Err(ServerError::Forbidden(
-                "inspection outside your scope".into(),
-            ));
-        }
-        let to = if approve {
-            InspectionStatus::Approved
-        } else {
-            InspectionStatus::Returned
-        };
-        if !inspection.status.can_become(to) {
-            return Err(ServerError::Conflict(format!(
-                "an inspection that is {} cannot be {}",
-                inspection.status,
-                if approve { "approved" } else { "returned" }
-            )));
-        }
-        let comment = comment.map(str::trim).filter(|c| !c.is_empty());
-        if !approve && comment.is_none() {
-            return Err(ServerError::BadRequest(
-                "returning an inspection needs a comment".into(),
-            ));
-        }
+        let (to, comment) = review_target(auth, &inspection, community.as_ref(), approve, comment)?;
         let actor = server_actor("review", &auth.user.id);
         self.store()
             .set_status_as(id, &actor, to, &EditContext::by(&auth.user.id), comment)
-            .map_err(|e| match e {
-                fenlei_core::CoreError::InvalidTransition { from, to } => ServerError::Conflict(
-                    format!("an inspection that is {from} cannot become {to}"),
-                ),
-                other => other.into(),
-            })?;
+            .map_err(review_error)?;
         if approve {
             self.open_due_rectifications(id)?;
         }
@@ -231,13 +204,6 @@ impl SqliteStorage {
 
     pub(crate) fn task(&self, id: &str) -> ServerResult<Option<RectificationDoc>> {
         Ok(self.store().load_task_document(id)?)
-    }
-
-    fn task_readable(&self, auth: &DeviceAuth, t: &Rectification) -> bool {
-        let community = self.store().community(&t.community_id).ok();
-        auth.user.role == Role::Admin
-            || crate::sync::in_scope(auth, &t.community_id, community.as_ref())
-            || (auth.user.role == Role::Inspector && t.opened_by == auth.user.id)
     }
 
     pub(crate) fn list_tasks(
@@ -323,32 +289,8 @@ impl SqliteStorage {
             return Err(ServerError::NotFound(format!("no rectification task {id}")));
         };
         let task = doc.read()?;
-        if !self.task_readable(auth, &task) || auth.user.role == Role::Inspector {
-            return Err(ServerError::Forbidden("task outside your scope".into()));
-        }
-        let to = if approve {
-            RectificationStatus::Closed
-        } else {
-            RectificationStatus::Reopened
-        };
-        if !task.status.can_become(to) {
-            return Err(ServerError::Conflict(format!(
-                "a task that is {} cannot become {to}",
-                task.status
-            )));
-        }
-        if approve && !task.missing_evidence().is_empty() {
-            return Err(ServerError::Conflict(format!(
-                "closure evidence missing: {}",
-                task.missing_evidence().join(", ")
-            )));
-        }
-        let comment = comment.map(str::trim).filter(|c| !c.is_empty());
-        if !approve && comment.is_none() {
-            return Err(ServerError::BadRequest(
-                "reopening a task needs a comment".into(),
-            ));
-        }
+        let community = self.store().community(&task.community_id).ok();
+        let (to, comment) = decision_target(auth, &task, community.as_ref(), approve, comment)?;
         let actor = server_actor("review", &auth.user.id);
         self.store()
             .set_rectification_status_as(id, Some(&actor), to, &auth.user.id, comment)?;
@@ -644,6 +586,101 @@ fn feed_with_tasks(
         latest.max(after)
     };
     Ok((entries, next, more))
+}
+
+/// Checks a supervisor's review of `inspection` (as stored) on any storage engine: the caller
+/// reads it, the move is allowed, a return has a comment. Returns the status it moves to and
+/// the trimmed comment.
+pub(crate) fn review_target<'c>(
+    auth: &DeviceAuth,
+    inspection: &fenlei_core::inspection::Inspection,
+    community: Option<&fenlei_core::community::Community>,
+    approve: bool,
+    comment: Option<&'c str>,
+) -> ServerResult<(InspectionStatus, Option<&'c str>)> {
+    if !crate::sync::can_read(auth, inspection, community) {
+        return Err(ServerError::Forbidden(
+            "inspection outside your scope".into(),
+        ));
+    }
+    let to = if approve {
+        InspectionStatus::Approved
+    } else {
+        InspectionStatus::Returned
+    };
+    if !inspection.status.can_become(to) {
+        return Err(ServerError::Conflict(format!(
+            "an inspection that is {} cannot be {}",
+            inspection.status,
+            if approve { "approved" } else { "returned" }
+        )));
+    }
+    let comment = comment.map(str::trim).filter(|c| !c.is_empty());
+    if !approve && comment.is_none() {
+        return Err(ServerError::BadRequest(
+            "returning an inspection needs a comment".into(),
+        ));
+    }
+    Ok((to, comment))
+}
+
+/// A review's status change refused by the document (another review won the race): a conflict.
+pub(crate) fn review_error(e: fenlei_core::CoreError) -> ServerError {
+    match e {
+        fenlei_core::CoreError::InvalidTransition { from, to } => {
+            ServerError::Conflict(format!("an inspection that is {from} cannot become {to}"))
+        }
+        other => other.into(),
+    }
+}
+
+/// Whether `auth` may read the task: its community is in scope, or the inspector opened it.
+pub(crate) fn task_readable(
+    auth: &DeviceAuth,
+    t: &Rectification,
+    community: Option<&fenlei_core::community::Community>,
+) -> bool {
+    auth.user.role == Role::Admin
+        || crate::sync::in_scope(auth, &t.community_id, community)
+        || (auth.user.role == Role::Inspector && t.opened_by == auth.user.id)
+}
+
+/// Checks a supervisor's decision on a task's closure on any storage engine; returns the
+/// status it moves to and the trimmed comment.
+pub(crate) fn decision_target<'c>(
+    auth: &DeviceAuth,
+    task: &Rectification,
+    community: Option<&fenlei_core::community::Community>,
+    approve: bool,
+    comment: Option<&'c str>,
+) -> ServerResult<(RectificationStatus, Option<&'c str>)> {
+    if !task_readable(auth, task, community) || auth.user.role == Role::Inspector {
+        return Err(ServerError::Forbidden("task outside your scope".into()));
+    }
+    let to = if approve {
+        RectificationStatus::Closed
+    } else {
+        RectificationStatus::Reopened
+    };
+    if !task.status.can_become(to) {
+        return Err(ServerError::Conflict(format!(
+            "a task that is {} cannot become {to}",
+            task.status
+        )));
+    }
+    if approve && !task.missing_evidence().is_empty() {
+        return Err(ServerError::Conflict(format!(
+            "closure evidence missing: {}",
+            task.missing_evidence().join(", ")
+        )));
+    }
+    let comment = comment.map(str::trim).filter(|c| !c.is_empty());
+    if !approve && comment.is_none() {
+        return Err(ServerError::BadRequest(
+            "reopening a task needs a comment".into(),
+        ));
+    }
+    Ok((to, comment))
 }
 
 pub(crate) fn require_reviewer(auth: &DeviceAuth) -> ServerResult<()> {

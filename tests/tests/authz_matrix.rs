@@ -777,8 +777,8 @@ fn replayed_requests_change_nothing_and_die_with_their_credential() {
 fn revoke_device_command_refuses_an_unknown_device() {
     let dir = tempfile::tempdir().unwrap();
     let server = Server::start(&dir.path().join("server"));
-    let out = std::process::Command::new(BIN)
-        .args(["--data", server.data.to_str().unwrap()])
+    let out = server
+        .command()
         .args(["revoke-device", "--device", "no-such-device"])
         .output()
         .unwrap();

@@ -6,16 +6,11 @@ mod common;
 use common::{Device, Server, sample_places};
 use reqwest::blocking::{Client, RequestBuilder};
 use serde_json::{Value, json};
-use std::process::Command;
 
 fn set_password(server: &Server, user: &str, password: &str) -> std::process::Output {
-    Command::new(common::BIN)
-        .args([
-            "--data",
-            server.data.to_str().unwrap(),
-            "set-password",
-            user,
-        ])
+    server
+        .command()
+        .args(["set-password", user])
         .env("FENLEI_PASSWORD", password)
         .output()
         .unwrap()

@@ -54,3 +54,14 @@ pub(crate) fn apply_strictly(
         Ok((candidate, n))
     })
 }
+
+/// Loads stored or received bytes of any document as plain automerge, behind the panic guard
+/// (sync and compaction, which do not look inside, on every storage engine).
+pub fn load_automerge(doc_id: &str, bytes: &[u8]) -> Result<AutoCommit> {
+    guarded(doc_id, || {
+        AutoCommit::load(bytes).map_err(|e| CoreError::CorruptDocument {
+            id: doc_id.to_string(),
+            reason: e.to_string(),
+        })
+    })
+}

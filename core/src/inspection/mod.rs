@@ -8,6 +8,7 @@ mod doc;
 mod guard;
 
 pub use doc::{InspectionDoc, actor_of, device_id_of};
+pub use guard::load_automerge;
 pub(crate) use guard::{apply_strictly, guarded};
 
 use crate::answer::ItemAnswer;

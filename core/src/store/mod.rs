@@ -23,8 +23,15 @@ mod track;
 pub use media::{AttachedMedia, EvidenceCheck, GeofenceStage, RecordedGeofenceCheck};
 pub use media_uploads::{MediaUploadState, PendingUpload};
 use projection::Touched;
+pub use projection::{
+    EvidenceRefRow, InspectionProjection, InspectionRow, ItemAnswerRow, SectionScoreRow,
+    inspection_projection,
+};
 pub use queries::{InspectionFilter, InspectionSummary, NearbyCommunity, ScorePoint};
-pub use rectification::RectificationSummary;
+pub use rectification::{
+    RectificationEvidenceRow, RectificationRow, RectificationSummary, rectifications_may_be_due,
+    still_due, task_projection,
+};
 pub use signing::{ChainCheck, ChainState, PendingStatement, StoredReceipt};
 pub use sync_state::{AppliedDocument, SyncRecord};
 pub use track::{MAX_TRACK_BATCH, PatrolTrack};
@@ -73,8 +80,33 @@ pub struct StandardInfo {
     pub item_count: u32,
 }
 
-/// Incremental changes of one document kept before they are folded into a new snapshot.
-const COMPACT_AFTER_CHANGES: i64 = 64;
+impl StandardInfo {
+    /// What a list of standards shows of one.
+    pub fn of(standard: &Standard) -> StandardInfo {
+        StandardInfo {
+            id: standard.id.clone(),
+            version: standard.version.clone(),
+            name: standard.name.clone(),
+            item_count: standard.items().count() as u32,
+        }
+    }
+}
+
+/// The refusal of a second import of a standard version with other content (versions are
+/// immutable), for every storage engine.
+pub fn standard_version_taken(info: &StandardInfo) -> CoreError {
+    CoreError::InvalidStandard {
+        item: None,
+        problem: format!(
+            "version {} of {} is already imported with different content; publish a new version",
+            info.version, info.id
+        ),
+    }
+}
+
+/// Incremental changes of one document kept before they are folded into a new snapshot (by
+/// every storage engine that keeps documents this way).
+pub const COMPACT_AFTER_CHANGES: i64 = 64;
 /// Read connections kept open for reuse.
 const READER_POOL_SIZE: usize = 4;
 
@@ -294,12 +326,7 @@ impl Store {
     /// imported is immutable: importing the same id and version with different content fails.
     pub fn import_standard(&self, source: &str) -> Result<StandardInfo> {
         let standard = Standard::from_toml_str(source)?;
-        let info = StandardInfo {
-            id: standard.id.clone(),
-            version: standard.version.clone(),
-            name: standard.name.clone(),
-            item_count: standard.items().count() as u32,
-        };
+        let info = StandardInfo::of(&standard);
         let w = lock(&self.writer);
         let existing: Option<String> = w
             .conn
@@ -311,15 +338,7 @@ impl Store {
             .optional()?;
         match existing {
             Some(s) if s == source => {}
-            Some(_) => {
-                return Err(CoreError::InvalidStandard {
-                    item: None,
-                    problem: format!(
-                        "version {} of {} is already imported with different content; publish a new version",
-                        info.version, info.id
-                    ),
-                });
-            }
+            Some(_) => return Err(standard_version_taken(&info)),
             None => {
                 w.conn.execute(
                     "INSERT INTO standards (id, version, name, source, imported_at) VALUES (?1, ?2, ?3, ?4, ?5)",
@@ -780,13 +799,7 @@ fn load_doc(conn: &Connection, id: &str, device_id: &str) -> Result<InspectionDo
 /// Any stored document as plain automerge (inspections and rectification tasks alike), for
 /// sync and compaction, which do not look inside.
 fn raw_doc(conn: &Connection, id: &str) -> Result<automerge::AutoCommit> {
-    let bytes = stored_bytes(conn, id)?;
-    crate::inspection::guarded(id, || {
-        automerge::AutoCommit::load(&bytes).map_err(|e| CoreError::CorruptDocument {
-            id: id.to_string(),
-            reason: e.to_string(),
-        })
-    })
+    crate::inspection::load_automerge(id, &stored_bytes(conn, id)?)
 }
 
 /// Appends an incremental change; returns how many changes the document now has.

@@ -55,16 +55,123 @@ struct EvidenceRow {
     added_at: i64,
 }
 
-/// Brings the projection rows of one inspection up to date. `previous` is what was last
-/// written for it, if known; without it every child row is rewritten.
-pub(super) fn write(
-    conn: &Connection,
+/// The `inspections` row of one document (the columns other than `id`'s child tables).
+#[derive(Debug, Clone, PartialEq)]
+pub struct InspectionRow {
+    pub id: String,
+    pub community_id: String,
+    pub standard_id: String,
+    pub standard_version: String,
+    pub kind: &'static str,
+    pub status: &'static str,
+    pub created_by: String,
+    pub started_at: i64,
+    pub ended_at: Option<i64>,
+    pub total: Option<f64>,
+    pub max_points: Option<f64>,
+    pub grade: Option<String>,
+    pub vetoed: bool,
+    pub conflict_count: i64,
+}
+
+/// One `item_answers` row.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ItemAnswerRow {
+    pub item_code: String,
+    pub value_kind: &'static str,
+    pub value_json: String,
+    pub note: Option<String>,
+    pub answered_by: String,
+    pub answered_at: i64,
+    pub deduction: Option<f64>,
+    pub bonus: Option<f64>,
+    pub in_conflict: bool,
+}
+
+/// One `evidence_refs` row.
+#[derive(Debug, Clone, PartialEq)]
+pub struct EvidenceRefRow {
+    pub item_code: String,
+    pub sha256: String,
+    pub media: &'static str,
+    pub added_by: String,
+    pub added_at: i64,
+}
+
+/// One `section_scores` row.
+#[derive(Debug, Clone, PartialEq)]
+pub struct SectionScoreRow {
+    pub section_code: String,
+    pub max_points: f64,
+    pub subtotal: f64,
+}
+
+/// Every projection row of one inspection document: what another storage engine (the server's
+/// PostgreSQL) writes, computed by the same code as this store's own projection.
+#[derive(Debug, Clone, PartialEq)]
+pub struct InspectionProjection {
+    pub inspection: InspectionRow,
+    pub inspectors: Vec<String>,
+    pub answers: Vec<ItemAnswerRow>,
+    pub evidence: Vec<EvidenceRefRow>,
+    pub sections: Vec<SectionScoreRow>,
+}
+
+/// The projection rows of `doc`, scored under `standard` when it is known.
+pub fn inspection_projection(
     doc: &InspectionDoc,
     standard: Option<&Standard>,
-    now: i64,
+) -> Result<InspectionProjection> {
+    let (inspection, rows) = compute(doc, standard, None, Touched::Everything)?;
+    Ok(InspectionProjection {
+        inspection,
+        inspectors: rows.inspectors.into_iter().collect(),
+        answers: rows
+            .answers
+            .into_iter()
+            .map(|(item_code, r)| ItemAnswerRow {
+                item_code,
+                value_kind: r.value_kind,
+                value_json: r.value_json,
+                note: r.note,
+                answered_by: r.answered_by,
+                answered_at: r.answered_at,
+                deduction: r.deduction,
+                bonus: r.bonus,
+                in_conflict: r.in_conflict,
+            })
+            .collect(),
+        evidence: rows
+            .evidence
+            .into_iter()
+            .map(|((item_code, sha256), r)| EvidenceRefRow {
+                item_code,
+                sha256,
+                media: r.media,
+                added_by: r.added_by,
+                added_at: r.added_at,
+            })
+            .collect(),
+        sections: rows
+            .sections
+            .into_iter()
+            .map(|(section_code, (max_points, subtotal))| SectionScoreRow {
+                section_code,
+                max_points,
+                subtotal,
+            })
+            .collect(),
+    })
+}
+
+/// The rows `doc` projects to now (re-reading only what `touched` names when `previous` is
+/// known), without writing them.
+fn compute(
+    doc: &InspectionDoc,
+    standard: Option<&Standard>,
     previous: Option<&Projected>,
     touched: Touched<'_>,
-) -> Result<Projected> {
+) -> Result<(InspectionRow, Projected)> {
     let i = doc.read_header()?;
     let (answers, conflicted, evidence) = match (previous, touched) {
         (Some(p), Touched::Answer(code)) => {
@@ -102,35 +209,22 @@ pub(super) fn write(
     };
     let item_answers: Vec<_> = answers.values().map(|a| a.answer.clone()).collect();
     let card = standard.map(|s| scoring::score(s, &item_answers));
-
-    conn.prepare_cached(
-        "INSERT INTO inspections (id, community_id, standard_id, standard_version, kind, status, created_by,
-             started_at, ended_at, updated_at, total, max_points, grade, vetoed, conflict_count)
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15)
-         ON CONFLICT(id) DO UPDATE SET community_id = excluded.community_id,
-             standard_id = excluded.standard_id, standard_version = excluded.standard_version,
-             kind = excluded.kind, status = excluded.status, created_by = excluded.created_by,
-             started_at = excluded.started_at, ended_at = excluded.ended_at, updated_at = excluded.updated_at,
-             total = excluded.total, max_points = excluded.max_points, grade = excluded.grade,
-             vetoed = excluded.vetoed, conflict_count = excluded.conflict_count",
-    )?
-    .execute(params![
-        i.id,
-        i.community_id,
-        i.standard_id,
-        i.standard_version,
-        i.kind.as_str(),
-        i.status.as_str(),
-        i.created_by,
-        i.started_at_ms,
-        i.ended_at_ms,
-        now,
-        card.as_ref().map(|c| c.total),
-        card.as_ref().map(|c| c.max_points),
-        card.as_ref().map(|c| c.grade.clone()),
-        card.as_ref().is_some_and(|c| c.vetoed),
-        conflicted.len() as i64,
-    ])?;
+    let row = InspectionRow {
+        id: i.id.clone(),
+        community_id: i.community_id.clone(),
+        standard_id: i.standard_id.clone(),
+        standard_version: i.standard_version.clone(),
+        kind: i.kind.as_str(),
+        status: i.status.as_str(),
+        created_by: i.created_by.clone(),
+        started_at: i.started_at_ms,
+        ended_at: i.ended_at_ms,
+        total: card.as_ref().map(|c| c.total),
+        max_points: card.as_ref().map(|c| c.max_points),
+        grade: card.as_ref().map(|c| c.grade.clone()),
+        vetoed: card.as_ref().is_some_and(|c| c.vetoed),
+        conflict_count: conflicted.len() as i64,
+    };
 
     let mut now_rows = Projected {
         inspectors: i.inspectors.iter().cloned().collect(),
@@ -171,6 +265,51 @@ pub(super) fn write(
                 .insert(s.code.clone(), (s.max_points, s.subtotal));
         }
     }
+    now_rows.source_answers = answers;
+    now_rows.source_conflicted = conflicted;
+    now_rows.source_evidence = evidence;
+    Ok((row, now_rows))
+}
+
+/// Brings the projection rows of one inspection up to date. `previous` is what was last
+/// written for it, if known; without it every child row is rewritten.
+pub(super) fn write(
+    conn: &Connection,
+    doc: &InspectionDoc,
+    standard: Option<&Standard>,
+    now: i64,
+    previous: Option<&Projected>,
+    touched: Touched<'_>,
+) -> Result<Projected> {
+    let (i, now_rows) = compute(doc, standard, previous, touched)?;
+    conn.prepare_cached(
+        "INSERT INTO inspections (id, community_id, standard_id, standard_version, kind, status, created_by,
+             started_at, ended_at, updated_at, total, max_points, grade, vetoed, conflict_count)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15)
+         ON CONFLICT(id) DO UPDATE SET community_id = excluded.community_id,
+             standard_id = excluded.standard_id, standard_version = excluded.standard_version,
+             kind = excluded.kind, status = excluded.status, created_by = excluded.created_by,
+             started_at = excluded.started_at, ended_at = excluded.ended_at, updated_at = excluded.updated_at,
+             total = excluded.total, max_points = excluded.max_points, grade = excluded.grade,
+             vetoed = excluded.vetoed, conflict_count = excluded.conflict_count",
+    )?
+    .execute(params![
+        i.id,
+        i.community_id,
+        i.standard_id,
+        i.standard_version,
+        i.kind,
+        i.status,
+        i.created_by,
+        i.started_at,
+        i.ended_at,
+        now,
+        i.total,
+        i.max_points,
+        i.grade,
+        i.vetoed,
+        i.conflict_count,
+    ])?;
 
     let empty = Projected::default();
     let before = match previous {
@@ -279,8 +418,5 @@ pub(super) fn write(
         )?
         .execute(params![i.id, code, max, subtotal])?;
     }
-    now_rows.source_answers = answers;
-    now_rows.source_conflicted = conflicted;
-    now_rows.source_evidence = evidence;
     Ok(now_rows)
 }

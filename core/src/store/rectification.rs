@@ -52,8 +52,38 @@ pub(super) fn load_task(conn: &Connection, id: &str, device_id: &str) -> Result<
     RectificationDoc::load(id, &super::stored_bytes(conn, id)?, device_id)
 }
 
-/// Rewrites the task's projection rows.
-pub(super) fn project(conn: &Connection, doc: &RectificationDoc, now: i64) -> Result<()> {
+/// The `rectifications` row of one task document.
+#[derive(Debug, Clone, PartialEq)]
+pub struct RectificationRow {
+    pub id: String,
+    pub community_id: String,
+    pub inspection_id: String,
+    pub item_code: String,
+    pub item_title: String,
+    pub responsible: String,
+    pub source: String,
+    pub status: &'static str,
+    pub opened_by: String,
+    pub opened_at: i64,
+    pub deadline: i64,
+    pub deduction: Option<f64>,
+    pub closed_at: Option<i64>,
+}
+
+/// One `rectification_evidence` row.
+#[derive(Debug, Clone, PartialEq)]
+pub struct RectificationEvidenceRow {
+    /// `finding` or `closure`.
+    pub phase: &'static str,
+    pub kind: String,
+    pub sha256: String,
+}
+
+/// The projection rows of a task document: computed here for this store and for other storage
+/// engines (the server's PostgreSQL) alike.
+pub fn task_projection(
+    doc: &RectificationDoc,
+) -> Result<(RectificationRow, Vec<RectificationEvidenceRow>)> {
     let t = doc.read()?;
     let closed_at = t
         .events
@@ -62,6 +92,49 @@ pub(super) fn project(conn: &Connection, doc: &RectificationDoc, now: i64) -> Re
         .find(|e| e.to == RectificationStatus::Closed)
         .map(|e| e.at_ms)
         .filter(|_| t.status == RectificationStatus::Closed);
+    let mut evidence: Vec<RectificationEvidenceRow> = Vec::new();
+    let mut add = |row: RectificationEvidenceRow| {
+        if !evidence.contains(&row) {
+            evidence.push(row);
+        }
+    };
+    for h in &t.finding_evidence {
+        add(RectificationEvidenceRow {
+            phase: "finding",
+            kind: "photo".into(),
+            sha256: h.clone(),
+        });
+    }
+    for e in &t.closure_evidence {
+        if let Some(h) = &e.sha256 {
+            add(RectificationEvidenceRow {
+                phase: "closure",
+                kind: e.kind.clone(),
+                sha256: h.clone(),
+            });
+        }
+    }
+    let row = RectificationRow {
+        id: t.id,
+        community_id: t.community_id,
+        inspection_id: t.inspection_id,
+        item_code: t.item_code,
+        item_title: t.item_title,
+        responsible: t.responsible,
+        source: t.source,
+        status: t.status.as_str(),
+        opened_by: t.opened_by,
+        opened_at: t.opened_at_ms,
+        deadline: t.deadline_ms,
+        deduction: t.deduction,
+        closed_at,
+    };
+    Ok((row, evidence))
+}
+
+/// Rewrites the task's projection rows.
+pub(super) fn project(conn: &Connection, doc: &RectificationDoc, now: i64) -> Result<()> {
+    let (t, evidence) = task_projection(doc)?;
     conn.prepare_cached(
         "INSERT OR REPLACE INTO rectifications (id, community_id, inspection_id, item_code, item_title,
              responsible, source, status, opened_by, opened_at, deadline, deduction, closed_at, updated_at)
@@ -75,12 +148,12 @@ pub(super) fn project(conn: &Connection, doc: &RectificationDoc, now: i64) -> Re
         t.item_title,
         t.responsible,
         t.source,
-        t.status.as_str(),
+        t.status,
         t.opened_by,
-        t.opened_at_ms,
-        t.deadline_ms,
+        t.opened_at,
+        t.deadline,
         t.deduction,
-        closed_at,
+        t.closed_at,
         now
     ])?;
     conn.prepare_cached("DELETE FROM rectification_evidence WHERE task_id = ?1")?
@@ -88,13 +161,8 @@ pub(super) fn project(conn: &Connection, doc: &RectificationDoc, now: i64) -> Re
     let mut insert = conn.prepare_cached(
         "INSERT OR IGNORE INTO rectification_evidence (task_id, phase, kind, sha256) VALUES (?1, ?2, ?3, ?4)",
     )?;
-    for h in &t.finding_evidence {
-        insert.execute(params![t.id, "finding", "photo", h])?;
-    }
-    for e in &t.closure_evidence {
-        if let Some(h) = &e.sha256 {
-            insert.execute(params![t.id, "closure", e.kind, h])?;
-        }
+    for e in &evidence {
+        insert.execute(params![t.id, e.phase, e.kind, e.sha256])?;
     }
     Ok(())
 }
@@ -139,6 +207,31 @@ pub(super) fn apply_received(
     }
 }
 
+/// Whether the standard's rules may open tasks on the inspection now: it is submitted or approved.
+pub fn rectifications_may_be_due(inspection: &crate::inspection::Inspection) -> bool {
+    matches!(
+        inspection.status,
+        InspectionStatus::Submitted | InspectionStatus::Approved
+    )
+}
+
+/// The tasks the standard's rules call for on the inspection that are still to open: items
+/// with a task for this inspection (`existing` item codes) are skipped.
+pub fn still_due(
+    standard: &crate::standard::Standard,
+    inspection: &crate::inspection::Inspection,
+    existing: &[String],
+) -> Vec<NewRectification> {
+    if !rectifications_may_be_due(inspection) {
+        return vec![];
+    }
+    let card = scoring::score(standard, &inspection.item_answers());
+    due_under_standard(standard, inspection, &card)
+        .into_iter()
+        .filter(|new| !existing.contains(&new.item_code))
+        .collect()
+}
+
 impl Store {
     /// Opens a rectification task (the inspector's choice, or the standard's rule); returns its id.
     pub fn open_rectification(&self, new: &NewRectification, by: &str) -> Result<String> {
@@ -179,14 +272,10 @@ impl Store {
         device_id: Option<&str>,
     ) -> Result<Vec<String>> {
         let inspection = self.inspection(inspection_id)?;
-        if !matches!(
-            inspection.status,
-            InspectionStatus::Submitted | InspectionStatus::Approved
-        ) {
+        if !rectifications_may_be_due(&inspection) {
             return Ok(vec![]);
         }
         let standard = self.standard(&inspection.standard_id, &inspection.standard_version)?;
-        let card = scoring::score(&standard, &inspection.item_answers());
         let existing: Vec<String> = self.read(|c| {
             let mut stmt =
                 c.prepare_cached("SELECT item_code FROM rectifications WHERE inspection_id = ?1")?;
@@ -196,10 +285,7 @@ impl Store {
             Ok(rows)
         })?;
         let mut opened = Vec::new();
-        for new in due_under_standard(&standard, &inspection, &card) {
-            if existing.contains(&new.item_code) {
-                continue;
-            }
+        for new in still_due(&standard, &inspection, &existing) {
             opened.push(self.open_rectification_as(&new, by, device_id)?);
         }
         Ok(opened)

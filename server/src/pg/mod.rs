@@ -18,12 +18,18 @@ mod queries;
 mod reference;
 pub mod schema;
 mod session;
+#[cfg(test)]
+mod tests;
 
 use crate::blobs::BlobStore;
 use crate::error::{ServerError, ServerResult};
 use ed25519_dalek::SigningKey;
+use fenlei_core::standard::Standard;
+use postgres::GenericClient;
 use r2d2_postgres::PostgresConnectionManager;
 use r2d2_postgres::postgres::NoTls;
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 pub type PgPool = r2d2::Pool<PostgresConnectionManager<NoTls>>;
@@ -40,6 +46,9 @@ pub struct PgStorage {
     pool: PgPool,
     signing_key: SigningKey,
     blobs: Box<dyn BlobStore>,
+    /// Parsed standards by (id, version): immutable once published, so a per-process cache is
+    /// safe with any number of instances.
+    standards: Mutex<HashMap<(String, String), Arc<Standard>>>,
 }
 
 impl From<postgres::Error> for ServerError {
@@ -61,6 +70,7 @@ impl PgStorage {
         let config: postgres::Config = url
             .parse()
             .map_err(|e| ServerError::BadRequest(format!("database URL: {e}")))?;
+        refuse_plaintext_remote(&config)?;
         let manager = PostgresConnectionManager::new(config, NoTls);
         let pool = r2d2::Pool::builder()
             .max_size(POOL_SIZE)
@@ -75,6 +85,7 @@ impl PgStorage {
             pool,
             signing_key,
             blobs,
+            standards: Mutex::new(HashMap::new()),
         })
     }
 
@@ -143,6 +154,94 @@ fn load_or_create_key(client: &mut PgClient) -> ServerResult<SigningKey> {
         .try_into()
         .map_err(|_| ServerError::Internal("server_keys.secret is not 32 bytes".into()))?;
     Ok(SigningKey::from_bytes(&bytes))
+}
+
+/// Connections go out without TLS (NoTls), which is only acceptable where the network cannot be
+/// listened to: loopback or a Unix socket. A URL naming another host must say `sslmode=disable`
+/// to confirm the operator has secured the path some other way (a private network, a tunnel);
+/// otherwise the server refuses to start rather than send passwords and scores in clear text.
+fn refuse_plaintext_remote(config: &postgres::Config) -> ServerResult<()> {
+    use postgres::config::{Host, SslMode};
+    let remote = config.get_hosts().iter().any(|h| match h {
+        Host::Tcp(name) => !is_loopback(name),
+        #[cfg(unix)]
+        Host::Unix(_) => false,
+    }) || config.get_hostaddrs().iter().any(|a| !a.is_loopback());
+    if remote && config.get_ssl_mode() != SslMode::Disable {
+        return Err(ServerError::BadRequest(
+            "database URL names a host other than this machine, and this build connects to \
+             PostgreSQL without TLS: add sslmode=disable only if the network path is private \
+             (docs/postgres.md)"
+                .into(),
+        ));
+    }
+    Ok(())
+}
+
+fn is_loopback(host: &str) -> bool {
+    let host = host.trim_start_matches('[').trim_end_matches(']');
+    host.eq_ignore_ascii_case("localhost")
+        || host
+            .parse::<std::net::IpAddr>()
+            .is_ok_and(|a| a.is_loopback())
+}
+
+/// Appends reference-log entries for `keys` (distinct) of `kind`, replacing the older entry of
+/// each key. Their numbers come from `reference_counter`, bumped by this very statement: call it
+/// LAST in the transaction, so the counter's row lock (held to COMMIT) makes transactions commit
+/// in the order of their numbers and a device's cursor never skips a late commit.
+pub(crate) fn log_reference(
+    tx: &mut impl GenericClient,
+    kind: &str,
+    keys: &[&str],
+) -> ServerResult<()> {
+    if keys.is_empty() {
+        return Ok(());
+    }
+    tx.execute(
+        "WITH c AS (UPDATE reference_counter SET seq = seq + $3 WHERE id = 1 RETURNING seq)
+         INSERT INTO reference_log (seq, kind, key)
+         SELECT c.seq - $3 + k.ord, $1, k.key FROM c, unnest($2::text[]) WITH ORDINALITY AS k(key, ord)
+         ON CONFLICT (kind, key) DO UPDATE SET seq = excluded.seq",
+        &[&kind, &keys, &(keys.len() as i64)],
+    )?;
+    Ok(())
+}
+
+/// Gives each of the (distinct) documents `ids` a new change-feed position, numbered from
+/// `change_counter`, and returns the positions. Like [`log_reference`]: the LAST statement before
+/// COMMIT, so feed positions become visible in order (docs/postgres.md, "The feed-ordering rule").
+pub(crate) fn bump_feed(
+    tx: &mut impl GenericClient,
+    ids: &[&str],
+) -> ServerResult<HashMap<String, i64>> {
+    if ids.is_empty() {
+        return Ok(HashMap::new());
+    }
+    let rows = tx.query(
+        "WITH c AS (UPDATE change_counter SET seq = seq + $2 WHERE id = 1 RETURNING seq)
+         INSERT INTO change_feed (doc_id, seq)
+         SELECT k.id, c.seq - $2 + k.ord FROM c, unnest($1::text[]) WITH ORDINALITY AS k(id, ord)
+         ON CONFLICT (doc_id) DO UPDATE SET seq = excluded.seq
+         RETURNING doc_id, seq",
+        &[&ids, &(ids.len() as i64)],
+    )?;
+    Ok(rows.iter().map(|r| (r.get(0), r.get(1))).collect())
+}
+
+/// SQLite-style numbered parameters (`?3`, shared SQL fragments such as
+/// [`crate::storage::readable`]) as PostgreSQL's (`$3`).
+pub(crate) fn pg_params(sql: &str) -> String {
+    let mut out = String::with_capacity(sql.len());
+    let mut chars = sql.chars().peekable();
+    while let Some(c) = chars.next() {
+        if c == '?' && chars.peek().is_some_and(|n| n.is_ascii_digit()) {
+            out.push('$');
+        } else {
+            out.push(c);
+        }
+    }
+    out
 }
 
 /// The error of a method not yet built on PostgreSQL (removed as each one lands).

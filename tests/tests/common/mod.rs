@@ -14,26 +14,123 @@ pub struct Server {
     child: Option<Child>,
     pub data: PathBuf,
     pub port: u16,
+    /// The server's own fresh PostgreSQL database, when the suite runs on PostgreSQL
+    /// (`FENLEI_TEST_DATABASE_URL`); `None`: the SQLite file in `data`.
+    pub database_url: Option<String>,
+}
+
+/// The PostgreSQL cluster the e2e suite runs against (`FENLEI_TEST_DATABASE_URL`, the URL of
+/// any database on it, e.g. what `scripts/postgres.sh start` prints), if set.
+pub fn test_cluster() -> Option<String> {
+    std::env::var("FENLEI_TEST_DATABASE_URL")
+        .ok()
+        .filter(|u| !u.trim().is_empty())
+}
+
+/// Whether the servers of this run store their data in PostgreSQL.
+pub fn on_postgres() -> bool {
+    test_cluster().is_some()
+}
+
+/// For tests that read or damage the server's SQLite file directly: `true` (after printing
+/// why) when the run is on PostgreSQL and the test must be skipped.
+pub fn skip_on_postgres(why: &str) -> bool {
+    if on_postgres() {
+        eprintln!("skipped under PostgreSQL (FENLEI_TEST_DATABASE_URL is set): {why}");
+        return true;
+    }
+    false
+}
+
+/// Creates a new, empty database on the cluster at `cluster` and returns its URL.
+pub fn fresh_database(cluster: &str) -> String {
+    use std::sync::atomic::{AtomicU64, Ordering};
+    static N: AtomicU64 = AtomicU64::new(0);
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .subsec_nanos();
+    let name = format!(
+        "fenlei_t{}_{}_{nanos}",
+        std::process::id(),
+        N.fetch_add(1, Ordering::SeqCst)
+    );
+    let mut client = postgres::Client::connect(cluster, postgres::NoTls)
+        .unwrap_or_else(|e| panic!("connect to FENLEI_TEST_DATABASE_URL {cluster}: {e}"));
+    client
+        .batch_execute(&format!("CREATE DATABASE {name}"))
+        .expect("create test database");
+    database_url(cluster, &name)
+}
+
+/// `cluster` (a postgres:// URL) naming database `name` instead of its own.
+pub fn database_url(cluster: &str, name: &str) -> String {
+    let (base, query) = match cluster.split_once('?') {
+        Some((b, q)) => (b, Some(q)),
+        None => (cluster, None),
+    };
+    let scheme_end = base.find("://").map(|i| i + 3).unwrap_or(0);
+    let root = match base[scheme_end..].find('/') {
+        Some(i) => &base[..scheme_end + i],
+        None => base,
+    };
+    match query {
+        Some(q) => format!("{root}/{name}?{q}"),
+        None => format!("{root}/{name}"),
+    }
+}
+
+/// Drops a test database (after its server stopped); failures only leave garbage behind.
+fn drop_database(url: &str) {
+    let Some(cluster) = test_cluster() else {
+        return;
+    };
+    let Some(name) = url
+        .split('?')
+        .next()
+        .and_then(|u| u.rsplit_once('/'))
+        .map(|(_, n)| n.to_string())
+    else {
+        return;
+    };
+    if let Ok(mut client) = postgres::Client::connect(&cluster, postgres::NoTls) {
+        let _ = client.batch_execute(&format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"));
+    }
 }
 
 impl Server {
-    /// A fresh server with the sample city in `data`, on a free loopback port.
+    /// A fresh server with the sample city in `data`, on a free loopback port. With
+    /// `FENLEI_TEST_DATABASE_URL` set, its data lives in a fresh database of that cluster (blobs
+    /// stay in `data`).
     pub fn start(data: &Path) -> Server {
         let mut s = Server {
             child: None,
             data: data.to_path_buf(),
             port: 0,
+            database_url: test_cluster().map(|c| fresh_database(&c)),
         };
         s.admin(&["init", "--sample"]);
         s.launch();
         s
     }
 
+    /// The server binary with this server's storage options (`--data`, and `--database-url`
+    /// under PostgreSQL); add the command and its arguments.
+    pub fn command(&self) -> Command {
+        let mut c = Command::new(BIN);
+        c.args(["--data", self.data.to_str().unwrap()]);
+        if let Some(url) = &self.database_url {
+            c.args(["--database-url", url]);
+        }
+        c
+    }
+
     fn launch(&mut self) {
         let port_file = self.data.join("port");
         let _ = std::fs::remove_file(&port_file);
-        let child = Command::new(BIN)
-            .args(["--data", self.data.to_str().unwrap(), "serve", "--addr"])
+        let child = self
+            .command()
+            .args(["serve", "--addr"])
             .arg(format!("127.0.0.1:{}", self.port))
             .arg("--port-file")
             .arg(&port_file)
@@ -65,8 +162,8 @@ impl Server {
 
     /// Runs an admin command on the data folder; returns its standard output.
     pub fn admin(&self, args: &[&str]) -> String {
-        let out = Command::new(BIN)
-            .args(["--data", self.data.to_str().unwrap()])
+        let out = self
+            .command()
             .args(args)
             .output()
             .expect("run admin command");
@@ -99,6 +196,9 @@ impl Server {
 impl Drop for Server {
     fn drop(&mut self) {
         self.kill();
+        if let Some(url) = &self.database_url {
+            drop_database(url);
+        }
     }
 }
 
