@@ -23,6 +23,10 @@ FENLEI_TEST_DATABASE_URL=$pg_url cargo test --locked -p fenlei-server pg::
 FENLEI_TEST_DATABASE_URL=$pg_url cargo test --locked -p fenlei-e2e \
   --test sync_e2e --test supervision_e2e --test authz_matrix --test media_sync \
   --test evidence_flags --test dashboard_session --test tamper --test fault_sync --test tls
+FENLEI_TEST_DATABASE_URL=$pg_url cargo test -p fenlei-server --locked pg::queries::parity_tests -- --nocapture
+FENLEI_TEST_DATABASE_URL=$pg_url cargo test -p fenlei-e2e --locked --test pg_verify_chain
+# Two server processes on one database: devices syncing through both converge (docs/deploy.md).
+FENLEI_TEST_DATABASE_URL=$pg_url cargo test -p fenlei-e2e --locked --test two_instances
 bash scripts/postgres.sh stop "$target_dir/pg"
 trap - EXIT
 echo "== cargo deny: licenses, bans, sources (advisories need GitHub; docs/reliability.md)"
@@ -36,12 +40,3 @@ echo "== python bindings"
 bash scripts/test-python.sh
 echo "== dashboard end to end in headless Chromium (screenshots in $target_dir/dashboard-screenshots)"
 bash scripts/test-dashboard.sh
-echo "== two server instances on one PostgreSQL (devices syncing through both converge; docs/deploy.md)"
-# A throwaway cluster (Debian's postgresql, installed by scripts/postgres.sh when missing).
-# FENLEI_TEST_DATABASE_URL may name an existing cluster instead.
-if [ -z "${FENLEI_TEST_DATABASE_URL:-}" ]; then
-  pg_dir="$target_dir/pg-two-instances"
-  FENLEI_TEST_DATABASE_URL=$(bash scripts/postgres.sh start "$pg_dir" | tail -1)
-  trap 'bash scripts/postgres.sh stop "$pg_dir"' EXIT
-fi
-FENLEI_TEST_DATABASE_URL="$FENLEI_TEST_DATABASE_URL" cargo test -p fenlei-e2e --locked --test two_instances

@@ -307,10 +307,9 @@ pub struct ChainVerification {
     pub problems: Vec<ChainProblem>,
 }
 
-/// Re-checks the whole chain in the server's SQLite file, read-only: indexes contiguous from 0,
-/// each entry's `prev` the previous entry's hash, each stored hash recomputed from the entry,
-/// each statement's hash and device signature. `expect` is a head published or held elsewhere
-/// (a device's receipt: index and entry hash) that the chain must still contain.
+/// Re-checks the whole chain in the server's SQLite file, read-only (see [`verify_rows`]).
+/// `expect` is a head published or held elsewhere (a device's receipt: index and entry hash)
+/// that the chain must still contain.
 pub fn verify_chain(db: &FsPath, expect: Option<(u64, String)>) -> ServerResult<ChainVerification> {
     let conn = Connection::open_with_flags(
         db,
@@ -323,14 +322,27 @@ pub fn verify_chain_conn(
     conn: &Connection,
     expect: Option<(u64, String)>,
 ) -> ServerResult<ChainVerification> {
-    let mut problems = Vec::new();
     let mut stmt = conn.prepare(&format!("{ROW_SELECT} ORDER BY idx"))?;
-    let mut rows = stmt.query([])?;
+    let rows = stmt.query_map([], chain_row)?;
+    verify_rows(rows.map(|r| r.map_err(ServerError::from)), expect)
+}
+
+/// The check itself, over a chain's rows in index order from any engine: indexes contiguous
+/// from 0, each entry's `prev` the previous entry's hash, each stored hash recomputed from the
+/// entry, each statement's hash and device signature; and `expect` still in the chain.
+pub fn verify_rows(
+    rows: impl Iterator<Item = ServerResult<ChainRow>>,
+    expect: Option<(u64, String)>,
+) -> ServerResult<ChainVerification> {
+    let mut problems = Vec::new();
     let mut expected_index = 0u64;
     let mut prev = GENESIS.to_string();
-    let mut hashes: Vec<(u64, String)> = Vec::new();
-    while let Some(r) = rows.next()? {
-        let row = chain_row(r)?;
+    // Only what the summary needs, so a province's chain streams through in constant memory.
+    let mut entries = 0u64;
+    let mut head = GENESIS.to_string();
+    let mut expected_found: Option<String> = None;
+    for row in rows {
+        let row = row?;
         let i = row.link.index;
         if i != expected_index {
             problems.push(ChainProblem {
@@ -362,19 +374,22 @@ pub fn verify_chain_conn(
             }
             Err(e) => flag(format!("statement does not parse: {e}")),
         }
-        hashes.push((i, recomputed.clone()));
+        if expect.as_ref().is_some_and(|(index, _)| *index == i) && expected_found.is_none() {
+            expected_found = Some(recomputed.clone());
+        }
+        entries += 1;
+        head = recomputed;
         // Continue from what the entry says it is, so one bad entry is reported once.
         prev = row.entry_hash.clone();
         expected_index = i + 1;
     }
-    let head = hashes.last().map(|h| h.1.clone()).unwrap_or(GENESIS.into());
     if let Some((index, hash)) = expect {
-        match hashes.iter().find(|(i, _)| *i == index) {
+        match expected_found {
             None => problems.push(ChainProblem {
                 index,
                 problem: "the expected entry is not in the chain (rolled back or removed)".into(),
             }),
-            Some((_, h)) if *h != hash => problems.push(ChainProblem {
+            Some(h) if h != hash => problems.push(ChainProblem {
                 index,
                 problem: "the entry differs from the expected hash".into(),
             }),
@@ -382,7 +397,7 @@ pub fn verify_chain_conn(
         }
     }
     Ok(ChainVerification {
-        entries: hashes.len() as u64,
+        entries,
         head,
         problems,
     })

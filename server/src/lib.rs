@@ -147,8 +147,9 @@ enum Command {
         #[arg(long)]
         device: String,
     },
-    /// Re-check the hash chain of signed submissions (docs/tamper-evidence.md). Exits non-zero
-    /// and names the first index of every altered, removed or reordered entry.
+    /// Re-check the hash chain of signed submissions (docs/tamper-evidence.md), in --data's
+    /// SQLite file or at --database-url. Exits non-zero and names the first index of every
+    /// altered, removed or reordered entry.
     VerifyChain {
         /// A receipt the chain must still hold: INDEX:ENTRY_HASH (e.g. from a device).
         #[arg(long)]
@@ -254,8 +255,14 @@ pub fn serve(
 
 fn run(cli: Cli) -> error::ServerResult<()> {
     if let Command::VerifyChain { expect, json } = &cli.command {
-        // Read-only on the file as it is: no migration, no key creation.
-        return verify_chain_command(&cli.data, expect.as_deref(), *json);
+        // Read-only on the database as it is (SQLite file or --database-url): no migration,
+        // no key creation.
+        return verify_chain_command(
+            &cli.data,
+            cli.database_url.as_deref(),
+            expect.as_deref(),
+            *json,
+        );
     }
     // One SQLite data folder is served by one process: the core store keeps the documents being
     // edited cached in memory, so a second process writing the same file would be overwritten
@@ -446,6 +453,7 @@ fn claim_sqlite_folder(data: &std::path::Path) -> error::ServerResult<std::fs::F
 
 fn verify_chain_command(
     data: &std::path::Path,
+    database_url: Option<&str>,
     expect: Option<&str>,
     json: bool,
 ) -> error::ServerResult<()> {
@@ -460,14 +468,19 @@ fn verify_chain_command(
             Ok::<_, error::ServerError>((i, h.to_string()))
         })
         .transpose()?;
-    let db = data.join("fenlei-server.sqlite");
-    if !db.exists() {
-        return Err(error::ServerError::NotFound(format!(
-            "no database in {}",
-            data.display()
-        )));
-    }
-    let result = chain::verify_chain(&db, expect)?;
+    let result = match database_url {
+        Some(url) => pg::PgStorage::verify_chain(url, expect)?,
+        None => {
+            let db = data.join("fenlei-server.sqlite");
+            if !db.exists() {
+                return Err(error::ServerError::NotFound(format!(
+                    "no database in {}",
+                    data.display()
+                )));
+            }
+            chain::verify_chain(&db, expect)?
+        }
+    };
     if json {
         println!(
             "{}",

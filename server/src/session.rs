@@ -36,7 +36,7 @@ pub const LOCKOUT_MS: i64 = 15 * 60_000;
 /// Passwords shorter than this are refused by `set-password`.
 pub const MIN_PASSWORD_CHARS: usize = 10;
 /// `last_seen` is written at most this often, so reading pages does not write on every request.
-const TOUCH_EVERY_MS: i64 = 60_000;
+pub(crate) const TOUCH_EVERY_MS: i64 = 60_000;
 
 /// The user a password check is about, with the lockout state.
 #[derive(Debug, Clone)]
@@ -312,7 +312,7 @@ impl DashboardStorage for SqliteStorage {
                                 inspection_id,
                                 total,
                                 max_points,
-                                percent: (total * 10_000.0 / max_points).round() / 100.0,
+                                percent: percent_of(total, max_points),
                                 grade: r.get(9)?,
                                 vetoed: r.get(10)?,
                                 started_at_ms: r.get(11)?,
@@ -340,19 +340,29 @@ impl DashboardStorage for SqliteStorage {
             Err(fenlei_core::CoreError::UnknownStandard { .. }) => return Ok(Vec::new()),
             Err(e) => return Err(e.into()),
         };
-        Ok(standard
-            .sections
-            .iter()
-            .flat_map(|s| {
-                s.items.iter().map(|i| ItemTitle {
-                    code: i.code.clone(),
-                    section: s.name.clone(),
-                    title: i.title.clone(),
-                    points: i.points,
-                })
-            })
-            .collect())
+        Ok(item_titles(&standard))
     }
+}
+
+/// A score as a percentage of full marks, to two decimals (every engine's overview).
+pub(crate) fn percent_of(total: f64, max_points: f64) -> f64 {
+    (total * 10_000.0 / max_points).round() / 100.0
+}
+
+/// A standard's items as the inspection detail names them (every engine).
+pub(crate) fn item_titles(standard: &fenlei_core::standard::Standard) -> Vec<ItemTitle> {
+    standard
+        .sections
+        .iter()
+        .flat_map(|s| {
+            s.items.iter().map(|i| ItemTitle {
+                code: i.code.clone(),
+                section: s.name.clone(),
+                title: i.title.clone(),
+                points: i.points,
+            })
+        })
+        .collect()
 }
 
 // ---- passwords

@@ -618,7 +618,7 @@ fn inspection_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<InspectionRow> {
     })
 }
 
-const INSPECTION_COLUMNS: &str = "i.id, i.community_id, c.name, c.district, c.street, i.kind, i.status,
+pub(crate) const INSPECTION_COLUMNS: &str = "i.id, i.community_id, c.name, c.district, c.street, i.kind, i.status,
     i.created_by, i.started_at, i.ended_at, i.total, i.max_points, i.grade, i.vetoed, i.conflict_count";
 
 impl AccountStore for SqliteStorage {
@@ -1125,43 +1125,34 @@ impl SupervisorQueries for SqliteStorage {
              GROUP BY 1 ORDER BY 4 DESC, 1",
             readable(1, 2)
         );
-        self.read(|c| {
+        let rows = self.read(|c| {
             let mut stmt = c.prepare_cached(&sql)?;
             let rows = stmt
                 .query_map(
                     params![auth.user.role.as_str(), auth.user.id, from_ms, to_ms],
                     |r| {
-                        Ok(RankingRow {
-                            rank: 0,
-                            key: r.get(0)?,
-                            name: r.get(1)?,
-                            inspections: r.get::<_, i64>(2)? as u32,
-                            average: (r.get::<_, f64>(3)? * 100.0).round() / 100.0,
-                            lowest: (r.get::<_, f64>(4)? * 100.0).round() / 100.0,
-                            vetoed: r.get::<_, i64>(5)? as u32,
-                            communities_in_scope: 0,
-                            communities_inspected: 0,
-                            coverage: 0.0,
-                            open_rectifications: 0,
-                            overdue_rectifications: 0,
-                            grades: Default::default(),
-                        })
+                        Ok(crate::supervision::ranking_row(
+                            r.get(0)?,
+                            r.get(1)?,
+                            r.get(2)?,
+                            r.get(3)?,
+                            r.get(4)?,
+                            r.get(5)?,
+                        ))
                     },
                 )?
                 .collect::<rusqlite::Result<Vec<_>>>()?;
             Ok(rows)
-        })
-        .and_then(|mut rows: Vec<RankingRow>| {
-            self.enrich_rankings(auth, by, from_ms, to_ms, &mut rows)?;
-            Ok(rows
-                .into_iter()
-                .enumerate()
-                .map(|(n, mut r)| {
-                    r.rank = n as u32 + 1;
-                    r
-                })
-                .collect())
-        })
+        })?;
+        crate::supervision::finish_rankings(
+            self,
+            auth,
+            by,
+            from_ms,
+            to_ms,
+            self.unclosed_tasks()?,
+            rows,
+        )
     }
     fn list_tasks(&self, auth: &DeviceAuth, filter: &TaskFilter) -> ServerResult<Vec<TaskRow>> {
         SqliteStorage::list_tasks(self, auth, filter)

@@ -158,8 +158,8 @@ fn task_row(r: &rusqlite::Row<'_>, now: i64) -> rusqlite::Result<TaskRow> {
 
 const TASK_COLUMNS: &str = "t.id, t.community_id, c.name, c.street, c.district, t.inspection_id,
     t.item_code, t.item_title, t.opened_at, t.deadline, t.status, t.responsible, t.deduction,
-    (SELECT group_concat(sha256) FROM rectification_evidence e WHERE e.task_id = t.id AND e.phase = 'finding'),
-    (SELECT group_concat(sha256) FROM rectification_evidence e WHERE e.task_id = t.id AND e.phase = 'closure')";
+    (SELECT group_concat(sha256, ',' ORDER BY kind, sha256) FROM rectification_evidence e WHERE e.task_id = t.id AND e.phase = 'finding'),
+    (SELECT group_concat(sha256, ',' ORDER BY kind, sha256) FROM rectification_evidence e WHERE e.task_id = t.id AND e.phase = 'closure')";
 
 impl SqliteStorage {
     /// A supervisor's review recorded on the server (see the module docs for the actor).
@@ -365,8 +365,8 @@ impl SqliteStorage {
     }
 
     /// The last inspection visit (any status but draft) of each in-scope community before
-    /// `to_ms`: (community, inspector, start). SQLite takes the bare columns from the row
-    /// holding the max(), so the inspector is the last visit's.
+    /// `to_ms`: (community, inspector, start), by community. Visits starting in the same
+    /// millisecond are told apart by id, so every engine names the same inspector.
     pub(crate) fn last_visits(
         &self,
         auth: &DeviceAuth,
@@ -374,10 +374,12 @@ impl SqliteStorage {
     ) -> ServerResult<Vec<(String, String, i64)>> {
         self.read(|c| {
             let sql = format!(
-                "SELECT i.community_id, i.created_by, max(i.started_at)
-                 FROM inspections i JOIN communities c ON c.id = i.community_id
-                 WHERE {} AND i.status != 'draft' AND i.started_at < ?3
-                 GROUP BY i.community_id",
+                "SELECT community_id, created_by, started_at FROM (
+                     SELECT i.community_id, i.created_by, i.started_at, row_number() OVER (
+                         PARTITION BY i.community_id ORDER BY i.started_at DESC, i.id DESC) AS n
+                     FROM inspections i JOIN communities c ON c.id = i.community_id
+                     WHERE {} AND i.status != 'draft' AND i.started_at < ?3)
+                 WHERE n = 1 ORDER BY community_id",
                 community_in_scope(1, 2)
             );
             let mut stmt = c.prepare_cached(&sql)?;
@@ -402,7 +404,7 @@ impl SqliteStorage {
             let sql = format!(
                 "SELECT a.inspection_id, i.community_id, c.name, c.street, c.district, a.item_code,
                         a.deduction, a.note, i.started_at,
-                        (SELECT group_concat(e.sha256) FROM evidence_refs e
+                        (SELECT group_concat(e.sha256, ',' ORDER BY e.sha256) FROM evidence_refs e
                           WHERE e.inspection_id = a.inspection_id AND e.item_code = a.item_code
                             AND e.media = 'photo'),
                         i.standard_id, i.standard_version
@@ -410,7 +412,8 @@ impl SqliteStorage {
                  JOIN communities c ON c.id = i.community_id
                  WHERE {} AND i.status IN ('submitted', 'approved') AND a.deduction > 0
                    AND i.started_at >= ?3 AND i.started_at < ?4
-                 ORDER BY a.deduction DESC, i.started_at DESC, a.item_code LIMIT ?5",
+                 ORDER BY a.deduction DESC, i.started_at DESC, a.item_code, a.inspection_id
+                 LIMIT ?5",
                 community_in_scope(1, 2)
             );
             let mut stmt = c.prepare_cached(&sql)?;
@@ -449,83 +452,15 @@ impl SqliteStorage {
         })
     }
 
-    /// Adds coverage, rectification counts and grade counts to ranking rows.
-    pub(crate) fn enrich_rankings(
-        &self,
-        auth: &DeviceAuth,
-        by: ScopeKind,
-        from_ms: i64,
-        to_ms: i64,
-        rows: &mut [crate::storage::RankingRow],
-    ) -> ServerResult<()> {
-        let communities = self.scope_communities(auth)?;
-        let key_of = |c: &ScopedCommunity| -> String {
-            match by {
-                ScopeKind::Community => c.id.clone(),
-                ScopeKind::Street => c.street.clone(),
-                ScopeKind::District => c.district.clone(),
-            }
-        };
-        let by_id: HashMap<&str, &ScopedCommunity> =
-            communities.iter().map(|c| (c.id.as_str(), c)).collect();
-        let mut in_scope: HashMap<String, u32> = HashMap::new();
-        for c in &communities {
-            *in_scope.entry(key_of(c)).or_default() += 1;
-        }
-        let mut inspected: HashMap<String, HashSet<String>> = HashMap::new();
-        let mut grades: HashMap<String, BTreeMap<String, u32>> = HashMap::new();
-        for i in self.period_inspections(auth, from_ms, to_ms)? {
-            let Some(c) = by_id.get(i.community_id.as_str()) else {
-                continue;
-            };
-            let key = key_of(c);
-            inspected
-                .entry(key.clone())
-                .or_default()
-                .insert(i.community_id.clone());
-            if let Some(g) = i.grade {
-                *grades.entry(key).or_default().entry(g).or_default() += 1;
-            }
-        }
-        let now = crate::storage::now();
-        let tasks = self.read(|conn| {
-            let mut stmt = conn.prepare_cached(
-                "SELECT community_id, status, deadline FROM rectifications WHERE status != 'closed'",
-            )?;
+    /// Rectification tasks not closed now: (community, status, deadline), for the rankings.
+    pub(crate) fn unclosed_tasks(&self) -> ServerResult<Vec<(String, String, i64)>> {
+        self.read(|conn| {
+            let mut stmt = conn.prepare_cached(UNCLOSED_TASKS)?;
             let rows: Vec<(String, String, i64)> = stmt
                 .query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))?
                 .collect::<rusqlite::Result<_>>()?;
             Ok(rows)
-        })?;
-        let mut open: HashMap<String, (u32, u32)> = HashMap::new();
-        for (community, status, deadline) in tasks {
-            let Some(c) = by_id.get(community.as_str()) else {
-                continue;
-            };
-            let entry = open.entry(key_of(c)).or_default();
-            entry.0 += 1;
-            let pending = RectificationStatus::parse(&status).is_some_and(|s| s.is_pending());
-            if pending && now > deadline {
-                entry.1 += 1;
-            }
-        }
-        for row in rows.iter_mut() {
-            row.communities_in_scope = in_scope.get(&row.key).copied().unwrap_or(0);
-            row.communities_inspected =
-                inspected.get(&row.key).map(|s| s.len() as u32).unwrap_or(0);
-            row.coverage = if row.communities_in_scope == 0 {
-                0.0
-            } else {
-                (row.communities_inspected as f64 / row.communities_in_scope as f64 * 10_000.0)
-                    .round()
-                    / 10_000.0
-            };
-            let (o, d) = open.get(&row.key).copied().unwrap_or_default();
-            row.open_rectifications = o;
-            row.overdue_rectifications = d;
-            row.grades = grades.remove(&row.key).unwrap_or_default();
-        }
-        Ok(())
+        })
     }
 
     /// Feed entries for protocol ≥ 2: inspections and rectification tasks the device may read.
@@ -681,6 +616,111 @@ pub(crate) fn decision_target<'c>(
         ));
     }
     Ok((to, comment))
+}
+
+/// The tasks the rankings count as open (both engines).
+pub(crate) const UNCLOSED_TASKS: &str =
+    "SELECT community_id, status, deadline FROM rectifications WHERE status != 'closed'";
+
+/// A ranking row from its aggregate (both engines): scores as a percentage of full marks,
+/// rounded to two decimals; the rest is filled by [`finish_rankings`].
+pub(crate) fn ranking_row(
+    key: String,
+    name: String,
+    inspections: i64,
+    average: f64,
+    lowest: f64,
+    vetoed: i64,
+) -> crate::storage::RankingRow {
+    crate::storage::RankingRow {
+        rank: 0,
+        key,
+        name,
+        inspections: inspections as u32,
+        average: (average * 100.0).round() / 100.0,
+        lowest: (lowest * 100.0).round() / 100.0,
+        vetoed: vetoed as u32,
+        communities_in_scope: 0,
+        communities_inspected: 0,
+        coverage: 0.0,
+        open_rectifications: 0,
+        overdue_rectifications: 0,
+        grades: Default::default(),
+    }
+}
+
+/// Adds coverage, rectification counts and grade counts to ranking rows (in their order) and
+/// numbers them. One implementation for every engine: `storage` answers the scoped queries,
+/// `unclosed` holds the tasks not closed ([`UNCLOSED_TASKS`]).
+pub(crate) fn finish_rankings(
+    storage: &dyn crate::storage::SupervisorQueries,
+    auth: &DeviceAuth,
+    by: ScopeKind,
+    from_ms: i64,
+    to_ms: i64,
+    unclosed: Vec<(String, String, i64)>,
+    mut rows: Vec<crate::storage::RankingRow>,
+) -> ServerResult<Vec<crate::storage::RankingRow>> {
+    let communities = storage.scope_communities(auth)?;
+    let key_of = |c: &ScopedCommunity| -> String {
+        match by {
+            ScopeKind::Community => c.id.clone(),
+            ScopeKind::Street => c.street.clone(),
+            ScopeKind::District => c.district.clone(),
+        }
+    };
+    let by_id: HashMap<&str, &ScopedCommunity> =
+        communities.iter().map(|c| (c.id.as_str(), c)).collect();
+    let mut in_scope: HashMap<String, u32> = HashMap::new();
+    for c in &communities {
+        *in_scope.entry(key_of(c)).or_default() += 1;
+    }
+    let mut inspected: HashMap<String, HashSet<String>> = HashMap::new();
+    let mut grades: HashMap<String, BTreeMap<String, u32>> = HashMap::new();
+    for i in storage.period_inspections(auth, from_ms, to_ms)? {
+        let Some(c) = by_id.get(i.community_id.as_str()) else {
+            continue;
+        };
+        let key = key_of(c);
+        inspected
+            .entry(key.clone())
+            .or_default()
+            .insert(i.community_id.clone());
+        if let Some(g) = i.grade {
+            *grades.entry(key).or_default().entry(g).or_default() += 1;
+        }
+    }
+    let now = crate::storage::now();
+    let mut open: HashMap<String, (u32, u32)> = HashMap::new();
+    for (community, status, deadline) in unclosed {
+        let Some(c) = by_id.get(community.as_str()) else {
+            continue;
+        };
+        let entry = open.entry(key_of(c)).or_default();
+        entry.0 += 1;
+        let pending = RectificationStatus::parse(&status).is_some_and(|s| s.is_pending());
+        if pending && now > deadline {
+            entry.1 += 1;
+        }
+    }
+    for row in rows.iter_mut() {
+        row.communities_in_scope = in_scope.get(&row.key).copied().unwrap_or(0);
+        row.communities_inspected = inspected.get(&row.key).map(|s| s.len() as u32).unwrap_or(0);
+        row.coverage = if row.communities_in_scope == 0 {
+            0.0
+        } else {
+            (row.communities_inspected as f64 / row.communities_in_scope as f64 * 10_000.0).round()
+                / 10_000.0
+        };
+        let (o, d) = open.get(&row.key).copied().unwrap_or_default();
+        row.open_rectifications = o;
+        row.overdue_rectifications = d;
+        row.grades = grades.remove(&row.key).unwrap_or_default();
+    }
+    for (n, row) in rows.iter_mut().enumerate() {
+        row.rank = n as u32 + 1;
+    }
+    Ok(rows)
 }
 
 pub(crate) fn require_reviewer(auth: &DeviceAuth) -> ServerResult<()> {

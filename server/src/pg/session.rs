@@ -1,43 +1,225 @@
-//! Dashboard passwords, sessions and overview on PostgreSQL.
+//! Dashboard passwords, sessions and overview on PostgreSQL. Sessions and lockout counters are
+//! rows, so every instance sees the same sign-ins; the rules are `session.rs`'s.
 
-use super::{PgStorage, not_yet};
-use crate::error::ServerResult;
-use crate::session::{CommunityOverview, ItemTitle, PasswordRecord, WebSession};
-use crate::storage::DeviceAuth;
+use super::PgStorage;
+use super::queries::{community_in_scope, load_standard};
+use crate::error::{ServerError, ServerResult};
+use crate::session::{
+    CommunityOverview, DashboardStorage, IDLE_TIMEOUT_MS, ItemTitle, LOCKOUT_MS, LatestScore,
+    MAX_FAILURES, PasswordRecord, SESSION_TTL_MS, TOUCH_EVERY_MS, WebSession,
+};
+use crate::storage::{DeviceAuth, Role, User};
 
-impl crate::session::DashboardStorage for PgStorage {
-    fn set_password(&self, _user_id: &str, _phc: &str, _now_ms: i64) -> ServerResult<()> {
-        Err(not_yet("set_password"))
+fn user_at(r: &postgres::Row, at: usize) -> ServerResult<User> {
+    let role: String = r.try_get(at + 2)?;
+    Ok(User {
+        id: r.try_get(at)?,
+        name: r.try_get(at + 1)?,
+        role: Role::parse(&role).unwrap_or(Role::Inspector),
+        scope_epoch: r.try_get(at + 3)?,
+    })
+}
+
+impl DashboardStorage for PgStorage {
+    fn set_password(&self, user_id: &str, phc: &str, now_ms: i64) -> ServerResult<()> {
+        let mut client = self.client()?;
+        let mut tx = client.transaction()?;
+        let exists = tx
+            .query_opt("SELECT 1 FROM users WHERE id = $1", &[&user_id])?
+            .is_some();
+        if !exists {
+            return Err(ServerError::NotFound(format!("no user {user_id}")));
+        }
+        tx.execute(
+            "INSERT INTO user_passwords (user_id, phc, set_at) VALUES ($1, $2, $3)
+             ON CONFLICT (user_id) DO UPDATE SET phc = excluded.phc, set_at = excluded.set_at,
+                 failed_attempts = 0, locked_until = 0",
+            &[&user_id, &phc, &now_ms],
+        )?;
+        tx.execute("DELETE FROM web_sessions WHERE user_id = $1", &[&user_id])?;
+        tx.commit()?;
+        Ok(())
     }
-    fn password_record(&self, _user_id: &str) -> ServerResult<Option<PasswordRecord>> {
-        Err(not_yet("password_record"))
+
+    fn password_record(&self, user_id: &str) -> ServerResult<Option<PasswordRecord>> {
+        self.client()?
+            .query_opt(
+                "SELECT u.id, u.name, u.role, u.scope_epoch, p.phc, p.failed_attempts,
+                        p.locked_until
+                 FROM users u JOIN user_passwords p ON p.user_id = u.id WHERE u.id = $1",
+                &[&user_id],
+            )?
+            .map(|r| {
+                Ok(PasswordRecord {
+                    user: user_at(&r, 0)?,
+                    phc: r.try_get(4)?,
+                    failed_attempts: r.try_get(5)?,
+                    locked_until: r.try_get(6)?,
+                })
+            })
+            .transpose()
     }
-    fn record_failed_sign_in(&self, _user_id: &str, _now_ms: i64) -> ServerResult<()> {
-        Err(not_yet("record_failed_sign_in"))
+
+    fn record_failed_sign_in(&self, user_id: &str, now_ms: i64) -> ServerResult<()> {
+        // One statement, so two instances counting failures at once both count (the row lock
+        // orders them). A lock that has run out starts a fresh count.
+        self.client()?.execute(
+            "UPDATE user_passwords SET
+                 failed_attempts = CASE WHEN locked_until != 0 AND locked_until <= $2::bigint
+                                        THEN 1 ELSE failed_attempts + 1 END,
+                 locked_until = CASE
+                     WHEN locked_until != 0 AND locked_until <= $2::bigint THEN 0
+                     WHEN failed_attempts + 1 >= $3::bigint THEN $2::bigint + $4::bigint
+                     ELSE locked_until END
+             WHERE user_id = $1",
+            &[&user_id, &now_ms, &MAX_FAILURES, &LOCKOUT_MS],
+        )?;
+        Ok(())
     }
+
     fn create_session(
         &self,
-        _user_id: &str,
-        _token_hash: &str,
-        _csrf_token: &str,
-        _now_ms: i64,
+        user_id: &str,
+        token_hash: &str,
+        csrf_token: &str,
+        now_ms: i64,
     ) -> ServerResult<WebSession> {
-        Err(not_yet("create_session"))
+        let id = uuid::Uuid::new_v4().to_string();
+        let mut client = self.client()?;
+        let mut tx = client.transaction()?;
+        tx.execute(
+            "UPDATE user_passwords SET failed_attempts = 0, locked_until = 0 WHERE user_id = $1",
+            &[&user_id],
+        )?;
+        // Sessions that ran out are swept here rather than by a timer.
+        tx.execute(
+            "DELETE FROM web_sessions WHERE expires_at <= $1 OR last_seen <= $2",
+            &[&now_ms, &(now_ms - IDLE_TIMEOUT_MS)],
+        )?;
+        tx.execute(
+            "INSERT INTO web_sessions
+                 (id, token_hash, user_id, csrf_token, created_at, last_seen, expires_at)
+             VALUES ($1, $2, $3, $4, $5, $5, $6)",
+            &[
+                &id,
+                &token_hash,
+                &user_id,
+                &csrf_token,
+                &now_ms,
+                &(now_ms + SESSION_TTL_MS),
+            ],
+        )?;
+        let row = tx.query_one(
+            "SELECT id, name, role, scope_epoch FROM users WHERE id = $1",
+            &[&user_id],
+        )?;
+        let user = user_at(&row, 0)?;
+        tx.commit()?;
+        Ok(WebSession {
+            id,
+            user,
+            csrf_token: csrf_token.into(),
+            expires_ms: now_ms + SESSION_TTL_MS,
+        })
     }
-    fn session_by_token(
-        &self,
-        _token_hash: &str,
-        _now_ms: i64,
-    ) -> ServerResult<Option<WebSession>> {
-        Err(not_yet("session_by_token"))
+
+    fn session_by_token(&self, token_hash: &str, now_ms: i64) -> ServerResult<Option<WebSession>> {
+        let mut client = self.client()?;
+        let Some(r) = client.query_opt(
+            "SELECT s.id, s.csrf_token, s.expires_at, s.last_seen,
+                    u.id, u.name, u.role, u.scope_epoch
+             FROM web_sessions s JOIN users u ON u.id = s.user_id WHERE s.token_hash = $1",
+            &[&token_hash],
+        )?
+        else {
+            return Ok(None);
+        };
+        let session = WebSession {
+            id: r.try_get(0)?,
+            csrf_token: r.try_get(1)?,
+            expires_ms: r.try_get(2)?,
+            user: user_at(&r, 4)?,
+        };
+        let last_seen: i64 = r.try_get(3)?;
+        let alive = session.expires_ms > now_ms
+            && last_seen > now_ms - IDLE_TIMEOUT_MS
+            && session.user.role != Role::Inspector;
+        if !alive {
+            client.execute(
+                "DELETE FROM web_sessions WHERE token_hash = $1",
+                &[&token_hash],
+            )?;
+            return Ok(None);
+        }
+        if now_ms - last_seen >= TOUCH_EVERY_MS {
+            // Never moves last_seen back when another instance touched it later.
+            client.execute(
+                "UPDATE web_sessions SET last_seen = greatest(last_seen, $2) WHERE token_hash = $1",
+                &[&token_hash, &now_ms],
+            )?;
+        }
+        Ok(Some(session))
     }
-    fn delete_session(&self, _token_hash: &str) -> ServerResult<()> {
-        Err(not_yet("delete_session"))
+
+    fn delete_session(&self, token_hash: &str) -> ServerResult<()> {
+        self.client()?.execute(
+            "DELETE FROM web_sessions WHERE token_hash = $1",
+            &[&token_hash],
+        )?;
+        Ok(())
     }
-    fn communities_overview(&self, _auth: &DeviceAuth) -> ServerResult<Vec<CommunityOverview>> {
-        Err(not_yet("communities_overview"))
+
+    fn communities_overview(&self, auth: &DeviceAuth) -> ServerResult<Vec<CommunityOverview>> {
+        let sql = format!(
+            "SELECT c.id, c.name, c.district, c.street, c.lat, c.lon,
+                    l.id, l.total, l.max_points, l.grade, l.vetoed, l.started_at
+             FROM communities c
+             LEFT JOIN inspections l ON l.id = (
+                 SELECT i.id FROM inspections i
+                 WHERE i.community_id = c.id AND i.status IN ('submitted', 'approved')
+                   AND i.total IS NOT NULL AND i.max_points > 0
+                 ORDER BY i.started_at DESC, i.id COLLATE \"C\" DESC LIMIT 1)
+             WHERE {}
+             ORDER BY c.id COLLATE \"C\"",
+            community_in_scope(1, 2)
+        );
+        self.client()?
+            .query(&sql, &[&auth.user.role.as_str(), &auth.user.id])?
+            .iter()
+            .map(|r| {
+                let latest = match r.try_get::<_, Option<String>>(6)? {
+                    None => None,
+                    Some(inspection_id) => {
+                        let total: f64 = r.try_get(7)?;
+                        let max_points: f64 = r.try_get(8)?;
+                        Some(LatestScore {
+                            inspection_id,
+                            total,
+                            max_points,
+                            percent: crate::session::percent_of(total, max_points),
+                            grade: r.try_get(9)?,
+                            vetoed: r.try_get::<_, i64>(10)? != 0,
+                            started_at_ms: r.try_get(11)?,
+                        })
+                    }
+                };
+                Ok(CommunityOverview {
+                    id: r.try_get(0)?,
+                    name: r.try_get(1)?,
+                    district: r.try_get(2)?,
+                    street: r.try_get(3)?,
+                    lat: r.try_get(4)?,
+                    lon: r.try_get(5)?,
+                    latest,
+                })
+            })
+            .collect()
     }
-    fn standard_items(&self, _id: &str, _version: &str) -> ServerResult<Vec<ItemTitle>> {
-        Err(not_yet("standard_items"))
+
+    fn standard_items(&self, id: &str, version: &str) -> ServerResult<Vec<ItemTitle>> {
+        let Some(standard) = load_standard(&mut *self.client()?, id, version)? else {
+            return Ok(Vec::new());
+        };
+        Ok(crate::session::item_titles(&standard))
     }
 }
