@@ -207,7 +207,12 @@ fn concurrent_push(
             let url = inst.url(n % instances);
             let d = inst.enroll(n % instances, &data, &user);
             d.sync_via(&url);
-            record(&d, std::slice::from_ref(community), per_device, 3 + n as u64);
+            record(
+                &d,
+                std::slice::from_ref(community),
+                per_device,
+                3 + n as u64,
+            );
             (d, url)
         })
         .collect();
@@ -235,7 +240,12 @@ fn concurrent_push(
 
 /// An inspector pushes `initial` inspections; a fresh supervisor device receives them all
 /// (initial sync); the inspector's device syncs again with nothing changed.
-fn initial_and_quiet(label: &str, root: &Path, database_url: Option<String>, initial: usize) -> Quiet {
+fn initial_and_quiet(
+    label: &str,
+    root: &Path,
+    database_url: Option<String>,
+    initial: usize,
+) -> Quiet {
     let data = root.join(format!("{}-initial", label.replace(' ', "-")));
     let inst = Instances::start(&data, database_url, 1);
     let (street, communities, district) = sample_places();
@@ -249,8 +259,7 @@ fn initial_and_quiet(label: &str, root: &Path, database_url: Option<String>, ini
     record(&insp, &communities, initial, 1);
     let before = database_bytes(&inst);
     timed(&insp, &url);
-    let bytes_per_inspection =
-        database_bytes(&inst).saturating_sub(before) as f64 / initial as f64;
+    let bytes_per_inspection = database_bytes(&inst).saturating_sub(before) as f64 / initial as f64;
     let fresh = inst.enroll(0, &data, "sup");
     let first = timed(&fresh, &url);
     assert_eq!(fresh.store.document_ids().unwrap().len(), initial);
@@ -277,12 +286,33 @@ fn main() {
     let initial = env("FENLEI_BENCH_INITIAL", 1000);
     let tmp = tempfile::tempdir().unwrap();
     let cluster = Cluster::get(tmp.path());
-    let db = |tag: &str| Some(create_database(&cluster.url, &unique_database_name(tag)));
+    let db = |_: &str| Some(fresh_database(&cluster.url));
 
     let pushes = [
-        concurrent_push("SQLite, 1 instance", tmp.path(), None, 1, devices, per_device),
-        concurrent_push("PostgreSQL, 1 instance", tmp.path(), db("push1"), 1, devices, per_device),
-        concurrent_push("PostgreSQL, 2 instances", tmp.path(), db("push2"), 2, devices, per_device),
+        concurrent_push(
+            "SQLite, 1 instance",
+            tmp.path(),
+            None,
+            1,
+            devices,
+            per_device,
+        ),
+        concurrent_push(
+            "PostgreSQL, 1 instance",
+            tmp.path(),
+            db("push1"),
+            1,
+            devices,
+            per_device,
+        ),
+        concurrent_push(
+            "PostgreSQL, 2 instances",
+            tmp.path(),
+            db("push2"),
+            2,
+            devices,
+            per_device,
+        ),
     ];
     let quiets = [
         initial_and_quiet("SQLite", tmp.path(), None, initial),

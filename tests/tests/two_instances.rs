@@ -40,12 +40,7 @@ fn changes_and_heads(device: &Device, id: &str) -> (BTreeSet<String>, Vec<String
 }
 
 fn ids(device: &Device) -> BTreeSet<String> {
-    device
-        .store
-        .document_ids()
-        .unwrap()
-        .into_iter()
-        .collect()
+    device.store.document_ids().unwrap().into_iter().collect()
 }
 
 /// What every device had acknowledged: change hashes it held right after a sync succeeded.
@@ -141,7 +136,7 @@ fn a_second_instance_on_one_sqlite_folder_is_refused() {
 
 #[test]
 fn devices_syncing_through_two_instances_converge() {
-    let Some(cluster) = test_database_url() else {
+    let Some(cluster) = test_cluster() else {
         eprintln!(
             "skipped: two instances need PostgreSQL — set FENLEI_TEST_DATABASE_URL \
              (scripts/postgres.sh start DIR prints one; scripts/test.sh does it)"
@@ -149,9 +144,14 @@ fn devices_syncing_through_two_instances_converge() {
         return;
     };
     let dir = tempfile::tempdir().unwrap();
-    let db = create_database(&cluster, &unique_database_name("two"));
+    let db = fresh_database(&cluster);
     let inst = Instances::start(&dir.path().join("server"), Some(db), 2);
-    let url = [inst.url(0), inst.url(1)];
+    converge_through_both(&inst, dir.path());
+}
+
+/// The scenario on instances 0 and 1 of `inst` (devices' stores in `dir`).
+fn converge_through_both(inst: &Instances, dir: &std::path::Path) {
+    let url = [inst.url(0), inst.url(inst.servers.len() - 1)];
     let (street, communities, district) = sample_places();
     let inspectors: Vec<String> = (0..INSPECTORS).map(|i| format!("insp.{i}")).collect();
     for user in &inspectors {
@@ -164,9 +164,9 @@ fn devices_syncing_through_two_instances_converge() {
     let phones: Vec<Device> = inspectors
         .iter()
         .enumerate()
-        .map(|(i, u)| inst.enroll(i % 2, dir.path(), u))
+        .map(|(i, u)| inst.enroll(i % inst.servers.len(), dir, u))
         .collect();
-    let sup = inst.enroll(1, dir.path(), "sup");
+    let sup = inst.enroll(inst.servers.len() - 1, dir, "sup");
     let acked = Acked::default();
     for (i, d) in phones.iter().enumerate() {
         sync_acked(d, &url[(i + 1) % 2], &acked);
@@ -290,14 +290,34 @@ fn devices_syncing_through_two_instances_converge() {
         });
     }
 
-    // 3. A photo upload cut (cancelled) through A resumes through B from B's view of the offset.
-    let media = MediaStore::open(dir.path().join("insp1-media")).unwrap();
-    let photo = write_photo(dir.path(), "evidence.jpg", 2000, 1500, 11);
+    // 3. A photo's original, cancelled part-way through A, resumes through B from the offset B
+    //    reads in the shared blob store.
+    let media = MediaStore::open(dir.join("insp1-media")).unwrap();
+    let photo = write_photo(dir, "evidence.jpg", 2000, 1500, 11);
     let rec = phones[1]
         .store
         .attach_photo(&media, &own[1][0], &items[2], &photo, None, &inspectors[1])
         .unwrap()
         .record;
+    // On mobile data through B: the thumbnail and the upload rendition; the original waits.
+    let cellular = SyncClient::new(&url[1], &phones[1].token)
+        .unwrap()
+        .sync_media(
+            &phones[1].store,
+            &media,
+            &MediaSyncOptions {
+                network: NetworkKind::Cellular,
+                ..Default::default()
+            },
+            &NoProgress,
+            &CancelToken::new(),
+        )
+        .unwrap();
+    assert_eq!(
+        (cellular.uploaded, cellular.held_for_wifi),
+        (2, 1),
+        "{cellular:?}"
+    );
     let options = MediaSyncOptions {
         network: NetworkKind::Wifi,
         chunk_bytes: 64 * 1024,
@@ -312,10 +332,7 @@ fn devices_syncing_through_two_instances_converge() {
     let err = via_a
         .sync_media(&phones[1].store, &media, &options, &stopper, &cancel)
         .unwrap_err();
-    assert!(
-        matches!(err, fenlei_core::CoreError::Cancelled),
-        "{err:?}"
-    );
+    assert!(matches!(err, fenlei_core::CoreError::Cancelled), "{err:?}");
     acked.note(&phones[1]);
     let status: MediaStatusResponse = reqwest::blocking::Client::new()
         .post(format!("{}/v1/media/status", url[1]))
@@ -333,7 +350,11 @@ fn devices_syncing_through_two_instances_converge() {
         .json()
         .unwrap();
     let partial = &status.items[0];
-    assert_eq!(partial.state, MediaState::Partial, "B sees A's partial upload");
+    assert_eq!(
+        partial.state,
+        MediaState::Partial,
+        "B sees A's partial upload"
+    );
     assert!(partial.offset >= rec.bytes / 3 && partial.offset < rec.bytes);
     let via_b = SyncClient::new(&url[1], &phones[1].token).unwrap();
     let r = via_b
@@ -347,7 +368,11 @@ fn devices_syncing_through_two_instances_converge() {
         .unwrap();
     assert!(r.failed.is_empty(), "{:?}", r.failed);
     assert_eq!((r.uploaded, r.resumed), (1, 1), "{r:?}");
-    assert_eq!(r.bytes_sent, rec.bytes - partial.offset, "resumed, not restarted");
+    assert_eq!(
+        r.bytes_sent,
+        rec.bytes - partial.offset,
+        "resumed, not restarted"
+    );
     acked.note(&phones[1]);
     let original = std::fs::read(&photo).unwrap();
     for u in &url {
@@ -401,7 +426,7 @@ fn devices_syncing_through_two_instances_converge() {
         }
         sync_acked(&sup, &url[round % 2], &acked);
     }
-    let fresh = inst.enroll(1, dir.path(), "sup");
+    let fresh = inst.enroll(inst.servers.len() - 1, dir, "sup");
     fresh.sync_via(&url[1]);
 
     // Convergence. The fresh device holds what the server holds.
@@ -412,15 +437,18 @@ fn devices_syncing_through_two_instances_converge() {
         .cloned()
         .chain([shared.clone()])
         .collect();
-    assert!(inspections.is_subset(&all), "the server holds every inspection");
+    assert!(
+        inspections.is_subset(&all),
+        "the server holds every inspection"
+    );
     // The long-running supervisor's cursor skipped nothing: same documents, same heads.
     assert_eq!(ids(&sup), all, "supervisor feed skipped a document");
     let acked = acked.0.into_inner().unwrap();
     for id in &all {
         let (server_changes, heads) = changes_and_heads(&fresh, id);
         // The union of every device's copy: merged, it has the server's heads.
-        let mut union = automerge::AutoCommit::load(&fresh.store.document_bytes(id).unwrap())
-            .unwrap();
+        let mut union =
+            automerge::AutoCommit::load(&fresh.store.document_bytes(id).unwrap()).unwrap();
         for d in phones.iter().chain([&sup]) {
             if let Some(bytes) = d.store.document_bytes(id).ok() {
                 let mut copy = automerge::AutoCommit::load(&bytes).unwrap();

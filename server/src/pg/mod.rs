@@ -243,8 +243,3 @@ pub(crate) fn pg_params(sql: &str) -> String {
     }
     out
 }
-
-/// The error of a method not yet built on PostgreSQL (removed as each one lands).
-pub(crate) fn not_yet(what: &str) -> ServerError {
-    ServerError::Internal(format!("{what} is not yet on PostgreSQL"))
-}

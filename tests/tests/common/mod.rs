@@ -296,37 +296,6 @@ pub fn compliant_items(store: &Store) -> Vec<String> {
         .collect()
 }
 
-/// The PostgreSQL cluster the e2e tests may use (`FENLEI_TEST_DATABASE_URL`, e.g. the URL
-/// `scripts/postgres.sh start DIR` prints); `None` when unset.
-pub fn test_database_url() -> Option<String> {
-    std::env::var("FENLEI_TEST_DATABASE_URL")
-        .ok()
-        .filter(|u| !u.trim().is_empty())
-}
-
-/// Creates database `name` (dropped first if present) on the cluster `url` points at; returns
-/// the new database's URL.
-pub fn create_database(url: &str, name: &str) -> String {
-    assert!(
-        name.chars()
-            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_'),
-        "database name {name}"
-    );
-    let mut client = postgres::Client::connect(url, postgres::NoTls).expect("connect to PostgreSQL");
-    client
-        .batch_execute(&format!(
-            "DROP DATABASE IF EXISTS {name} WITH (FORCE); CREATE DATABASE {name}"
-        ))
-        .expect("create the test database");
-    let (base, _) = url.rsplit_once('/').expect("URL names a database");
-    format!("{base}/{name}")
-}
-
-/// A database name unique to this process and call, for [`create_database`].
-pub fn unique_database_name(tag: &str) -> String {
-    format!("e2e_{tag}_{}", uuid_like().replace('-', "_"))
-}
-
 /// Several server processes behind one database: PostgreSQL (`database_url`) shared by every
 /// instance, and one blob folder (`<data>/blobs`, all instances run on the same data folder).
 /// Without a database URL it is the embedded SQLite mode, where only one instance may serve.
@@ -334,6 +303,15 @@ pub struct Instances {
     pub data: PathBuf,
     pub database_url: Option<String>,
     pub servers: Vec<Server>,
+}
+
+impl Drop for Instances {
+    fn drop(&mut self) {
+        self.servers.clear();
+        if let Some(url) = &self.database_url {
+            drop_database(url);
+        }
+    }
 }
 
 impl Instances {
@@ -391,6 +369,8 @@ impl Instances {
                     child: Some(child),
                     data: self.data.clone(),
                     port,
+                    // The database is the group's, dropped with it, not with one instance.
+                    database_url: None,
                 });
             }
             if let Some(status) = child.try_wait().expect("server status") {
