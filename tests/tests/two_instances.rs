@@ -450,7 +450,7 @@ fn converge_through_both(inst: &Instances, dir: &std::path::Path) {
         let mut union =
             automerge::AutoCommit::load(&fresh.store.document_bytes(id).unwrap()).unwrap();
         for d in phones.iter().chain([&sup]) {
-            if let Some(bytes) = d.store.document_bytes(id).ok() {
+            if let Ok(bytes) = d.store.document_bytes(id) {
                 let mut copy = automerge::AutoCommit::load(&bytes).unwrap();
                 union.merge(&mut copy).unwrap();
             }
