@@ -5,7 +5,11 @@
 # them), print a supervisor token, curl-able URLs (one fetches a photo's thumbnail), this week's
 # rankings, then the supervisors' web dashboard URL with a demo sign-in. The server keeps running
 # until Ctrl-C (FENLEI_RUN_ONCE=1: stop at once).
-# Usage: scripts/run.sh [data folder]   (default: target/run, recreated each run)
+# Usage: scripts/run.sh [--postgres] [data folder]   (default: target/run, recreated each run)
+#   --postgres: the same job on a throwaway PostgreSQL cluster (scripts/postgres.sh, in
+#   <data folder>-pg, stopped on exit) with TWO server instances on one database and one blob
+#   folder, FENLEI_PORT and FENLEI_PORT+1; the simulated inspectors sync through both (alternating)
+#   and the supervisor through the second (docs/deploy.md). Default: one server on SQLite.
 # Env: FENLEI_PORT (default 8080), FENLEI_INSPECTORS (3), FENLEI_INSPECTIONS per inspector (8),
 #      FENLEI_WEEKS the inspections are spread over (4; 0 = all now),
 #      FENLEI_DEMO_PASSWORD the demo supervisor's dashboard password (default below; demo only).
@@ -14,19 +18,46 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 source scripts/bootstrap.sh
 
+POSTGRES=0
+if [ "${1:-}" = "--postgres" ]; then POSTGRES=1; shift; fi
 DATA="${1:-target/run}"
 PORT="${FENLEI_PORT:-8080}"
 cargo build --release --locked -q -p fenlei-server
 BIN="${CARGO_TARGET_DIR:-target}/release/fenlei-server"
 rm -rf "$DATA"
+SERVERS=()
+PGDIR=""
+cleanup() {
+    for pid in "${SERVERS[@]}"; do kill "$pid" 2>/dev/null || true; done
+    for pid in "${SERVERS[@]}"; do wait "$pid" 2>/dev/null || true; done
+    if [ -n "$PGDIR" ]; then bash scripts/postgres.sh stop "$PGDIR"; fi
+}
+trap cleanup EXIT
+INSTANCES=1
+if [ "$POSTGRES" = 1 ]; then
+    PGDIR="$DATA-pg"
+    rm -rf "$PGDIR"
+    CLUSTER=$(bash scripts/postgres.sh start "$PGDIR" | tail -1)
+    export FENLEI_DATABASE_URL
+    FENLEI_DATABASE_URL=$(bash scripts/postgres.sh createdb "$CLUSTER" fenlei_run)
+    echo "PostgreSQL: $FENLEI_DATABASE_URL (cluster in $PGDIR)"
+    INSTANCES=2
+else
+    unset FENLEI_DATABASE_URL
+fi
 "$BIN" --data "$DATA" init --sample
-"$BIN" --data "$DATA" serve --addr "127.0.0.1:$PORT" --port-file "$DATA/port" &
-SERVER=$!
-trap 'kill $SERVER 2>/dev/null || true' EXIT
-for _ in $(seq 100); do [ -s "$DATA/port" ] && break; sleep 0.1; done
-[ -s "$DATA/port" ] || { echo "server did not start" >&2; exit 1; }
-URL="http://127.0.0.1:$(cat "$DATA/port")"
-"$BIN" --data "$DATA" simulate --url "$URL" \
+URLS=()
+for n in $(seq 0 $((INSTANCES - 1))); do
+    "$BIN" --data "$DATA" serve --addr "127.0.0.1:$((PORT + n))" --port-file "$DATA/port.$n" &
+    SERVERS+=($!)
+    for _ in $(seq 100); do [ -s "$DATA/port.$n" ] && break; sleep 0.1; done
+    [ -s "$DATA/port.$n" ] || { echo "server $n did not start" >&2; exit 1; }
+    URLS+=("http://127.0.0.1:$(cat "$DATA/port.$n")")
+done
+URL="${URLS[0]}"
+ALL_URLS=$(IFS=,; echo "${URLS[*]}")
+if [ "$INSTANCES" -gt 1 ]; then echo "Server instances on one database: ${URLS[*]}"; fi
+"$BIN" --data "$DATA" simulate --url "$ALL_URLS" \
     --inspectors "${FENLEI_INSPECTORS:-3}" --inspections "${FENLEI_INSPECTIONS:-8}" \
     --weeks "${FENLEI_WEEKS:-4}"
 # A DEMO credential for the sample city's supervisor (sim.rs creates sup.wang): a fixed, published
@@ -37,6 +68,6 @@ FENLEI_PASSWORD="$DEMO_PASSWORD" "$BIN" --data "$DATA" set-password sup.wang >/d
 echo "Dashboard: $URL/dashboard/"
 echo "  demo sign-in (demo credential for this sample data only): user sup.wang, password $DEMO_PASSWORD"
 if [ "${FENLEI_RUN_ONCE:-0}" != "1" ]; then
-    echo "Server running at $URL — Ctrl-C to stop."
-    wait $SERVER
+    echo "Server running at ${URLS[*]} — Ctrl-C to stop."
+    wait "${SERVERS[@]}"
 fi

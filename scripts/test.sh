@@ -27,6 +27,10 @@ FENLEI_TEST_DATABASE_URL=$pg_url cargo test --locked -p fenlei-e2e --test pg_ver
 FENLEI_TEST_DATABASE_URL=$pg_url cargo test --locked -p fenlei-e2e \
   --test sync_e2e --test supervision_e2e --test authz_matrix --test media_sync \
   --test evidence_flags --test dashboard_session --test tamper --test fault_sync --test tls
+FENLEI_TEST_DATABASE_URL=$pg_url cargo test -p fenlei-server --locked pg::queries::parity_tests -- --nocapture
+FENLEI_TEST_DATABASE_URL=$pg_url cargo test -p fenlei-e2e --locked --test pg_verify_chain
+# Two server processes on one database: devices syncing through both converge (docs/deploy.md).
+FENLEI_TEST_DATABASE_URL=$pg_url cargo test -p fenlei-e2e --locked --test two_instances
 bash scripts/postgres.sh stop "$target_dir/pg"
 trap - EXIT
 echo "== cargo deny: licenses, bans, sources (advisories need GitHub; docs/reliability.md)"

@@ -160,6 +160,8 @@ enum Command {
     },
     /// Run simulated devices against a running server (creates their users in the data folder).
     Simulate {
+        /// The server's URL; several instances behind one database as a comma-separated list
+        /// (inspector n syncs through instance n mod N, the supervisor through the last one).
         #[arg(long)]
         url: String,
         #[arg(long, default_value_t = 3)]
@@ -262,6 +264,13 @@ fn run(cli: Cli) -> error::ServerResult<()> {
             *json,
         );
     }
+    // One SQLite data folder is served by one process: the core store keeps the documents being
+    // edited cached in memory, so a second process writing the same file would be overwritten
+    // unseen. Several instances need PostgreSQL (docs/deploy.md). Admin commands stay allowed.
+    let _serving = match (&cli.command, &cli.database_url) {
+        (Command::Serve { .. }, None) => Some(claim_sqlite_folder(&cli.data)?),
+        _ => None,
+    };
     let storage = storage::open_storage(&storage::StorageConfig {
         data_dir: cli.data.clone(),
         database_url: cli.database_url.clone(),
@@ -418,6 +427,27 @@ fn run(cli: Cli) -> error::ServerResult<()> {
             weeks,
             devices.unwrap_or_else(|| cli.data.join("devices")),
         ),
+    }
+}
+
+/// Holds an exclusive lock on `<data>/serve.lock` while serving; refuses when another process
+/// serves the same folder. The operating system drops the lock when the process ends, however it
+/// ends, so a crash leaves nothing to clean up.
+fn claim_sqlite_folder(data: &std::path::Path) -> error::ServerResult<std::fs::File> {
+    std::fs::create_dir_all(data)?;
+    let file = std::fs::OpenOptions::new()
+        .create(true)
+        .truncate(false)
+        .write(true)
+        .open(data.join("serve.lock"))?;
+    match file.try_lock() {
+        Ok(()) => Ok(file),
+        Err(std::fs::TryLockError::WouldBlock) => Err(error::ServerError::Conflict(format!(
+            "another fenlei-server is already serving {} — one SQLite data folder is served by \
+             one process; run several instances on PostgreSQL (--database-url, docs/deploy.md)",
+            data.display()
+        ))),
+        Err(std::fs::TryLockError::Error(e)) => Err(e.into()),
     }
 }
 

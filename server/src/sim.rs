@@ -46,6 +46,16 @@ pub fn simulate(
     dir: PathBuf,
 ) -> ServerResult<()> {
     std::fs::create_dir_all(&dir)?;
+    // Several instances behind one database (`--url A,B`): inspector n syncs through instance
+    // n mod N, the supervisor through the last one, so it reads what others wrote elsewhere.
+    let urls: Vec<&str> = url
+        .split(',')
+        .map(str::trim)
+        .filter(|u| !u.is_empty())
+        .collect();
+    let url = *urls
+        .last()
+        .ok_or_else(|| ServerError::BadRequest("give --url".into()))?;
     let communities = fenlei_core::community::parse_csv(sample::CITY_CSV.as_bytes())?;
     let mut streets: Vec<String> = communities.iter().map(|c| c.street.clone()).collect();
     streets.sort();
@@ -75,7 +85,7 @@ pub fn simulate(
             let visits: Vec<String> = (0..per_inspector as usize)
                 .map(|k| in_street[k % in_street.len()].clone())
                 .collect();
-            let url = url.to_string();
+            let url = urls[n as usize % urls.len()].to_string();
             let path = dir.join(format!("{user}.sqlite"));
             Ok(std::thread::spawn(move || {
                 inspector_day(&url, &path, &user, &code, &visits, weeks, n as u64)

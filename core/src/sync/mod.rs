@@ -299,6 +299,11 @@ impl SyncClient {
         let mut failed: HashSet<String> = HashSet::new();
         // Feed entries seen this sync, so a later page does not queue a document twice.
         let mut feed_seq: HashMap<String, i64> = HashMap::new();
+        // Documents finished this sync, with the server position their copy reflects. When a
+        // feed lists one at a later position (another device's write landed after the server
+        // answered us), it is exchanged again: the stored cursor must never pass a change this
+        // device does not hold.
+        let mut confirmed: HashMap<String, i64> = HashMap::new();
 
         loop {
             cancel.check()?;
@@ -336,6 +341,7 @@ impl SyncClient {
                     None if in_sync => {
                         self.finish(store, &mut s)?;
                         finished += 1;
+                        settle(&s, &feed_seq, &mut confirmed, &mut queue);
                     }
                     None => {
                         // Nothing more to say but the server's heads differ: it did not answer
@@ -409,6 +415,10 @@ impl SyncClient {
                     let seq = entry.seq as i64;
                     feed_seq.insert(entry.id.clone(), seq);
                     if known.contains(&entry.id) {
+                        if confirmed.get(&entry.id).is_some_and(|&c| c < seq) {
+                            confirmed.remove(&entry.id);
+                            queue.push_back(entry.id.clone());
+                        }
                         continue;
                     }
                     let up_to_date = !every
@@ -434,6 +444,7 @@ impl SyncClient {
                 if s.state.their_heads.as_ref() == Some(&ours) {
                     self.finish(store, &mut s)?;
                     finished += 1;
+                    settle(&s, &feed_seq, &mut confirmed, &mut queue);
                 } else {
                     still.push(s);
                 }
@@ -721,4 +732,21 @@ impl Store {
 /// Reads a stored document's automerge heads (for tests and tools comparing devices).
 pub fn heads_of(doc: &mut InspectionDoc) -> Vec<String> {
     doc.heads().iter().map(|h| h.to_string()).collect()
+}
+
+/// After a document's exchange finished: when a feed read this sync listed it at a later
+/// position than the server's answer reflected (a concurrent write by another device landed in
+/// between), it goes back in the queue for another exchange; otherwise it is confirmed at the
+/// answer's position.
+fn settle(
+    s: &Session,
+    feed_seq: &HashMap<String, i64>,
+    confirmed: &mut HashMap<String, i64>,
+    queue: &mut VecDeque<String>,
+) {
+    if s.stored && feed_seq.get(&s.id).is_some_and(|&f| f > s.server_seq) {
+        queue.push_back(s.id.clone());
+    } else {
+        confirmed.insert(s.id.clone(), s.server_seq);
+    }
 }

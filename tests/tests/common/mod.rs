@@ -295,3 +295,151 @@ pub fn compliant_items(store: &Store) -> Vec<String> {
         .map(|i| i.code.clone())
         .collect()
 }
+
+/// Several server processes behind one database: PostgreSQL (`database_url`) shared by every
+/// instance, and one blob folder (`<data>/blobs`, all instances run on the same data folder).
+/// Without a database URL it is the embedded SQLite mode, where only one instance may serve.
+pub struct Instances {
+    pub data: PathBuf,
+    pub database_url: Option<String>,
+    pub servers: Vec<Server>,
+}
+
+impl Drop for Instances {
+    fn drop(&mut self) {
+        self.servers.clear();
+        if let Some(url) = &self.database_url {
+            drop_database(url);
+        }
+    }
+}
+
+impl Instances {
+    /// Initialises the database with the sample city once, then starts `n` instances.
+    pub fn start(data: &Path, database_url: Option<String>, n: usize) -> Instances {
+        let mut s = Instances {
+            data: data.to_path_buf(),
+            database_url,
+            servers: Vec::new(),
+        };
+        s.admin(&["init", "--sample"]);
+        for _ in 0..n {
+            let server = s.spawn().expect("server started");
+            s.servers.push(server);
+        }
+        s
+    }
+
+    fn command(&self) -> Command {
+        let mut c = Command::new(BIN);
+        c.args(["--data", self.data.to_str().unwrap()]);
+        // Never inherit a database from the test's own environment: the instance's mode is
+        // exactly what `database_url` says.
+        c.env_remove("FENLEI_DATABASE_URL");
+        if let Some(url) = &self.database_url {
+            c.env("FENLEI_DATABASE_URL", url);
+        }
+        c
+    }
+
+    /// Starts one more `serve` process on a free port; its exit status and standard error when
+    /// it stops before listening (a refused start).
+    pub fn spawn(&self) -> Result<Server, (std::process::ExitStatus, String)> {
+        let port_file = self.data.join(format!("port-{}", uuid_like()));
+        let mut child = self
+            .command()
+            .args(["serve", "--addr", "127.0.0.1:0", "--port-file"])
+            .arg(&port_file)
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("spawn server");
+        let deadline = Instant::now() + Duration::from_secs(60);
+        loop {
+            if let Ok(text) = std::fs::read_to_string(&port_file)
+                && let Ok(port) = text.trim().parse()
+            {
+                // Pass the server's log through to the test's standard error.
+                if let Some(mut err) = child.stderr.take() {
+                    std::thread::spawn(move || {
+                        let _ = std::io::copy(&mut err, &mut std::io::stderr());
+                    });
+                }
+                return Ok(Server {
+                    child: Some(child),
+                    data: self.data.clone(),
+                    port,
+                    // The database is the group's, dropped with it, not with one instance.
+                    database_url: None,
+                });
+            }
+            if let Some(status) = child.try_wait().expect("server status") {
+                let mut text = String::new();
+                if let Some(mut err) = child.stderr.take() {
+                    use std::io::Read;
+                    let _ = err.read_to_string(&mut text);
+                }
+                return Err((status, text));
+            }
+            assert!(Instant::now() < deadline, "server did not start");
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+
+    /// The URL of instance `i`.
+    pub fn url(&self, i: usize) -> String {
+        self.servers[i].url()
+    }
+
+    /// Runs an admin command against the shared database; returns its standard output.
+    pub fn admin(&self, args: &[&str]) -> String {
+        let out = self
+            .command()
+            .args(args)
+            .output()
+            .expect("run admin command");
+        assert!(
+            out.status.success(),
+            "admin {args:?} failed: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8(out.stdout).unwrap()
+    }
+
+    pub fn enroll_code(&self, user: &str) -> String {
+        self.admin(&["enroll", "--user", user]).trim().to_string()
+    }
+
+    /// Enrolls a device of `user` through instance `i`.
+    pub fn enroll(&self, i: usize, dir: &Path, user: &str) -> Device {
+        Device::enroll_with_code(&self.url(i), &self.enroll_code(user), dir, user)
+    }
+}
+
+impl Device {
+    /// Enrolls a new device with a code already issued, at the server `url`.
+    pub fn enroll_with_code(url: &str, code: &str, dir: &Path, user: &str) -> Device {
+        let store = Store::open(dir.join(format!("{user}-{}.sqlite", uuid_like()))).unwrap();
+        let creds = enroll(url, code, &store).expect("enroll");
+        Device {
+            store,
+            token: creds.token,
+            user: user.to_string(),
+            url: url.to_string(),
+        }
+    }
+
+    /// One sync through the server at `url` (another instance than the one enrolled with).
+    pub fn sync_via(&self, url: &str) -> SyncReport {
+        let report = SyncClient::new(url, &self.token)
+            .unwrap()
+            .sync(&self.store, &NoProgress, &CancelToken::new())
+            .expect("sync");
+        assert!(
+            report.rejected.is_empty(),
+            "rejected: {:?}",
+            report.rejected
+        );
+        report
+    }
+}
