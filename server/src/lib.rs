@@ -8,6 +8,7 @@
 
 pub mod api;
 pub mod blobs;
+pub mod blobs_s3;
 pub mod chain;
 pub mod dashboard;
 pub mod error;
@@ -37,6 +38,11 @@ struct Cli {
     /// The data folder (database, and photo/voice-note blobs in `blobs/`).
     #[arg(long, global = true, default_value = "fenlei-data")]
     data: PathBuf,
+    /// Where photo and voice-note bytes live: a folder (default `<data>/blobs`) or an
+    /// S3-compatible bucket, `s3://bucket[/prefix]?endpoint=https://…&region=…` with credentials
+    /// from the AWS_* environment variables (docs/media-sync.md, "Object storage").
+    #[arg(long, global = true, env = "FENLEI_BLOBS")]
+    blobs: Option<String>,
     #[command(subcommand)]
     command: Command,
 }
@@ -246,7 +252,8 @@ fn run(cli: Cli) -> error::ServerResult<()> {
         // Read-only on the file as it is: no migration, no key creation.
         return verify_chain_command(&cli.data, expect.as_deref(), *json);
     }
-    let storage = Arc::new(SqliteStorage::open(&cli.data)?);
+    let blobs = blobs::open_blob_store(&cli.data, cli.blobs.as_deref())?;
+    let storage = Arc::new(SqliteStorage::open(&cli.data)?.with_blobs(blobs));
     match cli.command {
         Command::Serve { addr, port_file } => serve(storage, &addr, port_file),
         Command::Init { sample } => {

@@ -376,8 +376,8 @@ pub struct SqliteStorage {
     signing_key: ed25519_dalek::SigningKey,
     pub(crate) writer: Mutex<Connection>,
     readers: Mutex<Vec<Connection>>,
-    /// Photo and voice-note bytes: `<data>/blobs/`.
-    pub(crate) blobs: crate::blobs::FsBlobStore,
+    /// Photo and voice-note bytes: `<data>/blobs/` unless `--blobs` names another store.
+    pub(crate) blobs: Box<dyn crate::blobs::BlobStore>,
 }
 
 pub(crate) fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
@@ -416,8 +416,14 @@ impl SqliteStorage {
             signing_key: crate::chain::load_or_create_key(dir)?,
             writer: Mutex::new(writer),
             readers: Mutex::new(Vec::new()),
-            blobs: crate::blobs::FsBlobStore::open(dir.join("blobs"))?,
+            blobs: Box::new(crate::blobs::FsBlobStore::open(dir.join("blobs"))?),
         })
+    }
+
+    /// Keeps blobs in `blobs` instead of the data folder (`--blobs`, [`crate::blobs::open_blob_store`]).
+    pub fn with_blobs(mut self, blobs: Box<dyn crate::blobs::BlobStore>) -> SqliteStorage {
+        self.blobs = blobs;
+        self
     }
 
     pub fn store(&self) -> &Store {
