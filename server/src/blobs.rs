@@ -358,4 +358,101 @@ mod tests {
         assert!(StagingKey::new(&h, MediaRendition::Original, &sha(b"x")).is_err());
         assert!(store.has("../x").is_err());
     }
+
+    #[test]
+    fn two_processes_racing_at_one_offset_keep_one() {
+        // Two store handles on one folder stand for two server processes: every round, both
+        // append other bytes at offset 0 at the same moment; the lock lets exactly one in.
+        let dir = tempfile::tempdir().unwrap();
+        let a = std::sync::Arc::new(FsBlobStore::open(dir.path()).unwrap());
+        let b = std::sync::Arc::new(FsBlobStore::open(dir.path()).unwrap());
+        for round in 0..40u8 {
+            let genuine = vec![round; 10_000];
+            let h = sha(&genuine);
+            let key = StagingKey::new(&h, MediaRendition::Original, &h).unwrap();
+            let barrier = std::sync::Arc::new(std::sync::Barrier::new(2));
+            let racers: Vec<_> = [
+                (a.clone(), genuine.clone()),
+                (b.clone(), vec![!round; 7_000]),
+            ]
+            .into_iter()
+            .map(|(store, body)| {
+                let (barrier, key) = (barrier.clone(), key.clone());
+                std::thread::spawn(move || {
+                    barrier.wait();
+                    store.append(&key, 0, &body)
+                })
+            })
+            .collect();
+            let results: Vec<_> = racers.into_iter().map(|t| t.join().unwrap()).collect();
+            let won: Vec<u64> = results
+                .iter()
+                .filter_map(|r| r.as_ref().ok().copied())
+                .collect();
+            assert_eq!(won.len(), 1, "round {round}: {results:?}");
+            assert!(
+                results
+                    .iter()
+                    .any(|r| matches!(r, Err(ServerError::Conflict(_))))
+            );
+            assert_eq!(a.staged_len(&key).unwrap(), won[0]);
+            let finished = b.finish(&key).unwrap();
+            if won[0] == 10_000 {
+                assert_eq!(finished, Finished::Stored(10_000));
+            } else {
+                assert!(matches!(finished, Finished::HashMismatch { .. }));
+            }
+        }
+    }
+
+    #[test]
+    fn an_append_waiting_while_another_finishes_does_not_touch_the_blob() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = FsBlobStore::open(dir.path()).unwrap();
+        let data = b"verified".repeat(100);
+        let h = sha(&data);
+        let key = StagingKey::new(&h, MediaRendition::Original, &h).unwrap();
+        store.append(&key, 0, &data).unwrap();
+        // A second process opened the staging file, then the upload was finished (renamed into
+        // the blob) before it got the lock.
+        let stale = OpenOptions::new()
+            .append(true)
+            .open(store.staging(&key))
+            .unwrap();
+        assert_eq!(store.finish(&key).unwrap(), Finished::Stored(800));
+        assert!(matches!(
+            locked_staging(&stale, &store.staging(&key)),
+            Err(ServerError::Conflict(_))
+        ));
+        // Finishing again (a racer that came second) answers with the kept blob.
+        assert_eq!(store.finish(&key).unwrap(), Finished::Stored(800));
+        assert_eq!(store.has(&h).unwrap(), Some(800));
+    }
+
+    #[test]
+    fn blob_store_urls() {
+        let dir = tempfile::tempdir().unwrap();
+        let data = dir.path();
+        assert!(open_blob_store(data, None).is_ok());
+        assert!(data.join("blobs/staging").is_dir());
+        let other = data.join("elsewhere");
+        assert!(open_blob_store(data, Some(other.to_str().unwrap())).is_ok());
+        assert!(other.join("staging").is_dir());
+        let url = format!("file://{}", data.join("third").display());
+        assert!(open_blob_store(data, Some(&url)).is_ok());
+        for bad in [
+            "ftp://host/x",
+            "s3://",
+            "s3://bucket?endpoint=http://203.0.113.5:9000",
+            "s3://bucket?endpoint=ftp://127.0.0.1:9000",
+            "s3://bucket?secret=1",
+            "s3://bucket?endpoint=http://localhost.example.org:9000",
+        ] {
+            match open_blob_store(data, Some(bad)) {
+                Err(ServerError::BadRequest(m)) => assert!(m.starts_with("blob store URL"), "{m}"),
+                Err(e) => panic!("{bad}: {e:?}"),
+                Ok(_) => panic!("{bad} accepted"),
+            }
+        }
+    }
 }
