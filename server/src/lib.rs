@@ -14,6 +14,7 @@ pub mod dashboard;
 pub mod error;
 pub mod evidence_checks;
 pub mod media;
+pub mod pg;
 pub mod planning;
 pub mod reports;
 pub mod session;
@@ -27,7 +28,8 @@ use clap::{Parser, Subcommand};
 use std::path::PathBuf;
 use std::process::ExitCode;
 use std::sync::Arc;
-use storage::{Role, ScopeKind, SqliteStorage, Storage};
+use storage::traits::*;
+use storage::{Role, ScopeKind};
 
 #[derive(Parser)]
 #[command(
@@ -38,6 +40,10 @@ struct Cli {
     /// The data folder (database, and photo/voice-note blobs in `blobs/`).
     #[arg(long, global = true, default_value = "fenlei-data")]
     data: PathBuf,
+    /// PostgreSQL instead of the SQLite file in --data: postgres://user[:password]@host[:port]/db
+    /// (docs/deploy.md). Any number of server instances may share one database.
+    #[arg(long, global = true, env = "FENLEI_DATABASE_URL")]
+    database_url: Option<String>,
     /// Where photo and voice-note bytes live: a folder (default `<data>/blobs`) or an
     /// S3-compatible bucket, `s3://bucket[/prefix]?endpoint=https://…&region=…` with credentials
     /// from the AWS_* environment variables (docs/media-sync.md, "Object storage").
@@ -252,8 +258,11 @@ fn run(cli: Cli) -> error::ServerResult<()> {
         // Read-only on the file as it is: no migration, no key creation.
         return verify_chain_command(&cli.data, expect.as_deref(), *json);
     }
-    let blobs = blobs::open_blob_store(&cli.data, cli.blobs.as_deref())?;
-    let storage = Arc::new(SqliteStorage::open(&cli.data)?.with_blobs(blobs));
+    let storage = storage::open_storage(&storage::StorageConfig {
+        data_dir: cli.data.clone(),
+        database_url: cli.database_url.clone(),
+        blobs_url: cli.blobs.clone(),
+    })?;
     match cli.command {
         Command::Serve { addr, port_file } => serve(storage, &addr, port_file),
         Command::Init { sample } => {

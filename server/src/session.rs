@@ -666,6 +666,7 @@ pub async fn sign_out(State(storage): State<Shared>, headers: HeaderMap) -> Serv
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::storage::traits::*;
 
     #[test]
     fn passwords_verify_and_short_ones_are_refused() {

@@ -133,11 +133,8 @@ pub struct RankingRow {
     pub grades: std::collections::BTreeMap<String, u32>,
 }
 
-/// Everything the server keeps. Blocking: handlers call it on tokio's blocking pool.
-pub trait Storage:
-    crate::media::MediaIndex + crate::session::DashboardStorage + Send + Sync + 'static
-{
-    // accounts
+/// Users, their scopes, enrollment codes and devices.
+pub trait AccountStore {
     fn add_user(&self, id: &str, name: &str, role: Role) -> ServerResult<()>;
     fn user(&self, id: &str) -> ServerResult<Option<User>>;
     fn add_scope(&self, user_id: &str, kind: ScopeKind, value: &str) -> ServerResult<()>;
@@ -161,8 +158,10 @@ pub trait Storage:
     /// Revokes a device's credential (a lost or stolen phone): its token stops working at once.
     /// `false` when no such device is enrolled. Enrolling it again with a new code restores it.
     fn revoke_device(&self, device_id: &str) -> ServerResult<bool>;
+}
 
-    // reference data
+/// Communities, standards and the reference-data feed devices download.
+pub trait ReferenceStore {
     fn import_communities_csv(&self, bytes: &[u8]) -> ServerResult<u32>;
     fn publish_standard(&self, source: &str) -> ServerResult<StandardInfo>;
     fn reference_after(
@@ -174,8 +173,11 @@ pub trait Storage:
     fn community(&self, id: &str) -> ServerResult<Option<Community>>;
     /// The inspection's score under its own standard version, if the server holds it.
     fn score_of(&self, inspection: &Inspection) -> ServerResult<Option<ScoreCard>>;
+}
 
-    // documents
+/// Automerge documents (inspections and rectification tasks), the change feed, and the
+/// supervisor actions that write documents (review, task decisions, rule-opened tasks).
+pub trait DocumentStore {
     fn load_document(&self, id: &str) -> ServerResult<Option<InspectionDoc>>;
     fn document_seq(&self, id: &str) -> ServerResult<Option<i64>>;
     fn apply_documents(&self, batch: &[(String, Vec<u8>)]) -> ServerResult<Vec<AppliedDocument>>;
@@ -187,26 +189,6 @@ pub trait Storage:
         limit: usize,
     ) -> ServerResult<(Vec<FeedEntry>, i64, bool)>;
 
-    // supervisor API
-    fn list_inspections(
-        &self,
-        auth: &DeviceAuth,
-        filter: &ListFilter,
-    ) -> ServerResult<Vec<InspectionRow>>;
-    fn score_history(
-        &self,
-        auth: &DeviceAuth,
-        community_id: &str,
-    ) -> ServerResult<Vec<InspectionRow>>;
-    fn rankings(
-        &self,
-        auth: &DeviceAuth,
-        by: ScopeKind,
-        from_ms: i64,
-        to_ms: i64,
-    ) -> ServerResult<Vec<RankingRow>>;
-
-    // review, rectification tasks, bulletins and planning (supervision.rs)
     /// A supervisor approves (`true`) or returns an inspection; its new status.
     fn review_inspection(
         &self,
@@ -227,7 +209,6 @@ pub trait Storage:
         after: i64,
         limit: usize,
     ) -> ServerResult<(Vec<FeedEntry>, i64, bool)>;
-    fn list_tasks(&self, auth: &DeviceAuth, filter: &TaskFilter) -> ServerResult<Vec<TaskRow>>;
     fn decide_task(
         &self,
         auth: &DeviceAuth,
@@ -235,6 +216,28 @@ pub trait Storage:
         approve: bool,
         comment: Option<&str>,
     ) -> ServerResult<TaskRow>;
+}
+
+/// Read-only queries of the supervisor API, bulletins and planning (scoped to the caller).
+pub trait SupervisorQueries {
+    fn list_inspections(
+        &self,
+        auth: &DeviceAuth,
+        filter: &ListFilter,
+    ) -> ServerResult<Vec<InspectionRow>>;
+    fn score_history(
+        &self,
+        auth: &DeviceAuth,
+        community_id: &str,
+    ) -> ServerResult<Vec<InspectionRow>>;
+    fn rankings(
+        &self,
+        auth: &DeviceAuth,
+        by: ScopeKind,
+        from_ms: i64,
+        to_ms: i64,
+    ) -> ServerResult<Vec<RankingRow>>;
+    fn list_tasks(&self, auth: &DeviceAuth, filter: &TaskFilter) -> ServerResult<Vec<TaskRow>>;
     fn scope_communities(&self, auth: &DeviceAuth) -> ServerResult<Vec<ScopedCommunity>>;
     fn period_inspections(
         &self,
@@ -254,7 +257,11 @@ pub trait Storage:
         to_ms: i64,
         limit: u32,
     ) -> ServerResult<Vec<Finding>>;
-    // tamper evidence (docs/tamper-evidence.md; logic in crate::chain)
+}
+
+/// Tamper evidence (docs/tamper-evidence.md; logic in crate::chain): device keys, the
+/// server's receipt key and the append-only chain.
+pub trait ChainStore {
     /// Registers a device's Ed25519 public key (hex).
     fn set_device_key(&self, device_id: &str, public_key: &str) -> ServerResult<()>;
     fn device_key(&self, device_id: &str) -> ServerResult<Option<String>>;
@@ -270,6 +277,46 @@ pub trait Storage:
     fn chain_rows_of(&self, inspection_id: &str) -> ServerResult<Vec<crate::chain::ChainRow>>;
     /// The chain's length and its last entry's hash (GENESIS when empty).
     fn chain_head(&self) -> ServerResult<(u64, String)>;
+}
+
+/// Everything the server keeps: the sum of the storage traits, so handlers hold one
+/// `Arc<dyn Storage>`. Blocking: handlers call it on tokio's blocking pool. Implemented by
+/// [`SqliteStorage`] (the embedded default) and [`crate::pg::PgStorage`].
+pub trait Storage:
+    AccountStore
+    + ReferenceStore
+    + DocumentStore
+    + SupervisorQueries
+    + ChainStore
+    + crate::media::MediaIndex
+    + crate::session::DashboardStorage
+    + Send
+    + Sync
+    + 'static
+{
+}
+
+impl<T> Storage for T where
+    T: AccountStore
+        + ReferenceStore
+        + DocumentStore
+        + SupervisorQueries
+        + ChainStore
+        + crate::media::MediaIndex
+        + crate::session::DashboardStorage
+        + Send
+        + Sync
+        + 'static
+{
+}
+
+/// The storage traits, for `use crate::storage::traits::*;` where their methods are called.
+pub mod traits {
+    pub use super::{
+        AccountStore, ChainStore, DocumentStore, ReferenceStore, Storage, SupervisorQueries,
+    };
+    pub use crate::media::MediaIndex;
+    pub use crate::session::DashboardStorage;
 }
 
 /// The server's tables, in the same file as the core store's. Versioned in `server_meta` (the
@@ -370,6 +417,26 @@ BEGIN SELECT RAISE(ABORT, 'the chain is append-only'); END;
 "#,
 ];
 
+/// Where the server keeps its data (docs/deploy.md).
+#[derive(Debug, Clone)]
+pub struct StorageConfig {
+    /// The data folder: the SQLite database, the default blob folder and the SQLite mode's key.
+    pub data_dir: PathBuf,
+    /// `postgres://…`: PostgreSQL instead of the SQLite file in `data_dir`.
+    pub database_url: Option<String>,
+    /// Where blobs live (`blobs::open_blob_store`); default `data_dir/blobs`.
+    pub blobs_url: Option<String>,
+}
+
+/// Opens the configured storage: PostgreSQL when a database URL is given, else the SQLite file.
+pub fn open_storage(config: &StorageConfig) -> ServerResult<std::sync::Arc<dyn Storage>> {
+    let blobs = crate::blobs::open_blob_store(&config.data_dir, config.blobs_url.as_deref())?;
+    Ok(match &config.database_url {
+        Some(url) => std::sync::Arc::new(crate::pg::PgStorage::open(url, blobs)?),
+        None => std::sync::Arc::new(SqliteStorage::open_with_blobs(&config.data_dir, blobs)?),
+    })
+}
+
 pub struct SqliteStorage {
     store: Store,
     path: PathBuf,
@@ -402,8 +469,18 @@ fn open_conn(path: &Path, read_only: bool) -> ServerResult<Connection> {
 }
 
 impl SqliteStorage {
-    /// Opens (or creates) the server's database in `dir` (`dir/fenlei-server.sqlite`).
+    /// Opens (or creates) the server's database in `dir` (`dir/fenlei-server.sqlite`), with
+    /// blobs in `dir/blobs/`.
     pub fn open(dir: &Path) -> ServerResult<SqliteStorage> {
+        let blobs = crate::blobs::open_blob_store(dir, None)?;
+        SqliteStorage::open_with_blobs(dir, blobs)
+    }
+
+    /// Opens (or creates) the server's database in `dir`, with blobs in `blobs`.
+    pub fn open_with_blobs(
+        dir: &Path,
+        blobs: Box<dyn crate::blobs::BlobStore>,
+    ) -> ServerResult<SqliteStorage> {
         std::fs::create_dir_all(dir)?;
         let path = dir.join("fenlei-server.sqlite");
         // The core store creates the file, switches it to WAL and migrates its own tables.
@@ -416,14 +493,8 @@ impl SqliteStorage {
             signing_key: crate::chain::load_or_create_key(dir)?,
             writer: Mutex::new(writer),
             readers: Mutex::new(Vec::new()),
-            blobs: Box::new(crate::blobs::FsBlobStore::open(dir.join("blobs"))?),
+            blobs,
         })
-    }
-
-    /// Keeps blobs in `blobs` instead of the data folder (`--blobs`, [`crate::blobs::open_blob_store`]).
-    pub fn with_blobs(mut self, blobs: Box<dyn crate::blobs::BlobStore>) -> SqliteStorage {
-        self.blobs = blobs;
-        self
     }
 
     pub fn store(&self) -> &Store {
@@ -550,7 +621,7 @@ fn inspection_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<InspectionRow> {
 const INSPECTION_COLUMNS: &str = "i.id, i.community_id, c.name, c.district, c.street, i.kind, i.status,
     i.created_by, i.started_at, i.ended_at, i.total, i.max_points, i.grade, i.vetoed, i.conflict_count";
 
-impl Storage for SqliteStorage {
+impl AccountStore for SqliteStorage {
     fn add_user(&self, id: &str, name: &str, role: Role) -> ServerResult<()> {
         if id.trim().is_empty() {
             return Err(ServerError::BadRequest("user id must not be empty".into()));
@@ -692,12 +763,6 @@ impl Storage for SqliteStorage {
         Ok(Some(user))
     }
 
-    fn revoke_device(&self, device_id: &str) -> ServerResult<bool> {
-        let n = lock(&self.writer)
-            .execute("UPDATE devices SET revoked = 1 WHERE id = ?1", [device_id])?;
-        Ok(n > 0)
-    }
-
     fn device_by_token(&self, token_hash: &str) -> ServerResult<Option<DeviceAuth>> {
         let found = self.read(|c| {
             Ok(c.prepare_cached(
@@ -731,6 +796,14 @@ impl Storage for SqliteStorage {
         }
     }
 
+    fn revoke_device(&self, device_id: &str) -> ServerResult<bool> {
+        let n = lock(&self.writer)
+            .execute("UPDATE devices SET revoked = 1 WHERE id = ?1", [device_id])?;
+        Ok(n > 0)
+    }
+}
+
+impl ReferenceStore for SqliteStorage {
     fn import_communities_csv(&self, bytes: &[u8]) -> ServerResult<u32> {
         let communities = fenlei_core::community::parse_csv(bytes)?;
         let n = self.store.upsert_communities(&communities)?;
@@ -842,7 +915,9 @@ impl Storage for SqliteStorage {
             Err(e) => Err(e.into()),
         }
     }
+}
 
+impl DocumentStore for SqliteStorage {
     fn load_document(&self, id: &str) -> ServerResult<Option<InspectionDoc>> {
         Ok(self.store.load_document(id)?)
     }
@@ -903,6 +978,47 @@ impl Storage for SqliteStorage {
         })
     }
 
+    fn review_inspection(
+        &self,
+        auth: &DeviceAuth,
+        id: &str,
+        approve: bool,
+        comment: Option<&str>,
+    ) -> ServerResult<InspectionStatus> {
+        self.review(auth, id, approve, comment)
+    }
+    fn open_due_rectifications(&self, inspection_id: &str) -> ServerResult<Vec<String>> {
+        SqliteStorage::open_due_rectifications(self, inspection_id)
+    }
+    fn document_kind(&self, id: &str) -> ServerResult<Option<String>> {
+        Ok(self.store.document_kind(id)?)
+    }
+    fn load_automerge(&self, id: &str) -> ServerResult<Option<automerge::AutoCommit>> {
+        Ok(self.store.load_automerge(id)?)
+    }
+    fn load_task(&self, id: &str) -> ServerResult<Option<RectificationDoc>> {
+        self.task(id)
+    }
+    fn feed_with_tasks(
+        &self,
+        auth: &DeviceAuth,
+        after: i64,
+        limit: usize,
+    ) -> ServerResult<(Vec<FeedEntry>, i64, bool)> {
+        SqliteStorage::feed_with_tasks(self, auth, after, limit)
+    }
+    fn decide_task(
+        &self,
+        auth: &DeviceAuth,
+        id: &str,
+        approve: bool,
+        comment: Option<&str>,
+    ) -> ServerResult<TaskRow> {
+        SqliteStorage::decide_task(self, auth, id, approve, comment)
+    }
+}
+
+impl SupervisorQueries for SqliteStorage {
     fn list_inspections(
         &self,
         auth: &DeviceAuth,
@@ -1047,47 +1163,8 @@ impl Storage for SqliteStorage {
                 .collect())
         })
     }
-
-    fn review_inspection(
-        &self,
-        auth: &DeviceAuth,
-        id: &str,
-        approve: bool,
-        comment: Option<&str>,
-    ) -> ServerResult<InspectionStatus> {
-        self.review(auth, id, approve, comment)
-    }
-    fn open_due_rectifications(&self, inspection_id: &str) -> ServerResult<Vec<String>> {
-        SqliteStorage::open_due_rectifications(self, inspection_id)
-    }
-    fn document_kind(&self, id: &str) -> ServerResult<Option<String>> {
-        Ok(self.store.document_kind(id)?)
-    }
-    fn load_automerge(&self, id: &str) -> ServerResult<Option<automerge::AutoCommit>> {
-        Ok(self.store.load_automerge(id)?)
-    }
-    fn load_task(&self, id: &str) -> ServerResult<Option<RectificationDoc>> {
-        self.task(id)
-    }
-    fn feed_with_tasks(
-        &self,
-        auth: &DeviceAuth,
-        after: i64,
-        limit: usize,
-    ) -> ServerResult<(Vec<FeedEntry>, i64, bool)> {
-        SqliteStorage::feed_with_tasks(self, auth, after, limit)
-    }
     fn list_tasks(&self, auth: &DeviceAuth, filter: &TaskFilter) -> ServerResult<Vec<TaskRow>> {
         SqliteStorage::list_tasks(self, auth, filter)
-    }
-    fn decide_task(
-        &self,
-        auth: &DeviceAuth,
-        id: &str,
-        approve: bool,
-        comment: Option<&str>,
-    ) -> ServerResult<TaskRow> {
-        SqliteStorage::decide_task(self, auth, id, approve, comment)
     }
     fn scope_communities(&self, auth: &DeviceAuth) -> ServerResult<Vec<ScopedCommunity>> {
         SqliteStorage::scope_communities(self, auth)
@@ -1116,7 +1193,9 @@ impl Storage for SqliteStorage {
     ) -> ServerResult<Vec<Finding>> {
         SqliteStorage::worst_findings(self, auth, from_ms, to_ms, limit)
     }
+}
 
+impl ChainStore for SqliteStorage {
     fn set_device_key(&self, device_id: &str, public_key: &str) -> ServerResult<()> {
         let n = lock(&self.writer).execute(
             "UPDATE devices SET public_key = ?2 WHERE id = ?1",

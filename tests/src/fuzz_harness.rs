@@ -25,6 +25,31 @@ pub const TARGETS: &[(&str, Harness)] = &[
     ("csv_import", csv_import),
 ];
 
+/// Fuzz-target init: libfuzzer-sys aborts on every panic, even one the product catches. The
+/// product's contract is that decoder panics (automerge has a few) never escape its guard and
+/// become typed errors, so a caught panic is reported once per location on stderr (and goes
+/// upstream) while the run goes on. A panic that escapes a harness still aborts: libfuzzer-sys
+/// wraps each input in catch_unwind and aborts on an escaped panic, so crashes stay crashes.
+pub fn report_caught_panics() {
+    static SEEN: OnceLock<std::sync::Mutex<std::collections::HashSet<String>>> = OnceLock::new();
+    std::panic::set_hook(Box::new(|info| {
+        let at = info
+            .location()
+            .map(|l| format!("{}:{}", l.file(), l.line()))
+            .unwrap_or_default();
+        let seen = SEEN.get_or_init(Default::default);
+        if seen
+            .lock()
+            .map(|mut s| s.insert(at.clone()))
+            .unwrap_or(false)
+        {
+            eprintln!(
+                "fuzz: panic at {at} (caught by the product's guard unless the run aborts now): {info}"
+            );
+        }
+    }));
+}
+
 /// A fixed device of an inspector of the sample city's first street.
 const DEVICE: &str = "6f1c2a3b-4d5e-4f60-8a7b-9c0d1e2f3a4b";
 /// The document id the raw sync messages are for.

@@ -54,3 +54,28 @@ pub(crate) fn apply_strictly(
         Ok((candidate, n))
     })
 }
+
+#[cfg(test)]
+mod tests {
+    use crate::CoreError;
+    use crate::inspection::InspectionDoc;
+
+    /// Found by the long fuzzing run of `document_load` (kept in
+    /// fuzz/regressions/document_load/): automerge 0.12 panics on this truncated bundle
+    /// (an `unwrap` on a LEB128 read in hexane). The guard turns it into a typed error.
+    #[test]
+    fn an_automerge_decoder_panic_is_a_corrupt_document() {
+        let bytes = [
+            0x85, 0x6f, 0x4a, 0x83, 0x78, 0xb6, 0x2b, 0x21, 0x03, 0x23, 0x00, 0x01, 0x00, 0x00,
+            0x02, 0x00, 0x03, 0x23, 0x03, 0x23, 0x00, 0x6a, 0x74, 0x00, 0x21, 0xfc, 0x61, 0x00,
+            0x00, 0x21, 0x00, 0x00, 0x25, 0x00, 0x6f, 0x48, 0x10, 0x6e, 0x00, 0x5d, 0x03, 0xc0,
+            0xa9, 0x2d, 0x96,
+        ];
+        let device = "6f1c2a3b-4d5e-4f60-8a7b-9c0d1e2f3a4b";
+        match InspectionDoc::load("doc-1", &bytes, device) {
+            Err(CoreError::CorruptDocument { id, .. }) => assert_eq!(id, "doc-1"),
+            Err(other) => panic!("expected CorruptDocument, got {other:?}"),
+            Ok(_) => panic!("a truncated bundle loaded"),
+        }
+    }
+}
