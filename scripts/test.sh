@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # The whole test suite: formatting, lints, every Rust test (with the short reliability runs: 30
-# kills, 6 fault-proxy schedules, the fuzz corpora; docs/reliability.md), cargo deny, the Swift
-# bindings check, the Kotlin API on the JVM (JUnit 5 via Maven Surefire), the Python API (pytest)
-# and the web dashboard end to end in headless Chromium.
+# kills, 6 fault-proxy schedules, the fuzz corpora; docs/reliability.md), the media tests again
+# with blobs in S3 (moto), cargo deny, the Swift bindings check, the Kotlin API on the JVM (JUnit 5
+# via Maven Surefire), the Python API (pytest) and the web dashboard end to end in headless Chromium.
 # Usage: scripts/test.sh        (honours CARGO_TARGET_DIR; default ./target)
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -27,12 +27,17 @@ FENLEI_TEST_DATABASE_URL=$pg_url cargo test --locked -p fenlei-e2e --test pg_ver
 FENLEI_TEST_DATABASE_URL=$pg_url cargo test --locked -p fenlei-e2e \
   --test sync_e2e --test supervision_e2e --test authz_matrix --test media_sync \
   --test evidence_flags --test dashboard_session --test tamper --test fault_sync --test tls
-FENLEI_TEST_DATABASE_URL=$pg_url cargo test -p fenlei-server --locked pg::queries::parity_tests -- --nocapture
-FENLEI_TEST_DATABASE_URL=$pg_url cargo test -p fenlei-e2e --locked --test pg_verify_chain
 # Two server processes on one database: devices syncing through both converge (docs/deploy.md).
 FENLEI_TEST_DATABASE_URL=$pg_url cargo test -p fenlei-e2e --locked --test two_instances
+# Two instances racing one upload: on the blob folder, then on S3 (moto).
+FENLEI_TEST_DATABASE_URL=$pg_url cargo test -p fenlei-e2e --locked --test media_instances
+FENLEI_TEST_DATABASE_URL=$pg_url FENLEI_MOTO_SERVER=$(bash scripts/moto.sh path) FENLEI_TEST_S3=1 \
+  cargo test -p fenlei-e2e --locked --test media_instances -- --include-ignored
 bash scripts/postgres.sh stop "$target_dir/pg"
 trap - EXIT
+echo "== object storage: blob store and media e2e tests against moto's S3 server (scripts/moto.sh)"
+FENLEI_MOTO_SERVER=$(bash scripts/moto.sh path) FENLEI_TEST_S3=1 \
+  cargo test -p fenlei-e2e --locked --test blobs_s3 --test media_sync -- --include-ignored
 echo "== cargo deny: licenses, bans, sources (advisories need GitHub; docs/reliability.md)"
 bash scripts/deny.sh
 echo "== swift bindings: generated from the library and checked complete (no Swift compiler here)"

@@ -9,6 +9,16 @@
 //! <data>/blobs/ab/abcdef…(64 hex)        verified blobs, read-only
 //! <data>/blobs/staging/<sha>.<rendition>.<blob>.part   uploads in progress
 //! ```
+//!
+//! [`crate::blobs_s3::S3BlobStore`] keeps the same layout in a bucket; [`open_blob_store`] picks
+//! one from the `--blobs` URL.
+//!
+//! No upload state lives in a process: what decides an upload's offset is the store itself, and
+//! two requests appending at one offset (on one server instance or two sharing the store) are
+//! settled there — one appends, the other gets [`ServerError::Conflict`] and is told where the
+//! upload stands. The folder store settles them with an exclusive lock on the staging file
+//! (`flock`), which holds between processes on one machine (and on network file systems with
+//! working locks); the S3 store with a conditional create of each chunk object.
 
 use crate::error::{ServerError, ServerResult};
 use fenlei_core::sync::media_protocol::{MediaRendition, is_sha256_hex};
@@ -47,13 +57,13 @@ impl StagingKey {
         })
     }
 
+    /// `<sha>.<rendition>.<blob>`: the staging's name in every store.
+    pub(crate) fn name(&self) -> String {
+        format!("{}.{}.{}", self.sha256, self.rendition.as_str(), self.blob)
+    }
+
     fn file_name(&self) -> String {
-        format!(
-            "{}.{}.{}.part",
-            self.sha256,
-            self.rendition.as_str(),
-            self.blob
-        )
+        format!("{}.part", self.name())
     }
 }
 
@@ -72,8 +82,15 @@ pub trait BlobStore: Send + Sync + 'static {
     /// Bytes staged for `key` (0 when none).
     fn staged_len(&self, key: &StagingKey) -> ServerResult<u64>;
     /// Appends `bytes` to the staging of `key`, which must hold exactly `offset` bytes;
-    /// returns the new length. Callers serialise appends to one key.
+    /// returns the new length. Atomic against other appends to the same key, also from other
+    /// processes sharing the store: when the staging does not hold `offset` bytes (another
+    /// request got there first) it answers [`ServerError::Conflict`] and changes nothing.
     fn append(&self, key: &StagingKey, offset: u64, bytes: &[u8]) -> ServerResult<u64>;
+    /// How many bytes the upload route gathers before each [`BlobStore::append`]: small for a
+    /// file, bigger for an object store where every append is a request and an object.
+    fn append_bytes(&self) -> usize {
+        256 * 1024
+    }
     /// Makes the staged bytes durable (a cut upload resumes from them after a crash).
     fn flush(&self, key: &StagingKey) -> ServerResult<()>;
     /// Verifies the staged bytes against `key.blob` and, when they match, keeps them as the
@@ -87,24 +104,34 @@ pub trait BlobStore: Send + Sync + 'static {
     fn sweep_staging(&self, max_age: std::time::Duration) -> ServerResult<u64>;
 }
 
-/// The local-folder blob store (the embedded default).
-pub struct FsBlobStore {
-    root: PathBuf,
-}
-
-/// Opens the blob store named by `url`: none (the default) is the folder `data_dir/blobs`; a
-/// plain path or `file://PATH` is that folder.
+/// The blob store a `--blobs` value names: none, `<data>/blobs`; a path or `file://` URL, that
+/// folder; `s3://bucket[/prefix]?endpoint=…&region=…`, an S3-compatible bucket
+/// ([`crate::blobs_s3::S3BlobStore::open`]).
 pub fn open_blob_store(data_dir: &Path, url: Option<&str>) -> ServerResult<Box<dyn BlobStore>> {
-    match url.map(str::trim).filter(|u| !u.is_empty()) {
+    let url = url.map(str::trim).filter(|u| !u.is_empty());
+    match url {
         None => Ok(Box::new(FsBlobStore::open(data_dir.join("blobs"))?)),
+        Some(u) if u.starts_with("s3://") => Ok(Box::new(crate::blobs_s3::S3BlobStore::open(u)?)),
         Some(u) if u.starts_with("file://") => {
-            Ok(Box::new(FsBlobStore::open(&u["file://".len()..])?))
+            let path = reqwest::Url::parse(u)
+                .ok()
+                .and_then(|p| p.to_file_path().ok())
+                .ok_or_else(|| {
+                    ServerError::BadRequest(format!("blob store URL: bad file URL {u:?}"))
+                })?;
+            Ok(Box::new(FsBlobStore::open(path)?))
         }
         Some(u) if !u.contains("://") => Ok(Box::new(FsBlobStore::open(u)?)),
         Some(u) => Err(ServerError::BadRequest(format!(
-            "unsupported blob store URL {u:?} (give a folder or file://PATH)"
+            "blob store URL: {:?} is neither a folder, file:// nor s3://",
+            u.split("://").next().unwrap_or_default()
         ))),
     }
+}
+
+/// The local-folder blob store (the embedded default).
+pub struct FsBlobStore {
+    root: PathBuf,
 }
 
 impl FsBlobStore {
@@ -128,6 +155,25 @@ impl FsBlobStore {
     }
 }
 
+/// Takes the exclusive lock of an open staging file (released when `file` is closed) and checks
+/// the path still names it: a request that waited for the lock while another finished the upload
+/// (renamed the file into a blob) or dropped it must not write to that file.
+fn locked_staging(file: &File, path: &Path) -> ServerResult<()> {
+    use std::os::unix::fs::MetadataExt;
+    file.lock()?;
+    let held = file.metadata()?;
+    match fs::metadata(path) {
+        Ok(now) if now.ino() == held.ino() && now.dev() == held.dev() => Ok(()),
+        Ok(_) => Err(ServerError::Conflict(
+            "the staging was replaced by another request".into(),
+        )),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Err(ServerError::Conflict(
+            "the staging was finished by another request".into(),
+        )),
+        Err(e) => Err(e.into()),
+    }
+}
+
 fn sync_dir(dir: &Path) -> ServerResult<()> {
     File::open(dir)?.sync_all()?;
     Ok(())
@@ -145,9 +191,10 @@ impl BlobStore for FsBlobStore {
     fn append(&self, key: &StagingKey, offset: u64, bytes: &[u8]) -> ServerResult<u64> {
         let path = self.staging(key);
         let mut file = OpenOptions::new().create(true).append(true).open(&path)?;
+        locked_staging(&file, &path)?;
         let len = file.metadata()?.len();
         if len != offset {
-            return Err(ServerError::BadRequest(format!(
+            return Err(ServerError::Conflict(format!(
                 "staged {len} bytes, not {offset}"
             )));
         }
@@ -165,7 +212,21 @@ impl BlobStore for FsBlobStore {
 
     fn finish(&self, key: &StagingKey) -> ServerResult<Finished> {
         let staged = self.staging(key);
-        let mut file = File::open(&staged)?;
+        let opened = File::open(&staged).and_then(|f| {
+            locked_staging(&f, &staged).map_err(|_| std::io::ErrorKind::NotFound)?;
+            Ok(f)
+        });
+        let mut file = match opened {
+            Ok(f) => f,
+            // Another process finished (or dropped) it a moment ago.
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+                return match self.has(&key.blob)? {
+                    Some(len) => Ok(Finished::Stored(len)),
+                    None => Err(ServerError::Conflict("nothing staged for this file".into())),
+                };
+            }
+            Err(e) => return Err(e.into()),
+        };
         let mut hasher = Sha256::new();
         let mut buf = vec![0u8; 256 * 1024];
         let mut len = 0u64;
@@ -296,5 +357,102 @@ mod tests {
         assert!(StagingKey::new("../../etc/passwd", MediaRendition::Thumb, &h).is_err());
         assert!(StagingKey::new(&h, MediaRendition::Original, &sha(b"x")).is_err());
         assert!(store.has("../x").is_err());
+    }
+
+    #[test]
+    fn two_processes_racing_at_one_offset_keep_one() {
+        // Two store handles on one folder stand for two server processes: every round, both
+        // append other bytes at offset 0 at the same moment; the lock lets exactly one in.
+        let dir = tempfile::tempdir().unwrap();
+        let a = std::sync::Arc::new(FsBlobStore::open(dir.path()).unwrap());
+        let b = std::sync::Arc::new(FsBlobStore::open(dir.path()).unwrap());
+        for round in 0..40u8 {
+            let genuine = vec![round; 10_000];
+            let h = sha(&genuine);
+            let key = StagingKey::new(&h, MediaRendition::Original, &h).unwrap();
+            let barrier = std::sync::Arc::new(std::sync::Barrier::new(2));
+            let racers: Vec<_> = [
+                (a.clone(), genuine.clone()),
+                (b.clone(), vec![!round; 7_000]),
+            ]
+            .into_iter()
+            .map(|(store, body)| {
+                let (barrier, key) = (barrier.clone(), key.clone());
+                std::thread::spawn(move || {
+                    barrier.wait();
+                    store.append(&key, 0, &body)
+                })
+            })
+            .collect();
+            let results: Vec<_> = racers.into_iter().map(|t| t.join().unwrap()).collect();
+            let won: Vec<u64> = results
+                .iter()
+                .filter_map(|r| r.as_ref().ok().copied())
+                .collect();
+            assert_eq!(won.len(), 1, "round {round}: {results:?}");
+            assert!(
+                results
+                    .iter()
+                    .any(|r| matches!(r, Err(ServerError::Conflict(_))))
+            );
+            assert_eq!(a.staged_len(&key).unwrap(), won[0]);
+            let finished = b.finish(&key).unwrap();
+            if won[0] == 10_000 {
+                assert_eq!(finished, Finished::Stored(10_000));
+            } else {
+                assert!(matches!(finished, Finished::HashMismatch { .. }));
+            }
+        }
+    }
+
+    #[test]
+    fn an_append_waiting_while_another_finishes_does_not_touch_the_blob() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = FsBlobStore::open(dir.path()).unwrap();
+        let data = b"verified".repeat(100);
+        let h = sha(&data);
+        let key = StagingKey::new(&h, MediaRendition::Original, &h).unwrap();
+        store.append(&key, 0, &data).unwrap();
+        // A second process opened the staging file, then the upload was finished (renamed into
+        // the blob) before it got the lock.
+        let stale = OpenOptions::new()
+            .append(true)
+            .open(store.staging(&key))
+            .unwrap();
+        assert_eq!(store.finish(&key).unwrap(), Finished::Stored(800));
+        assert!(matches!(
+            locked_staging(&stale, &store.staging(&key)),
+            Err(ServerError::Conflict(_))
+        ));
+        // Finishing again (a racer that came second) answers with the kept blob.
+        assert_eq!(store.finish(&key).unwrap(), Finished::Stored(800));
+        assert_eq!(store.has(&h).unwrap(), Some(800));
+    }
+
+    #[test]
+    fn blob_store_urls() {
+        let dir = tempfile::tempdir().unwrap();
+        let data = dir.path();
+        assert!(open_blob_store(data, None).is_ok());
+        assert!(data.join("blobs/staging").is_dir());
+        let other = data.join("elsewhere");
+        assert!(open_blob_store(data, Some(other.to_str().unwrap())).is_ok());
+        assert!(other.join("staging").is_dir());
+        let url = format!("file://{}", data.join("third").display());
+        assert!(open_blob_store(data, Some(&url)).is_ok());
+        for bad in [
+            "ftp://host/x",
+            "s3://",
+            "s3://bucket?endpoint=http://203.0.113.5:9000",
+            "s3://bucket?endpoint=ftp://127.0.0.1:9000",
+            "s3://bucket?secret=1",
+            "s3://bucket?endpoint=http://localhost.example.org:9000",
+        ] {
+            match open_blob_store(data, Some(bad)) {
+                Err(ServerError::BadRequest(m)) => assert!(m.starts_with("blob store URL"), "{m}"),
+                Err(e) => panic!("{bad}: {e:?}"),
+                Ok(_) => panic!("{bad} accepted"),
+            }
+        }
     }
 }

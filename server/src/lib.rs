@@ -8,6 +8,7 @@
 
 pub mod api;
 pub mod blobs;
+pub mod blobs_s3;
 pub mod chain;
 pub mod dashboard;
 pub mod error;
@@ -43,7 +44,9 @@ struct Cli {
     /// (docs/deploy.md). Any number of server instances may share one database.
     #[arg(long, global = true, env = "FENLEI_DATABASE_URL")]
     database_url: Option<String>,
-    /// Where photo and voice-note blobs live (default: the folder blobs/ in --data).
+    /// Where photo and voice-note bytes live: a folder (default `<data>/blobs`) or an
+    /// S3-compatible bucket, `s3://bucket[/prefix]?endpoint=https://…&region=…` with credentials
+    /// from the AWS_* environment variables (docs/media-sync.md, "Object storage").
     #[arg(long, global = true, env = "FENLEI_BLOBS")]
     blobs: Option<String>,
     #[command(subcommand)]

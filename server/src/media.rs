@@ -87,7 +87,8 @@ fn rendition_of(s: &str) -> ServerResult<MediaRendition> {
     })
 }
 
-/// Uploads in progress in this process, so two requests never append to one staging at once.
+/// Uploads in progress in this process: a shortcut that answers a second request for one file at
+/// once. Not what keeps appends apart (the blob store does that, across processes too).
 static ACTIVE: LazyLock<Mutex<HashSet<StagingKey>>> = LazyLock::new(Default::default);
 
 struct ActiveUpload(StagingKey);
@@ -234,6 +235,8 @@ async fn upload(
         })
         .into_response());
     }
+    // A per-process shortcut only: the blob store settles racing appends itself (also between
+    // server instances sharing it), this just answers a second request in this process at once.
     let Some(claim) = ActiveUpload::claim(&key) else {
         return Ok(media_error(
             StatusCode::CONFLICT,
@@ -242,42 +245,38 @@ async fn upload(
             Some(staged),
         ));
     };
-    // Every blocking step holds a share of the claim: if the client goes away and this future is
-    // dropped, a write already running finishes before another request may append.
     let claim = std::sync::Arc::new(claim);
     // Read again under the claim: a request that just finished may have moved it.
     let (s, k) = (storage.clone(), key.clone());
     let staged = blocking(move || s.blobs().staged_len(&k)).await?;
     if q.offset != staged || staged > q.total {
-        return Ok(media_error(
-            StatusCode::CONFLICT,
-            "offset_mismatch",
-            format!("the server holds {staged} bytes; send from there"),
-            Some(staged),
-        ));
+        return Ok(offset_mismatch(staged));
     }
 
-    // Each frame is written as it arrives, so a connection cut mid-request keeps what came.
-    let mut stream = body.into_data_stream();
-    let mut pos = staged;
-    let mut cut = false;
-    let mut too_large = false;
-    while let Some(frame) = stream.next().await {
-        let bytes = match frame {
-            Ok(b) => b,
-            Err(_) => {
-                cut = true;
-                break;
-            }
-        };
-        if bytes.is_empty() {
-            continue;
+    // The body is received by a task of its own: if the client goes away and this handler is
+    // dropped, the bytes that arrived are still appended (a cut upload keeps what came).
+    let received = tokio::spawn(receive(
+        storage.clone(),
+        key.clone(),
+        staged,
+        q.total,
+        body,
+        claim.clone(),
+    ))
+    .await
+    .map_err(|e| ServerError::Internal(format!("upload task: {e}")))??;
+    let pos = match received {
+        Received::Body(pos) => pos,
+        Received::Cut => return Err(ServerError::BadRequest("request body cut short".into())),
+        Received::TooLarge(pos) => {
+            return Ok(media_error(
+                StatusCode::PAYLOAD_TOO_LARGE,
+                "too_large",
+                format!("more bytes than the declared total {}", q.total),
+                Some(pos),
+            ));
         }
-        if pos + bytes.len() as u64 > q.total {
-            too_large = true;
-            break;
-        }
-        if pos == 0 && rendition != MediaRendition::Original && !bytes.starts_with(&[0xFF, 0xD8]) {
+        Received::NotJpeg => {
             return Ok(media_error(
                 StatusCode::UNSUPPORTED_MEDIA_TYPE,
                 "unsupported_type",
@@ -285,26 +284,12 @@ async fn upload(
                 None,
             ));
         }
-        let (s, k, c) = (storage.clone(), key.clone(), claim.clone());
-        pos = blocking(move || {
-            let _claim = c;
-            s.blobs().append(&k, pos, &bytes)
-        })
-        .await?;
-    }
-    let (s, k) = (storage.clone(), key.clone());
-    blocking(move || s.blobs().flush(&k)).await?;
-    if too_large {
-        return Ok(media_error(
-            StatusCode::PAYLOAD_TOO_LARGE,
-            "too_large",
-            format!("more bytes than the declared total {}", q.total),
-            Some(pos),
-        ));
-    }
-    if cut {
-        return Err(ServerError::BadRequest("request body cut short".into()));
-    }
+        Received::Overtaken => {
+            let (s, k) = (storage.clone(), key.clone());
+            let staged = blocking(move || s.blobs().staged_len(&k)).await?;
+            return Ok(offset_mismatch(staged));
+        }
+    };
     if pos < q.total {
         return Ok(axum::Json(MediaUploadResponse {
             offset: pos,
@@ -317,7 +302,12 @@ async fn upload(
     let device = auth.device_id.clone();
     let finished = blocking(move || {
         let _claim = c;
-        match s.blobs().finish(&k)? {
+        let finished = match s.blobs().finish(&k) {
+            // Another request (here or on another instance) finished or dropped it meanwhile.
+            Err(ServerError::Conflict(_)) => return Ok(None),
+            other => other?,
+        };
+        match finished {
             Finished::Stored(bytes) => {
                 let kept = s.record_media_blob(&StoredBlob {
                     sha256: k.sha256.clone(),
@@ -327,20 +317,20 @@ async fn upload(
                     mime,
                     device_id: device,
                 })?;
-                Ok(Ok(kept))
+                Ok(Some(Ok(kept)))
             }
-            Finished::HashMismatch { actual } => Ok(Err(actual)),
+            Finished::HashMismatch { actual } => Ok(Some(Err(actual))),
         }
     })
     .await?;
     match finished {
-        Ok(kept) => Ok(axum::Json(MediaUploadResponse {
+        Some(Ok(kept)) => Ok(axum::Json(MediaUploadResponse {
             offset: kept.bytes,
             complete: true,
             blob: kept.blob,
         })
         .into_response()),
-        Err(actual) => Ok(media_error(
+        Some(Err(actual)) => Ok(media_error(
             StatusCode::UNPROCESSABLE_ENTITY,
             "hash_mismatch",
             format!(
@@ -349,7 +339,107 @@ async fn upload(
             ),
             Some(0),
         )),
+        None => {
+            let (s, k) = (storage.clone(), key.clone());
+            let staged = blocking(move || s.blobs().staged_len(&k)).await?;
+            Ok(offset_mismatch(staged))
+        }
     }
+}
+
+fn offset_mismatch(staged: u64) -> Response {
+    media_error(
+        StatusCode::CONFLICT,
+        "offset_mismatch",
+        format!("the server holds {staged} bytes; send from there"),
+        Some(staged),
+    )
+}
+
+/// How receiving an upload's body ended; the offsets are what the staging holds after it.
+enum Received {
+    /// The whole body arrived.
+    Body(u64),
+    /// The connection broke mid-body.
+    Cut,
+    /// More bytes than the declared total.
+    TooLarge(u64),
+    /// A thumbnail or upload rendition that does not start like a JPEG.
+    NotJpeg,
+    /// Another request appended at our offset first.
+    Overtaken,
+}
+
+/// Appends the body from `start`, gathering frames into appends of the store's preferred size,
+/// and makes the staged bytes durable at the end, however the body ended.
+async fn receive(
+    storage: Shared,
+    key: StagingKey,
+    start: u64,
+    total: u64,
+    body: Body,
+    claim: std::sync::Arc<ActiveUpload>,
+) -> ServerResult<Received> {
+    let gather = storage.blobs().append_bytes().max(1);
+    let mut stream = body.into_data_stream();
+    let mut pos = start;
+    let mut pending: Vec<u8> = Vec::new();
+    let ending: fn(u64) -> Received = loop {
+        let bytes = match stream.next().await {
+            None => break Received::Body,
+            Some(Err(_)) => break |_| Received::Cut,
+            Some(Ok(b)) => b,
+        };
+        if bytes.is_empty() {
+            continue;
+        }
+        if pos + (pending.len() + bytes.len()) as u64 > total {
+            break Received::TooLarge;
+        }
+        if pos == 0
+            && pending.is_empty()
+            && key.rendition != MediaRendition::Original
+            && !bytes.starts_with(&[0xFF, 0xD8])
+        {
+            return Ok(Received::NotJpeg);
+        }
+        pending.extend_from_slice(&bytes);
+        if pending.len() >= gather {
+            match append(&storage, &key, pos, std::mem::take(&mut pending), &claim).await? {
+                Some(p) => pos = p,
+                None => return Ok(Received::Overtaken),
+            }
+        }
+    };
+    if !pending.is_empty() {
+        match append(&storage, &key, pos, pending, &claim).await? {
+            Some(p) => pos = p,
+            None => return Ok(Received::Overtaken),
+        }
+    }
+    let (s, k) = (storage.clone(), key.clone());
+    blocking(move || s.blobs().flush(&k)).await?;
+    Ok(ending(pos))
+}
+
+/// One append on the blocking pool; `None` when another request appended at `pos` first.
+async fn append(
+    storage: &Shared,
+    key: &StagingKey,
+    pos: u64,
+    bytes: Vec<u8>,
+    claim: &std::sync::Arc<ActiveUpload>,
+) -> ServerResult<Option<u64>> {
+    let (s, k, c) = (storage.clone(), key.clone(), claim.clone());
+    blocking(move || {
+        let _claim = c;
+        match s.blobs().append(&k, pos, &bytes) {
+            Ok(p) => Ok(Some(p)),
+            Err(ServerError::Conflict(_)) => Ok(None),
+            Err(e) => Err(e),
+        }
+    })
+    .await
 }
 
 #[derive(Debug, Deserialize)]

@@ -443,7 +443,7 @@ pub struct SqliteStorage {
     signing_key: ed25519_dalek::SigningKey,
     pub(crate) writer: Mutex<Connection>,
     readers: Mutex<Vec<Connection>>,
-    /// Photo and voice-note bytes: `<data>/blobs/`.
+    /// Photo and voice-note bytes: `<data>/blobs/` unless `--blobs` names another store.
     pub(crate) blobs: Box<dyn crate::blobs::BlobStore>,
 }
 

@@ -5,5 +5,6 @@
 
 pub mod fault_proxy;
 pub mod fuzz_harness;
+pub mod moto;
 pub mod photos;
 pub mod proxy;

@@ -134,6 +134,7 @@ impl Server {
             .arg(format!("127.0.0.1:{}", self.port))
             .arg("--port-file")
             .arg(&port_file)
+            .envs(blob_env(&self.data))
             .stdout(Stdio::null())
             .stderr(Stdio::inherit())
             .spawn()
@@ -165,6 +166,7 @@ impl Server {
         let out = self
             .command()
             .args(args)
+            .envs(blob_env(&self.data))
             .output()
             .expect("run admin command");
         assert!(
@@ -191,6 +193,77 @@ impl Server {
     pub fn enroll_code(&self, user: &str) -> String {
         self.admin(&["enroll", "--user", user]).trim().to_string()
     }
+}
+
+impl Server {
+    /// Another server process on the same data folder and blob store: a second instance behind
+    /// the same load balancer. Its port file is its own.
+    pub fn another_instance(&self) -> Server {
+        // The same database (this server's, dropped with this server) and blob store; the
+        // second server never drops the database itself.
+        let mut s = Server {
+            child: None,
+            data: self.data.clone(),
+            port: 0,
+            database_url: None,
+        };
+        let port_file = self.data.join(format!("port-{}", uuid_like()));
+        let child = self
+            .command()
+            .args(["serve", "--addr"])
+            .arg("127.0.0.1:0")
+            .arg("--port-file")
+            .arg(&port_file)
+            .envs(blob_env(&self.data))
+            .stdout(Stdio::null())
+            .stderr(Stdio::inherit())
+            .spawn()
+            .expect("spawn server");
+        s.child = Some(child);
+        let deadline = Instant::now() + Duration::from_secs(60);
+        loop {
+            if let Ok(text) = std::fs::read_to_string(&port_file)
+                && let Ok(port) = text.trim().parse()
+            {
+                s.port = port;
+                return s;
+            }
+            assert!(Instant::now() < deadline, "server did not start");
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+}
+
+/// Whether the e2e servers keep blobs in S3 (moto) instead of their data folder:
+/// `FENLEI_TEST_S3=1` (scripts/test.sh's object-storage block sets it).
+pub fn test_s3() -> bool {
+    std::env::var("FENLEI_TEST_S3").is_ok_and(|v| v == "1")
+}
+
+/// The environment of a server process on `data`: with [`test_s3`], `FENLEI_BLOBS` names a
+/// prefix of its own (from the data folder's path) in a bucket on the test process's moto.
+pub fn blob_env(data: &Path) -> Vec<(String, String)> {
+    if !test_s3() {
+        return Vec::new();
+    }
+    let moto = fenlei_e2e::moto::Moto::shared();
+    static BUCKET: std::sync::Once = std::sync::Once::new();
+    BUCKET.call_once(|| moto.create_bucket("fenlei-e2e"));
+    use sha2::Digest;
+    let prefix: String = sha2::Sha256::digest(data.to_string_lossy().as_bytes())[..8]
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect();
+    let mut env = vec![(
+        "FENLEI_BLOBS".to_string(),
+        moto.blobs_url("fenlei-e2e", &format!("server-{prefix}")),
+    )];
+    env.extend(
+        fenlei_e2e::moto::CREDENTIALS
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string())),
+    );
+    env
 }
 
 impl Drop for Server {
