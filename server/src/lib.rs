@@ -9,6 +9,7 @@
 pub mod api;
 pub mod blobs;
 pub mod chain;
+pub mod damaged;
 pub mod dashboard;
 pub mod error;
 pub mod evidence_checks;
@@ -37,6 +38,10 @@ struct Cli {
     /// The data folder (database, and photo/voice-note blobs in `blobs/`).
     #[arg(long, global = true, default_value = "fenlei-data")]
     data: PathBuf,
+    /// A damaged database was set aside (`fenlei-server.sqlite.corrupt-*`) and no backup was
+    /// restored: create a new, empty database anyway.
+    #[arg(long, global = true)]
+    accept_fresh_database: bool,
     #[command(subcommand)]
     command: Command,
 }
@@ -246,7 +251,11 @@ fn run(cli: Cli) -> error::ServerResult<()> {
         // Read-only on the file as it is: no migration, no key creation.
         return verify_chain_command(&cli.data, expect.as_deref(), *json);
     }
-    let storage = Arc::new(SqliteStorage::open(&cli.data)?);
+    // Never an empty database silently in place of a damaged one (server/src/damaged.rs).
+    damaged::refuse_fresh_after_damage(&cli.data, cli.accept_fresh_database)?;
+    let storage = Arc::new(
+        SqliteStorage::open(&cli.data).map_err(|e| damaged::explain_open_error(&cli.data, e))?,
+    );
     match cli.command {
         Command::Serve { addr, port_file } => serve(storage, &addr, port_file),
         Command::Init { sample } => {
