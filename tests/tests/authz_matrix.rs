@@ -249,6 +249,16 @@ const HTTP: &[HttpRow] = &[
     ("anon", "GET", "/v1/chain/head", 401, &[], &[]),
     ("revoked", "GET", "/v1/chain/head", 401, &[], &[]),
     ("insp", "GET", "/v1/chain/head", 200, &[], &[]),
+    ("anon", "GET", "/v1/chain/links?from=0", 401, &[], &[]),
+    ("revoked", "GET", "/v1/chain/links?from=0", 401, &[], &[]),
+    (
+        "insp",
+        "GET",
+        "/v1/chain/links?from=0",
+        200,
+        &["\"links\""],
+        &[],
+    ),
     (
         "anon",
         "GET",
