@@ -17,7 +17,11 @@ let package = Package(
         .target(
             name: "Fenlei",
             dependencies: ["FenleiFFI"],
-            path: "Sources/Fenlei"
+            path: "Sources/Fenlei",
+            // SQLCipher in the static library uses CommonCrypto and SecRandomCopyBytes
+            // (docs/reliability.md "Mobile library size"); a static library cannot carry its
+            // own link directives, so the frameworks are named here.
+            linkerSettings: [.linkedFramework("Security"), .linkedFramework("CoreFoundation")]
         ),
         .testTarget(
             name: "FenleiTests",

@@ -10,7 +10,8 @@
 //! - [`FenleiSyncClient`], [`enroll_device`]: sync with the Fenlei server (documents, and
 //!   photos/voice notes with `sync_media`).
 //! - [`FenleiRectifications`]: rectification tasks (整改) of a store.
-//! - `security.rs`: encrypted stores (`open_encrypted`, `rekey`), receipts, chain checks.
+//! - `security.rs`: encrypted stores (`open_encrypted`, `rekey`), receipts, chain checks;
+//!   `encrypt_plain.rs`: converting a plain store to an encrypted one.
 //! - free functions: the embedded sample data, coordinate conversion and distances.
 //!
 //! Threading contract (docs/bindings.md): every call blocks until done. Apps call from a
@@ -19,6 +20,7 @@
 
 uniffi::setup_scaffolding!();
 
+mod encrypt_plain;
 mod enroll;
 mod error;
 mod functions;

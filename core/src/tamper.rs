@@ -434,6 +434,17 @@ pub struct ChainEntryResponse {
     pub statement: Option<String>,
 }
 
+/// `GET /v1/chain/links?from=I&limit=N`: consecutive entries from `I` (at most `N`, fewer at
+/// the end of the chain), links and hashes only (`statement` is always `None`): what a device
+/// walks to check that the chain it sees extends the one it verified before.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ChainLinksResponse {
+    pub links: Vec<ChainEntryResponse>,
+}
+
+/// The most links one `GET /v1/chain/links` returns.
+pub const MAX_LINKS_PER_REQUEST: u64 = 256;
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -2,7 +2,7 @@
 //! against the device's registered key and appended to an append-only hash chain; the device
 //! gets a receipt signed with the server's Ed25519 key (kept in the data folder). Routes:
 //! `POST /v1/receipts`, `GET /v1/receipts?inspection=ID`, `GET /v1/chain/head`,
-//! `GET /v1/chain/entries/{index}`. [`verify_chain`] is the `verify-chain` command.
+//! `GET /v1/chain/entries/{index}`, `GET /v1/chain/links?from=&limit=`. [`verify_chain`] is the `verify-chain` command.
 
 use crate::api::{Shared, authenticate, blocking};
 use crate::error::{ServerError, ServerResult};
@@ -99,6 +99,7 @@ pub fn routes() -> Router<Shared> {
         .route("/v1/receipts", get(list_receipts).post(post_receipt))
         .route("/v1/chain/head", get(head))
         .route("/v1/chain/entries/{index}", get(entry))
+        .route("/v1/chain/links", get(links))
 }
 
 fn signed_head(storage: &dyn Storage) -> ServerResult<SignedHead> {
@@ -245,6 +246,43 @@ async fn entry(
             entry_hash: row.entry_hash,
             statement: readable.then(|| B64.encode(&row.statement)),
         })
+    })
+    .await?;
+    Ok(axum::Json(body).into_response())
+}
+
+#[derive(Debug, Deserialize)]
+struct LinksQuery {
+    from: u64,
+    limit: Option<u64>,
+}
+
+/// Consecutive entries' links and hashes (never statements), for every device: what a device
+/// walks to check that today's chain extends the one it verified before.
+async fn links(
+    State(storage): State<Shared>,
+    headers: HeaderMap,
+    Query(q): Query<LinksQuery>,
+) -> ServerResult<Response> {
+    authenticate(&storage, &headers).await?;
+    let limit = q
+        .limit
+        .unwrap_or(tamper::MAX_LINKS_PER_REQUEST)
+        .clamp(1, tamper::MAX_LINKS_PER_REQUEST);
+    let body = blocking(move || {
+        let (length, _) = storage.chain_head()?;
+        let mut links = Vec::new();
+        for index in q.from..length.min(q.from.saturating_add(limit)) {
+            let Some(row) = storage.chain_entry(index)? else {
+                break;
+            };
+            links.push(ChainEntryResponse {
+                link: row.link,
+                entry_hash: row.entry_hash,
+                statement: None,
+            });
+        }
+        Ok(tamper::ChainLinksResponse { links })
     })
     .await?;
     Ok(axum::Json(body).into_response())

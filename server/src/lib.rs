@@ -10,6 +10,7 @@ pub mod api;
 pub mod blobs;
 pub mod blobs_s3;
 pub mod chain;
+pub mod damaged;
 pub mod dashboard;
 pub mod error;
 pub mod evidence_checks;
@@ -49,6 +50,10 @@ struct Cli {
     /// from the AWS_* environment variables (docs/media-sync.md, "Object storage").
     #[arg(long, global = true, env = "FENLEI_BLOBS")]
     blobs: Option<String>,
+    /// A damaged database was set aside (`fenlei-server.sqlite.corrupt-*`) and no backup was
+    /// restored: create a new, empty database anyway.
+    #[arg(long, global = true)]
+    accept_fresh_database: bool,
     #[command(subcommand)]
     command: Command,
 }
@@ -274,10 +279,22 @@ fn run(cli: Cli) -> error::ServerResult<()> {
         (Command::Serve { .. }, None) => Some(claim_sqlite_folder(&cli.data)?),
         _ => None,
     };
+    let sqlite = cli.database_url.is_none();
+    if sqlite {
+        // Never an empty database silently in place of a damaged one (server/src/damaged.rs).
+        damaged::refuse_fresh_after_damage(&cli.data, cli.accept_fresh_database)?;
+    }
     let storage = storage::open_storage(&storage::StorageConfig {
         data_dir: cli.data.clone(),
         database_url: cli.database_url.clone(),
         blobs_url: cli.blobs.clone(),
+    })
+    .map_err(|e| {
+        if sqlite {
+            damaged::explain_open_error(&cli.data, e)
+        } else {
+            e
+        }
     })?;
     match cli.command {
         Command::Serve { addr, port_file } => serve(storage, &addr, port_file),

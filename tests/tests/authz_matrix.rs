@@ -5,7 +5,8 @@
 //!   not contain). Adding an endpoint is adding rows; paths use the placeholders below.
 //! - `WRITES`: one row per document write pushed through `/v1/sync` (create, answer, approve,
 //!   forged actor) by a principal on an inspection of some ownership, and whether the server
-//!   accepts it.
+//!   accepts it; `TASK_WRITES` the same for rectification task documents (open, evidence,
+//!   submit for closure, close, reopen, follow-up, header change, forged opener/device/actor).
 //!
 //! The world: district D (street S) and a far district F. `insp` is assigned street S,
 //! `insp2` (a second device of the same user) too, `insp_s2` another street of D, `insp_far` a
@@ -24,6 +25,9 @@ use fenlei_core::inspection::{
     EditContext, InspectionDoc, InspectionKind, InspectionStatus, NewInspection,
 };
 use fenlei_core::progress::{CancelToken, NoProgress};
+use fenlei_core::rectification::{
+    ClosureEvidence, FollowUp, NewRectification, RectificationDoc, RectificationStatus,
+};
 use fenlei_core::sync::protocol::*;
 use serde_json::Value;
 use std::collections::HashMap;
@@ -245,6 +249,16 @@ const HTTP: &[HttpRow] = &[
     ("anon", "GET", "/v1/chain/head", 401, &[], &[]),
     ("revoked", "GET", "/v1/chain/head", 401, &[], &[]),
     ("insp", "GET", "/v1/chain/head", 200, &[], &[]),
+    ("anon", "GET", "/v1/chain/links?from=0", 401, &[], &[]),
+    ("revoked", "GET", "/v1/chain/links?from=0", 401, &[], &[]),
+    (
+        "insp",
+        "GET",
+        "/v1/chain/links?from=0",
+        200,
+        &["\"links\""],
+        &[],
+    ),
     (
         "anon",
         "GET",
@@ -379,6 +393,71 @@ const WRITES: &[(&str, Edit, &str, bool)] = &[
     ("sup", Edit::Approve, "{far}", false),
     ("sup", Edit::Approve, "{sub}", true),
     ("admin", Edit::Approve, "{far}", true),
+];
+
+/// What a write on a rectification task does (docs/rectification.md; the server's rules are
+/// `supervision::authorise_task_write`).
+#[derive(Clone, Copy, Debug)]
+enum TaskEdit {
+    /// A new task in the target inspection's community, opened by this principal.
+    Open,
+    /// A new task whose `opened_by` names another user (the changes name this one).
+    OpenAsOther,
+    /// A new task whose `opened_device` is another device of the same user.
+    OpenOnOtherDevice,
+    /// A new task already submitted and closed on the device before its first sync.
+    OpenClosed,
+    /// A closure evidence text (cause analysis).
+    Evidence,
+    /// Submit for closure (销号申请), with the required evidence.
+    Submit,
+    /// Approve the closure: submitted → closed.
+    Close,
+    /// Reopen with a comment, without a follow-up inspection.
+    Reopen,
+    /// A follow-up inspection found it not fixed, and the task reopens.
+    FollowUpNotFixed,
+    /// Move the deadline (a header field).
+    MoveDeadline,
+    /// Evidence added under the actor of another device of the same user (`insp2`).
+    ForgedActor,
+}
+
+/// principal, edit, target, accepted. Targets: {own}/{far} (the inspection whose community a new
+/// task is in); {task}: a task in S opened by `insp`, in progress, needing a `cause` text;
+/// {task_sub}, {task_sub2}: submitted tasks in S; {task_far}: a submitted task in F by `insp_far`.
+/// Rows run in order and accepted writes change the target.
+const TASK_WRITES: &[(&str, TaskEdit, &str, bool)] = &[
+    ("insp", TaskEdit::Open, "{own}", true),
+    ("insp", TaskEdit::Open, "{far}", false),
+    ("insp_s2", TaskEdit::Open, "{own}", false),
+    ("insp_far", TaskEdit::Open, "{own}", false),
+    ("sup", TaskEdit::Open, "{own}", true),
+    ("sup_far", TaskEdit::Open, "{own}", false),
+    ("admin", TaskEdit::Open, "{far}", true),
+    ("insp", TaskEdit::OpenAsOther, "{own}", false),
+    ("insp", TaskEdit::OpenOnOtherDevice, "{own}", false),
+    ("insp", TaskEdit::OpenClosed, "{own}", false),
+    ("sup", TaskEdit::OpenClosed, "{own}", true),
+    ("insp", TaskEdit::Evidence, "{task}", true),
+    ("insp2", TaskEdit::Evidence, "{task}", true),
+    ("insp_s2", TaskEdit::Evidence, "{task}", false),
+    ("insp_far", TaskEdit::Evidence, "{task}", false),
+    ("sup_far", TaskEdit::Evidence, "{task}", false),
+    ("insp", TaskEdit::ForgedActor, "{task}", false),
+    ("insp", TaskEdit::MoveDeadline, "{task}", false),
+    ("sup", TaskEdit::MoveDeadline, "{task}", false),
+    ("insp", TaskEdit::Submit, "{task}", true),
+    ("insp", TaskEdit::Close, "{task_sub}", false),
+    ("insp_s2", TaskEdit::Close, "{task_sub}", false),
+    ("sup_far", TaskEdit::Close, "{task_sub}", false),
+    ("insp", TaskEdit::Reopen, "{task_sub}", false),
+    ("sup", TaskEdit::Close, "{task_sub}", true),
+    ("insp", TaskEdit::FollowUpNotFixed, "{task_sub}", true),
+    ("sup_far", TaskEdit::Reopen, "{task_sub2}", false),
+    ("sup", TaskEdit::Reopen, "{task_sub2}", true),
+    ("sup", TaskEdit::Close, "{task_far}", false),
+    ("admin", TaskEdit::Close, "{task_far}", true),
 ];
 
 struct Principal {
@@ -708,7 +787,206 @@ fn every_document_write_case() {
             failures.push(format!("{row}: server holds the write: {has_it}"));
         }
     }
+    failures.extend(task_write_failures(&w, &plain));
     assert!(failures.is_empty(), "{}", failures.join("\n"));
+}
+
+fn new_task(community: &str, inspection: &str, item: &str) -> NewRectification {
+    NewRectification {
+        community_id: community.into(),
+        inspection_id: inspection.into(),
+        item_code: item.into(),
+        item_title: "垃圾满溢".into(),
+        responsible: "物业".into(),
+        deadline_days: 3,
+        deduction: Some(2.0),
+        required_evidence: vec!["cause".into()],
+        finding_evidence: vec![],
+        source: "inspector".into(),
+    }
+}
+
+fn cause(by: &str, at_ms: i64) -> ClosureEvidence {
+    ClosureEvidence {
+        kind: "cause".into(),
+        text: Some("督导员缺岗".into()),
+        sha256: None,
+        by: by.into(),
+        at_ms,
+    }
+}
+
+/// A raw change of one root field of a task, committed under `by` (what a modified app could
+/// push).
+fn raw_put(
+    doc: &mut RectificationDoc,
+    key: &str,
+    value: automerge::ScalarValue,
+    by: &str,
+    at: i64,
+) {
+    use automerge::transaction::{CommitOptions, Transactable};
+    let am = doc.automerge();
+    am.put(automerge::ROOT, key, value).unwrap();
+    am.commit_with(
+        CommitOptions::default()
+            .with_message(serde_json::json!({"by": by, "action": "edit"}).to_string())
+            .with_time(at),
+    );
+}
+
+/// The rectification task rows (`TASK_WRITES`), on the world after the inspection rows.
+fn task_write_failures(w: &World, plain: &str) -> Vec<String> {
+    let url = w.server.url();
+    let mut failures = Vec::new();
+    let community_of = |inspection: &str| {
+        w.devices
+            .values()
+            .find_map(|d| d.store.inspection(inspection).ok())
+            .unwrap()
+            .community_id
+    };
+    let make_task = |name: &str, inspection: &str, submit: bool| -> String {
+        let d = &w.devices[name];
+        let id = d
+            .store
+            .open_rectification(
+                &new_task(&community_of(inspection), inspection, plain),
+                &d.user,
+            )
+            .unwrap();
+        if submit {
+            d.store
+                .add_closure_evidence(&id, &cause(&d.user, 0))
+                .unwrap();
+        }
+        let to = if submit {
+            RectificationStatus::Submitted
+        } else {
+            RectificationStatus::InProgress
+        };
+        d.store
+            .set_rectification_status(&id, to, &d.user, None)
+            .unwrap();
+        d.sync();
+        id
+    };
+    let tasks: HashMap<&str, String> = HashMap::from([
+        ("{task}", make_task("insp", &w.vars["{own}"], false)),
+        ("{task_sub}", make_task("insp", &w.vars["{own}"], true)),
+        ("{task_sub2}", make_task("insp", &w.vars["{own}"], true)),
+        ("{task_far}", make_task("insp_far", &w.vars["{far}"], true)),
+    ]);
+    let admin = &w.who["admin"].device_id;
+    for (n, (principal, edit, target, accepted)) in TASK_WRITES.iter().enumerate() {
+        let p = &w.who[principal];
+        let by = p.user.as_str();
+        let at = 1_800_000_100_000 + n as i64;
+        let (id, mut doc) = match edit {
+            TaskEdit::Open
+            | TaskEdit::OpenAsOther
+            | TaskEdit::OpenOnOtherDevice
+            | TaskEdit::OpenClosed => {
+                let inspection = w.fill(target);
+                let id = uuid_v4(1000 + n);
+                let new = new_task(&community_of(&inspection), &inspection, plain);
+                let mut doc = RectificationDoc::create(&id, &new, &p.device_id, by, at).unwrap();
+                match edit {
+                    TaskEdit::OpenAsOther => {
+                        raw_put(&mut doc, "opened_by", "insp_s2".into(), by, at)
+                    }
+                    TaskEdit::OpenOnOtherDevice => raw_put(
+                        &mut doc,
+                        "opened_device",
+                        w.who["insp2"].device_id.as_str().into(),
+                        by,
+                        at,
+                    ),
+                    TaskEdit::OpenClosed => {
+                        doc.add_closure_evidence(&cause(by, at)).unwrap();
+                        doc.set_status(RectificationStatus::Submitted, by, None, at)
+                            .unwrap();
+                        doc.set_status(RectificationStatus::Closed, by, None, at)
+                            .unwrap();
+                    }
+                    _ => {}
+                }
+                (id, doc)
+            }
+            _ => {
+                let id = tasks[target].clone();
+                let bytes = w.task_bytes(&id);
+                // The forged case: a change by insp2's actor pushed with insp's token.
+                let actor = match edit {
+                    TaskEdit::ForgedActor => &w.who["insp2"].device_id,
+                    _ => &p.device_id,
+                };
+                let mut doc = RectificationDoc::load(&id, &bytes, actor).unwrap();
+                match edit {
+                    TaskEdit::Evidence | TaskEdit::ForgedActor => {
+                        doc.add_closure_evidence(&cause(by, at)).unwrap()
+                    }
+                    TaskEdit::Submit => {
+                        doc.add_closure_evidence(&cause(by, at)).unwrap();
+                        doc.set_status(RectificationStatus::Submitted, by, None, at)
+                            .unwrap()
+                    }
+                    TaskEdit::Close => doc
+                        .set_status(RectificationStatus::Closed, by, None, at)
+                        .unwrap(),
+                    TaskEdit::Reopen => doc
+                        .set_status(RectificationStatus::Reopened, by, Some("未整改到位"), at)
+                        .unwrap(),
+                    TaskEdit::FollowUpNotFixed => {
+                        doc.link_follow_up(&FollowUp {
+                            inspection_id: w.vars["{own}"].clone(),
+                            rectified: false,
+                            by: by.into(),
+                            at_ms: at,
+                            note: None,
+                        })
+                        .unwrap();
+                        doc.set_status(RectificationStatus::Reopened, by, Some("复查未整改"), at)
+                            .unwrap()
+                    }
+                    TaskEdit::MoveDeadline => {
+                        let later = doc.read().unwrap().deadline_ms + 86_400_000;
+                        raw_put(
+                            &mut doc,
+                            "deadline",
+                            automerge::ScalarValue::Timestamp(later),
+                            by,
+                            at,
+                        )
+                    }
+                    _ => unreachable!(),
+                }
+                (id, doc)
+            }
+        };
+        let (status, _) = push(&url, &p.token, &id, doc.automerge());
+        let row = format!("{principal} {edit:?} {target}");
+        match (*accepted, status) {
+            (true, 200) | (false, 403) => {}
+            _ => failures.push(format!(
+                "{row}: status {status}, accepted expected {accepted}"
+            )),
+        }
+        // Held when the server's document contains every pushed change (the server may have
+        // added its own on top, e.g. after a reopen).
+        let pushed = doc.heads();
+        let has_it = RectificationDoc::load(&id, &w.task_bytes(&id), admin)
+            .ok()
+            .is_some_and(|mut d| {
+                pushed
+                    .iter()
+                    .all(|h| d.automerge().get_change_by_hash(h).is_some())
+            });
+        if has_it != *accepted {
+            failures.push(format!("{row}: server holds the write: {has_it}"));
+        }
+    }
+    failures
 }
 
 #[test]
@@ -787,6 +1065,20 @@ fn revoke_device_command_refuses_an_unknown_device() {
 }
 
 impl World {
+    /// The current bytes of a rectification task from the server's view (the admin's device),
+    /// empty when the server does not hold it.
+    fn task_bytes(&self, id: &str) -> Vec<u8> {
+        let admin = &self.devices["admin"];
+        admin
+            .client()
+            .sync(&admin.store, &NoProgress, &CancelToken::new())
+            .unwrap();
+        match admin.store.load_task_document(id).unwrap() {
+            Some(mut d) => d.save(),
+            None => Vec::new(),
+        }
+    }
+
     fn bytes_or_empty(&self, id: &str) -> Vec<u8> {
         let admin = &self.devices["admin"];
         admin

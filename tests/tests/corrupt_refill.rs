@@ -1,7 +1,8 @@
 //! A corrupt device store is refilled from the server (docs/reliability.md): an inspector's
 //! phone syncs its work, its database file is damaged, the next open reports `CorruptDatabase`
 //! and keeps the file aside, a fresh store opens at the same path, enrolls again (a fresh store
-//! is a new device) and one sync brings every inspection back, identical.
+//! is a new device) and one sync brings every inspection back, identical. A damaged server
+//! database is kept aside and never replaced by an empty one without the admin saying so.
 
 mod common;
 
@@ -119,4 +120,105 @@ fn a_corrupt_store_is_kept_aside_and_refilled_from_the_server() {
         assert_eq!(&store.inspection(id).unwrap(), old, "inspection {id} back");
     }
     assert!(kept.exists());
+}
+
+/// Runs the server binary on `data` with `args`; returns (success, stdout, stderr).
+fn run_server(data: &std::path::Path, args: &[&str]) -> (bool, String, String) {
+    let out = std::process::Command::new(BIN)
+        .args(["--data", data.to_str().unwrap()])
+        .args(args)
+        .output()
+        .unwrap();
+    (
+        out.status.success(),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
+fn kept_copies(data: &std::path::Path) -> Vec<String> {
+    let mut names: Vec<String> = std::fs::read_dir(data)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .filter(|n| n.starts_with("fenlei-server.sqlite.corrupt-") && !n.contains("-wal"))
+        .filter(|n| !n.ends_with("-shm") && !n.ends_with("-journal"))
+        .collect();
+    names.sort();
+    names
+}
+
+/// A damaged SERVER database: the start that finds it keeps it aside and stops; later starts
+/// refuse to create an empty database in its place until the admin restores a backup or says
+/// `--accept-fresh-database`.
+#[test]
+fn a_damaged_server_database_is_never_replaced_silently() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("server");
+    let mut server = Server::start(&data);
+    server.kill();
+    // An admin command after the stop closes the database cleanly (WAL folded into the file).
+    server.admin(&["add-user", "--id", "insp.d", "--role", "inspector"]);
+    let db = data.join("fenlei-server.sqlite");
+    assert!(!data.join("fenlei-server.sqlite-wal").exists());
+    // A backup taken by the admin.
+    let backup = dir.path().join("backup.sqlite");
+    std::fs::copy(&db, &backup).unwrap();
+
+    // Damage the header's page-size field and a later page: not a database any more.
+    {
+        let mut f = std::fs::OpenOptions::new().write(true).open(&db).unwrap();
+        f.seek(SeekFrom::Start(16)).unwrap();
+        f.write_all(&[0x7f, 0x7f]).unwrap();
+        f.seek(SeekFrom::Start(4096 * 2)).unwrap();
+        f.write_all(&[0xee; 4096]).unwrap();
+        f.sync_all().unwrap();
+    }
+    let damaged = std::fs::read(&db).unwrap();
+
+    // 1. The start that finds the damage: stops, keeps the file, says what to do.
+    let (ok, _, err) = run_server(&data, &["serve", "--addr", "127.0.0.1:0"]);
+    assert!(!ok, "a server must not start on a damaged database");
+    assert!(
+        err.contains("corrupt") && err.contains("--accept-fresh-database"),
+        "{err}"
+    );
+    assert!(!db.exists());
+    let kept = kept_copies(&data);
+    assert_eq!(kept.len(), 1, "{kept:?}");
+    assert_eq!(std::fs::read(data.join(&kept[0])).unwrap(), damaged);
+
+    // 2. Every later start (serving or an admin command) refuses: no empty database appears.
+    for args in [
+        &["serve", "--addr", "127.0.0.1:0"][..],
+        &["add-user", "--id", "x", "--role", "inspector"][..],
+        &["init"][..],
+    ] {
+        let (ok, _, err) = run_server(&data, args);
+        assert!(!ok, "{args:?} must refuse");
+        assert!(err.contains(&kept[0]), "names the kept copy: {err}");
+        assert!(err.contains("restore a backup"), "{err}");
+        assert!(err.contains("--accept-fresh-database"), "{err}");
+        assert!(!db.exists(), "{args:?} created a database");
+    }
+
+    // 3a. Restoring a backup to the database's path: the server starts with its data.
+    std::fs::copy(&backup, &db).unwrap();
+    server.restart();
+    server.enroll_code("insp.d"); // the user from before the damage is there
+    server.kill();
+
+    // 3b. Or, with no backup, an empty database on purpose.
+    for suffix in ["", "-wal", "-shm"] {
+        let _ = std::fs::remove_file(format!("{}{suffix}", db.display()));
+    }
+    let (ok, _, err) = run_server(&data, &["add-user", "--id", "x", "--role", "inspector"]);
+    assert!(!ok && err.contains("--accept-fresh-database"), "{err}");
+    let (ok, out, err) = run_server(&data, &["--accept-fresh-database", "init", "--sample"]);
+    assert!(ok, "{out}{err}");
+    assert!(db.exists());
+    // Once a database exists again, starts need no flag; the kept copy is still there.
+    server.restart();
+    let (ok, _, err) = run_server(&data, &["enroll", "--user", "insp.d"]);
+    assert!(!ok, "the fresh database does not know the old user: {err}");
+    assert_eq!(kept_copies(&data), kept);
 }

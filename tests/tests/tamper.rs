@@ -391,3 +391,103 @@ fn a_server_restored_from_an_old_copy_is_detected_by_devices() {
     assert_eq!(r.pending, 1);
     assert_eq!(s.a.store.latest_receipt().unwrap().unwrap(), held);
 }
+
+/// Rewrites entry `index` (a new `received_at_ms`) and recomputes every later entry's `prev`
+/// and hash, as an operator with the file could: the chain stays internally valid.
+fn rewrite_and_rechain(data: &Path, index: u64) {
+    use fenlei_core::tamper::ChainLink;
+    let conn = rusqlite::Connection::open(data.join("fenlei-server.sqlite")).unwrap();
+    conn.execute_batch(
+        "DROP TRIGGER chain_entries_no_update; DROP TRIGGER chain_entries_no_delete;",
+    )
+    .unwrap();
+    let mut rows: Vec<ChainLink> = conn
+        .prepare(
+            "SELECT idx, prev_hash, received_at, statement_sha256, device_signature
+             FROM chain_entries ORDER BY idx",
+        )
+        .unwrap()
+        .query_map([], |r| {
+            Ok(ChainLink {
+                index: r.get::<_, i64>(0)? as u64,
+                prev_hash: r.get(1)?,
+                received_at_ms: r.get(2)?,
+                statement_sha256: r.get(3)?,
+                device_signature: r.get(4)?,
+            })
+        })
+        .unwrap()
+        .collect::<Result<_, _>>()
+        .unwrap();
+    rows[index as usize].received_at_ms += 3_600_000;
+    for i in index as usize..rows.len() {
+        if i > 0 {
+            rows[i].prev_hash = rows[i - 1].hash();
+        }
+        conn.execute(
+            "UPDATE chain_entries SET prev_hash = ?1, received_at = ?2, entry_hash = ?3 WHERE idx = ?4",
+            rusqlite::params![
+                rows[i].prev_hash,
+                rows[i].received_at_ms,
+                rows[i].hash(),
+                rows[i].index as i64
+            ],
+        )
+        .unwrap();
+    }
+}
+
+#[test]
+fn a_rewritten_entry_of_another_device_is_detected_by_every_device_that_saw_it() {
+    let mut s = setup();
+    submit_one(&s.a, &s.communities[0]);
+    assert_eq!(exchange(&s.a).receipts_received, 1); // entry 0
+    submit_one(&s.b, &s.communities[0]);
+    submit_one(&s.b, &s.communities[1]);
+    assert_eq!(exchange(&s.b).receipts_received, 2); // entries 1, 2
+    // A checks the chain: it walks entries 0..2 and keeps entry 2 as its checkpoint.
+    let r = exchange(&s.a);
+    assert_eq!(r.chain.state, ChainState::Consistent, "{r:?}");
+    assert_eq!(r.chain.chain_length, 3);
+    assert_eq!(s.a.store.chain_checkpoint().unwrap().unwrap().0, 2);
+
+    // The operator rewrites B's entry 1 and re-links the chain after it. Internally the chain
+    // is valid — verify-chain finds nothing, the running server signs the new head — and A's
+    // own entry 0 is untouched, so checking only A's receipt would pass.
+    let data = s.server.data.clone();
+    s.server.kill();
+    rewrite_and_rechain(&data, 1);
+    let (ok, out) = verify_chain(&data, &[]);
+    assert!(ok, "the rewritten chain is internally valid: {out}");
+    s.server.restart();
+
+    let r = exchange(&s.a);
+    assert_eq!(r.chain.state, ChainState::Rewritten, "{r:?}");
+    assert!(r.chain.detail.contains("entry 2"), "{}", r.chain.detail);
+    // B, which signed entry 1, sees it through its own receipt too.
+    assert_eq!(exchange(&s.b).chain.state, ChainState::Rewritten);
+}
+
+#[test]
+fn newest_entries_removed_are_detected_by_a_device_that_verified_them() {
+    let mut s = setup();
+    submit_one(&s.a, &s.communities[0]);
+    assert_eq!(exchange(&s.a).receipts_received, 1); // entry 0
+    submit_one(&s.b, &s.communities[0]);
+    assert_eq!(exchange(&s.b).receipts_received, 1); // entry 1
+    assert_eq!(exchange(&s.a).chain.state, ChainState::Consistent);
+    // B's entry (the newest) is deleted: a shorter chain, internally valid, that still holds
+    // A's receipt. A verified entry 1 before, so it notices.
+    let data = s.server.data.clone();
+    s.server.kill();
+    tamper_with(&data, "DELETE FROM chain_entries WHERE idx = 1");
+    assert!(verify_chain(&data, &[]).0);
+    s.server.restart();
+    let r = exchange(&s.a);
+    assert_eq!(r.chain.state, ChainState::Truncated, "{r:?}");
+    assert!(
+        r.chain.detail.contains("verified entry 1"),
+        "{}",
+        r.chain.detail
+    );
+}

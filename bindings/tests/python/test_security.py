@@ -1,6 +1,6 @@
 """Encryption at rest and tamper evidence through the Python bindings: an encrypted store, wrong
-keys as typed errors, re-keying; receipts for a submission signed on an encrypted device, chain
-check state. Protocol and rollback detection are tested in tests/ (Rust, fenlei-e2e)."""
+keys as typed errors, re-keying, a plain store encrypted in place; receipts for a submission
+signed on an encrypted device, chain check state. Protocol and rollback detection are tested in tests/ (Rust, fenlei-e2e)."""
 
 import os
 
@@ -34,6 +34,40 @@ def test_encrypted_store_wrong_key_and_rekey(tmp_path):
     again = fenlei.FenleiStore.open_encrypted(path, OTHER)
     assert again.community(COMMUNITY).name == name
     assert not fenlei.FenleiStore.open(str(tmp_path / "plain.sqlite")).is_encrypted()
+
+
+def test_a_plain_store_is_encrypted_in_place(tmp_path):
+    path = str(tmp_path / "fenlei.sqlite")
+    plain = fenlei.FenleiStore.open(path)
+    plain.import_communities_csv(fenlei.sample_city_csv())
+    name = plain.community(COMMUNITY).name
+    device = plain.device_id()
+    # Still open: refused, and the plain store goes on working.
+    with pytest.raises(fenlei.FenleiError.InvalidInput):
+        fenlei.FenleiStore.encrypt_plain_store(path, KEY)
+    assert plain.community(COMMUNITY).name == name
+    del plain
+    with open(path, "rb") as f:
+        assert f.read(16).startswith(b"SQLite format 3")
+
+    store = fenlei.FenleiStore.encrypt_plain_store(path, KEY)
+    assert store.is_encrypted()
+    assert store.device_id() == device
+    assert store.community(COMMUNITY).name == name
+    del store
+    # Only the encrypted store's files are left; no plain copy, no plaintext.
+    names = os.listdir(tmp_path)
+    assert set(names) <= {"fenlei.sqlite", "fenlei.sqlite-wal", "fenlei.sqlite-shm"}, names
+    with open(path, "rb") as f:
+        assert not f.read(16).startswith(b"SQLite format 3")
+    for n in names:
+        with open(tmp_path / n, "rb") as f:
+            assert name.encode() not in f.read()
+    # Safe on every start: an encrypted store just opens; a wrong key is refused.
+    with pytest.raises(fenlei.FenleiError.WrongKey):
+        fenlei.FenleiStore.encrypt_plain_store(path, OTHER)
+    again = fenlei.FenleiStore.encrypt_plain_store(path, KEY)
+    assert again.community(COMMUNITY).name == name
 
 
 @pytest.mark.skipif(not SERVER_BIN, reason="FENLEI_SERVER_BIN not set")

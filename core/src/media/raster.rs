@@ -240,25 +240,36 @@ fn resize(p: &Pixels, w: u32, h: u32) -> Result<Pixels> {
             channels: p.channels,
         });
     }
-    let pt = if p.channels == 1 {
-        fr::PixelType::U8
+    let data = if p.channels == 1 {
+        resize_as::<fr::pixels::U8>(p, w, h)?
     } else {
-        fr::PixelType::U8x3
+        resize_as::<fr::pixels::U8x3>(p, w, h)?
     };
-    let src = fr::images::ImageRef::new(p.width, p.height, &p.data, pt)
-        .map_err(|_| invalid("internal: pixel buffer size"))?;
-    let mut dst = fr::images::Image::new(w, h, pt);
-    let opts =
-        fr::ResizeOptions::new().resize_alg(fr::ResizeAlg::Convolution(fr::FilterType::CatmullRom));
-    fr::Resizer::new()
-        .resize(&src, &mut dst, &opts)
-        .map_err(|_| invalid("internal: resize failed"))?;
     Ok(Pixels {
-        data: dst.into_vec(),
+        data,
         width: w,
         height: h,
         channels: p.channels,
     })
+}
+
+/// Resizes with the pixel type fixed at compile time. The same kernels as `Resizer::resize`,
+/// which picks the pixel type at run time and so links the SIMD kernels of all 13 pixel types
+/// (about 3 MB of the mobile library, docs/reliability.md "Mobile library size"); typed, only
+/// the two used here are compiled in.
+fn resize_as<P: fr::PixelTrait>(p: &Pixels, w: u32, h: u32) -> Result<Vec<u8>> {
+    let src = fr::images::TypedImageRef::<P>::from_buffer(p.width, p.height, &p.data)
+        .map_err(|_| invalid("internal: pixel buffer size"))?;
+    let mut out = vec![0u8; w as usize * h as usize * P::size()];
+    let mut dst = fr::images::TypedImage::<P>::from_buffer(w, h, &mut out)
+        .map_err(|_| invalid("internal: pixel buffer size"))?;
+    let opts =
+        fr::ResizeOptions::new().resize_alg(fr::ResizeAlg::Convolution(fr::FilterType::CatmullRom));
+    fr::Resizer::new()
+        .resize_typed(&src, &mut dst, &opts)
+        .map_err(|_| invalid("internal: resize failed"))?;
+    drop(dst);
+    Ok(out)
 }
 
 /// Rotates/flips per EXIF orientation (1–8) and encodes as JPEG.

@@ -27,7 +27,7 @@ impl StoreKey {
     }
 
     /// SQLCipher's raw-key literal: `x'<64 hex digits>'`.
-    fn pragma_value(&self) -> String {
+    pub(crate) fn pragma_value(&self) -> String {
         format!("x'{}'", crate::tamper::hex(&self.0))
     }
 }
@@ -56,9 +56,22 @@ pub(crate) fn apply_key(conn: &Connection, key: Option<&StoreKey>) -> Result<()>
         ));
     }
     conn.pragma_update(None, "key", key.pragma_value())?;
+    silence_sqlcipher_log(conn)?;
     // Temporary tables and sorts stay in memory: nothing of the store reaches a temp file.
     conn.pragma_update(None, "temp_store", "MEMORY")?;
     check_key(conn)
+}
+
+/// SQLCipher logs at WARN level by default, to stderr on Linux and to logcat / the Apple
+/// console on phones: a wrong key prints "hmac check failed for pgno=1" there, which the app
+/// did not ask for and cannot turn off. Fenlei reports a wrong key as `WrongKey` instead, so
+/// the library stays silent (docs/reliability.md). SQLCipher sets its defaults when the first
+/// keyed connection activates it (`PRAGMA key`), overwriting an earlier level, so this runs
+/// after keying; the level is process-wide and stays set.
+fn silence_sqlcipher_log(conn: &Connection) -> Result<()> {
+    conn.query_row("PRAGMA cipher_log_level = NONE", [], |_| Ok(()))
+        .optional()?;
+    Ok(())
 }
 
 fn check_key(conn: &Connection) -> Result<()> {

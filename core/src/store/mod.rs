@@ -7,6 +7,7 @@
 //! (a small cache keeps the ones being edited), never all at once.
 
 mod cache;
+mod encrypt_plain;
 mod encryption;
 mod integrity;
 mod limits;

@@ -13,6 +13,7 @@ use serde::{Deserialize, Serialize};
 const META_SERVER_KEY: &str = "server_key";
 const META_CHAIN_CHECK: &str = "chain_check";
 const META_SIGNED_UP_TO: &str = "statements_seq";
+const META_CHAIN_CHECKPOINT: &str = "chain_checkpoint";
 
 /// A statement signed here and not yet acknowledged by a receipt.
 #[derive(Debug, Clone, PartialEq)]
@@ -317,5 +318,18 @@ impl Store {
         let json =
             serde_json::to_string(check).map_err(|e| CoreError::InvalidArgument(e.to_string()))?;
         self.set_sync_meta(META_CHAIN_CHECK, &json)
+    }
+
+    /// The newest chain entry this device has verified as an extension of everything it
+    /// verified before, as (index, entry hash): where the next whole-chain check starts.
+    pub fn chain_checkpoint(&self) -> Result<Option<(u64, String)>> {
+        Ok(self.sync_meta(META_CHAIN_CHECKPOINT)?.and_then(|s| {
+            let (i, h) = s.split_once(':')?;
+            Some((i.parse().ok()?, h.to_string()))
+        }))
+    }
+
+    pub fn set_chain_checkpoint(&self, index: u64, entry_hash: &str) -> Result<()> {
+        self.set_sync_meta(META_CHAIN_CHECKPOINT, &format!("{index}:{entry_hash}"))
     }
 }

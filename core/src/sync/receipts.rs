@@ -2,12 +2,21 @@
 //! the documents, the device signs a statement for every submission made here, sends it to the
 //! server's chain and keeps the signed receipt; before that, it checks that the server's chain
 //! still holds the entry of its latest receipt, which detects a server rolled back to an older
-//! state. Kept apart from the document sync so either can change without the other.
+//! state, and that the chain it sees now extends, entry by entry, the chain it verified the
+//! last time (so a rewritten entry of *another* device is caught too). Kept apart from the
+//! document sync so either can change without the other.
+
+/// Entries one check walks at most; a longer gap is walked over the next syncs (the checkpoint
+/// only ever moves to an entry verified as linked to the previous checkpoint).
+const MAX_LINKS_PER_CHECK: u64 = 8 * MAX_LINKS_PER_REQUEST;
 
 use super::{SyncClient, error_from, join};
 use crate::progress::CancelToken;
 use crate::store::{ChainCheck, ChainState, Store};
-use crate::tamper::{ChainEntryResponse, ReceiptRequest, ReceiptResponse, SignedHead};
+use crate::tamper::{
+    ChainEntryResponse, ChainLinksResponse, MAX_LINKS_PER_REQUEST, ReceiptRequest, ReceiptResponse,
+    SignedHead,
+};
 use crate::{CoreError, Result};
 use base64::Engine;
 use base64::engine::general_purpose::STANDARD as B64;
@@ -101,10 +110,105 @@ impl SyncClient {
                     "entry {} is not the one the server signed for this device",
                     receipt.chain_index
                 );
+            } else {
+                self.check_extension(
+                    store,
+                    (receipt.chain_index, &receipt.entry_hash),
+                    &head,
+                    &mut check,
+                )?;
             }
         }
         store.set_chain_check(&check)?;
         Ok(check)
+    }
+
+    /// Whole-chain consistency: walks the entries from this device's checkpoint (the last entry
+    /// it verified; at first its latest receipt's) to the signed head, each entry's `prev` being
+    /// the hash of the one before. Since every entry hash covers its predecessor's, an equal hash
+    /// at the checkpoint proves every entry up to it unchanged — other devices' entries
+    /// included — and the walk proves the new entries extend it. On success the checkpoint
+    /// moves to the last entry walked.
+    fn check_extension(
+        &self,
+        store: &Store,
+        receipt: (u64, &str),
+        head: &SignedHead,
+        check: &mut ChainCheck,
+    ) -> Result<()> {
+        let (start, start_hash) = match store.chain_checkpoint()? {
+            Some(c) => c,
+            None => (receipt.0, receipt.1.to_string()),
+        };
+        if head.length <= start {
+            check.state = ChainState::Truncated;
+            check.detail = format!(
+                "chain has {} entries; this device verified entry {start} before",
+                head.length
+            );
+            return Ok(());
+        }
+        let last = head.length - 1;
+        let stop = last.min(start.saturating_add(MAX_LINKS_PER_CHECK));
+        let mut next = start;
+        let mut prev_hash = String::new();
+        let rewritten = |check: &mut ChainCheck, detail: String| {
+            check.state = ChainState::Rewritten;
+            check.detail = detail;
+        };
+        while next <= stop {
+            let limit = (stop - next + 1).min(MAX_LINKS_PER_REQUEST);
+            let Some(page): Option<ChainLinksResponse> =
+                self.get_json(&format!("v1/chain/links?from={next}&limit={limit}"))?
+            else {
+                // A server without the route: only this device's own entry could be checked.
+                check.detail =
+                    "the server does not list chain links: only this device's entry was checked"
+                        .into();
+                return Ok(());
+            };
+            if page.links.is_empty() {
+                rewritten(
+                    check,
+                    format!("the server's chain ends before entry {next}, below its signed head"),
+                );
+                return Ok(());
+            }
+            for e in page.links.iter().take(limit as usize) {
+                if e.link.index != next || e.link.hash() != e.entry_hash {
+                    rewritten(
+                        check,
+                        format!("entry {next} does not match its recorded hash"),
+                    );
+                    return Ok(());
+                }
+                if next == start {
+                    if e.entry_hash != start_hash {
+                        rewritten(
+                            check,
+                            format!("entry {start} is not the one this device verified before"),
+                        );
+                        return Ok(());
+                    }
+                } else if e.link.prev_hash != prev_hash {
+                    rewritten(
+                        check,
+                        format!("entry {next} does not follow entry {}", next - 1),
+                    );
+                    return Ok(());
+                }
+                prev_hash = e.entry_hash.clone();
+                next += 1;
+            }
+        }
+        if stop == last && prev_hash != head.head {
+            rewritten(
+                check,
+                "the signed head is not the end of the chain the server lists".into(),
+            );
+            return Ok(());
+        }
+        store.set_chain_checkpoint(stop, &prev_hash)
     }
 
     /// The signing phase: checks the chain, then (unless it raised an alarm) signs this

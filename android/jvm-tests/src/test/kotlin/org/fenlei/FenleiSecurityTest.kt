@@ -34,4 +34,23 @@ class FenleiSecurityTest {
         assertThrows<FenleiException.WrongKey> { FenleiStore.openEncrypted(path, key) }
         FenleiStore.openEncrypted(path, other).use { assertEquals(200uL, it.communityCount()) }
     }
+
+    @Test
+    fun `encrypt a plain store in place`() {
+        val path = File(dir, "fenlei.sqlite").absolutePath
+        val device = FenleiStore.open(path).use { store ->
+            store.importCommunitiesCsv(sampleCityCsv())
+            store.deviceId()
+        }
+        FenleiStore.encryptPlainStore(path, key).use { store ->
+            assertTrue(store.isEncrypted())
+            assertEquals(device, store.deviceId())
+            assertEquals(200uL, store.communityCount())
+        }
+        val left = dir.list()!!.toSet()
+        assertTrue(setOf("fenlei.sqlite", "fenlei.sqlite-wal", "fenlei.sqlite-shm").containsAll(left), "$left")
+        assertFalse(File(path).readBytes().copyOf(15).decodeToString() == "SQLite format 3")
+        assertThrows<FenleiException.WrongKey> { FenleiStore.encryptPlainStore(path, other) }
+        FenleiStore.encryptPlainStore(path, key).use { assertEquals(200uL, it.communityCount()) }
+    }
 }
