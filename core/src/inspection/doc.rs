@@ -125,6 +125,7 @@ impl InspectionDoc {
     /// device. Untrusted bytes are welcome: failures and decoder panics become `CorruptDocument`.
     pub fn load(id: &str, bytes: &[u8], device_id: &str) -> Result<InspectionDoc> {
         let actor = actor_of(device_id)?;
+        super::refuse_foreign_chunks(id, bytes)?;
         let doc = guarded(id, || {
             let doc = AutoCommit::load(bytes).map_err(|e| corrupt(id, e.to_string()))?;
             let made = InspectionDoc {

@@ -22,6 +22,50 @@ pub(crate) fn guarded<T>(doc_id: &str, work: impl FnOnce() -> Result<T>) -> Resu
     }
 }
 
+/// Refuses automerge chunk types this product never writes before automerge parses them. Our
+/// documents are saved as document chunks (0) and change chunks (1, or 2 deflated); automerge
+/// 0.12 also parses "bundle" chunks (3), whose run-length columns a 45-byte input can make expand
+/// to gigabytes (found by fuzzing: a 4 GiB allocation, which aborts a process rather than
+/// panicking, so the panic guard cannot catch it). Headers are walked, not trusted: a header
+/// this walk cannot read is left to automerge's own parser, which refuses it.
+pub(crate) fn refuse_foreign_chunks(doc_id: &str, bytes: &[u8]) -> Result<()> {
+    const MAGIC: [u8; 4] = [0x85, 0x6f, 0x4a, 0x83];
+    let mut rest = bytes;
+    while rest.len() >= 9 && rest[..4] == MAGIC {
+        let chunk_type = rest[8];
+        if chunk_type > 2 {
+            return Err(CoreError::CorruptDocument {
+                id: doc_id.to_string(),
+                reason: format!("automerge chunk type {chunk_type} is not accepted"),
+            });
+        }
+        // The chunk's length: unsigned LEB128 after the type byte.
+        let (mut len, mut shift, mut at) = (0u64, 0u32, 9usize);
+        loop {
+            let Some(&b) = rest.get(at) else {
+                return Ok(());
+            };
+            at += 1;
+            len |= u64::from(b & 0x7f) << shift;
+            if b & 0x80 == 0 {
+                break;
+            }
+            shift += 7;
+            if shift > 56 {
+                return Ok(());
+            }
+        }
+        let Some(next) = usize::try_from(len).ok().and_then(|l| at.checked_add(l)) else {
+            return Ok(());
+        };
+        if next > rest.len() {
+            return Ok(());
+        }
+        rest = &rest[next..];
+    }
+    Ok(())
+}
+
 /// Applies bytes received from elsewhere (incremental changes or a whole save) to a copy of
 /// `doc`, strictly and behind the panic guard, and returns the copy with the number of changes
 /// applied once `check_layout` accepts it; `doc` itself is never touched, so refused bytes change
@@ -38,6 +82,7 @@ pub(crate) fn apply_strictly(
         id: doc_id.to_string(),
         reason: e.to_string(),
     };
+    refuse_foreign_chunks(doc_id, bytes)?;
     guarded(doc_id, || {
         let mut candidate = doc.clone();
         let mut whole = candidate.save();
@@ -58,6 +103,7 @@ pub(crate) fn apply_strictly(
 /// Loads stored or received bytes of any document as plain automerge, behind the panic guard
 /// (sync and compaction, which do not look inside, on every storage engine).
 pub fn load_automerge(doc_id: &str, bytes: &[u8]) -> Result<AutoCommit> {
+    refuse_foreign_chunks(doc_id, bytes)?;
     guarded(doc_id, || {
         AutoCommit::load(bytes).map_err(|e| CoreError::CorruptDocument {
             id: doc_id.to_string(),
@@ -88,5 +134,27 @@ mod tests {
             Err(other) => panic!("expected CorruptDocument, got {other:?}"),
             Ok(_) => panic!("a truncated bundle loaded"),
         }
+    }
+
+    /// Also found by fuzzing (fuzz/regressions/document_load/): a 45-byte bundle whose
+    /// run-length column made automerge allocate 4 GiB. Refused before automerge parses it.
+    #[test]
+    fn a_bundle_chunk_is_refused_before_automerge_parses_it() {
+        let bytes = [
+            0x85, 0x6f, 0x4a, 0x83, 0x78, 0xb6, 0x2b, 0x21, 0x03, 0x23, 0x00, 0x01, 0x00, 0x00,
+            0x02, 0x03, 0x00, 0x23, 0x13, 0x23, 0x93, 0x93, 0x41, 0x93, 0x93, 0x93, 0x93, 0x93,
+            0x93, 0x93, 0x93, 0x93, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x4b, 0x93, 0x21,
+            0x00, 0x00, 0x96,
+        ];
+        let device = "6f1c2a3b-4d5e-4f60-8a7b-9c0d1e2f3a4b";
+        match InspectionDoc::load("doc-2", &bytes, device) {
+            Err(CoreError::CorruptDocument { reason, .. }) => {
+                assert!(reason.contains("chunk type 3"), "{reason}")
+            }
+            Err(other) => panic!("expected CorruptDocument, got {other:?}"),
+            Ok(_) => panic!("a bundle loaded"),
+        }
+        // What this product saves passes the check.
+        assert!(super::refuse_foreign_chunks("d", &automerge::AutoCommit::new().save()).is_ok());
     }
 }

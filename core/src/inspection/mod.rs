@@ -9,7 +9,7 @@ mod guard;
 
 pub use doc::{InspectionDoc, actor_of, device_id_of};
 pub use guard::load_automerge;
-pub(crate) use guard::{apply_strictly, guarded};
+pub(crate) use guard::{apply_strictly, guarded, refuse_foreign_chunks};
 
 use crate::answer::ItemAnswer;
 use crate::geo::LatLon;

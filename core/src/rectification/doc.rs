@@ -6,7 +6,9 @@ use super::{
     ClosureEvidence, EVIDENCE_KINDS, FollowUp, NewRectification, Rectification, RectificationEvent,
     RectificationStatus,
 };
-use crate::inspection::{HistoryEntry, actor_of, apply_strictly, device_id_of, guarded};
+use crate::inspection::{
+    HistoryEntry, actor_of, apply_strictly, device_id_of, guarded, refuse_foreign_chunks,
+};
 use crate::{CoreError, Result};
 use automerge::transaction::{CommitOptions, Transactable};
 use automerge::{AutoCommit, ChangeHash, ObjId, ObjType, ROOT, ReadDoc, ScalarValue, Value};
@@ -159,6 +161,7 @@ impl RectificationDoc {
     /// Loads saved bytes; failures and decoder panics become `CorruptDocument`.
     pub fn load(id: &str, bytes: &[u8], device_id: &str) -> Result<RectificationDoc> {
         let actor = actor_of(device_id)?;
+        refuse_foreign_chunks(id, bytes)?;
         guarded(id, || {
             let doc = AutoCommit::load(bytes).map_err(|e| corrupt(id, e.to_string()))?;
             let made = RectificationDoc {
@@ -588,6 +591,7 @@ impl RectificationDoc {
 /// The `type` a stored document declares ("inspection", "rectification"), read without
 /// checking the rest of its layout. `None` when the bytes do not decode.
 pub fn document_type(id: &str, bytes: &[u8]) -> Option<String> {
+    refuse_foreign_chunks(id, bytes).ok()?;
     guarded(id, || {
         let doc = AutoCommit::load(bytes).map_err(|e| corrupt(id, e.to_string()))?;
         Ok(match doc.get(ROOT, "type") {
