@@ -22,22 +22,32 @@ pub(crate) fn guarded<T>(doc_id: &str, work: impl FnOnce() -> Result<T>) -> Resu
     }
 }
 
+/// What the deflated change chunks of one input may inflate to in total: four times the largest
+/// request, far above any real document (photos are never inside documents).
+const MAX_INFLATED_BYTES: u64 = 4 * crate::sync::protocol::MAX_REQUEST_BYTES as u64;
+
 /// Refuses automerge chunk types this product never writes before automerge parses them. Our
 /// documents are saved as document chunks (0) and change chunks (1, or 2 deflated); automerge
 /// 0.12 also parses "bundle" chunks (3), whose run-length columns a 45-byte input can make expand
 /// to gigabytes (found by fuzzing: a 4 GiB allocation, which aborts a process rather than
 /// panicking, so the panic guard cannot catch it). Headers are walked, not trusted: a header
-/// this walk cannot read is left to automerge's own parser, which refuses it.
+/// this walk cannot read is left to automerge's own parser, which refuses it. Deflated change
+/// chunks (2) are inflated here with a cap first: automerge inflates them without a bound, so a
+/// deflate bomb inside a 16 MiB request could otherwise ask for gigabytes.
 pub(crate) fn refuse_foreign_chunks(doc_id: &str, bytes: &[u8]) -> Result<()> {
     const MAGIC: [u8; 4] = [0x85, 0x6f, 0x4a, 0x83];
+    let refuse = |reason: String| CoreError::CorruptDocument {
+        id: doc_id.to_string(),
+        reason,
+    };
+    let mut inflated_budget = MAX_INFLATED_BYTES;
     let mut rest = bytes;
     while rest.len() >= 9 && rest[..4] == MAGIC {
         let chunk_type = rest[8];
         if chunk_type > 2 {
-            return Err(CoreError::CorruptDocument {
-                id: doc_id.to_string(),
-                reason: format!("automerge chunk type {chunk_type} is not accepted"),
-            });
+            return Err(refuse(format!(
+                "automerge chunk type {chunk_type} is not accepted"
+            )));
         }
         // The chunk's length: unsigned LEB128 after the type byte.
         let (mut len, mut shift, mut at) = (0u64, 0u32, 9usize);
@@ -60,6 +70,19 @@ pub(crate) fn refuse_foreign_chunks(doc_id: &str, bytes: &[u8]) -> Result<()> {
         };
         if next > rest.len() {
             return Ok(());
+        }
+        if chunk_type == 2 {
+            use std::io::Read;
+            let inflater = flate2::bufread::DeflateDecoder::new(&rest[at..next]);
+            let mut limited = inflater.take(inflated_budget + 1);
+            let n = std::io::copy(&mut limited, &mut std::io::sink())
+                .map_err(|e| refuse(format!("a deflated change does not inflate: {e}")))?;
+            if n > inflated_budget {
+                return Err(refuse(format!(
+                    "deflated changes inflate to more than {MAX_INFLATED_BYTES} bytes"
+                )));
+            }
+            inflated_budget -= n;
         }
         rest = &rest[next..];
     }
@@ -117,6 +140,27 @@ mod tests {
     use crate::CoreError;
     use crate::inspection::InspectionDoc;
 
+    /// A chunk header (magic, any checksum, type 2, LEB128 length) around `plain` deflated.
+    fn deflated_chunk(plain: &[u8]) -> Vec<u8> {
+        use std::io::Write;
+        let mut z = flate2::write::DeflateEncoder::new(Vec::new(), flate2::Compression::best());
+        z.write_all(plain).unwrap();
+        let body = z.finish().unwrap();
+        let mut out = vec![0x85, 0x6f, 0x4a, 0x83, 0, 0, 0, 0, 2];
+        let mut len = body.len();
+        loop {
+            let b = (len & 0x7f) as u8;
+            len >>= 7;
+            if len == 0 {
+                out.push(b);
+                break;
+            }
+            out.push(b | 0x80);
+        }
+        out.extend(body);
+        out
+    }
+
     /// Found by the long fuzzing run of `document_load` (kept in
     /// fuzz/regressions/document_load/): automerge 0.12 panics on this truncated bundle
     /// (an `unwrap` on a LEB128 read in hexane). The guard turns it into a typed error.
@@ -154,6 +198,16 @@ mod tests {
             Err(other) => panic!("expected CorruptDocument, got {other:?}"),
             Ok(_) => panic!("a bundle loaded"),
         }
+        // A deflated change chunk that inflates past the cap is refused; a small one passes.
+        let bomb = deflated_chunk(&vec![0u8; (super::MAX_INFLATED_BYTES + 1) as usize]);
+        assert!(bomb.len() < 200_000, "the bomb is small: {}", bomb.len());
+        match super::refuse_foreign_chunks("d", &bomb) {
+            Err(CoreError::CorruptDocument { reason, .. }) => {
+                assert!(reason.contains("inflate to more than"), "{reason}")
+            }
+            other => panic!("expected CorruptDocument, got {other:?}"),
+        }
+        assert!(super::refuse_foreign_chunks("d", &deflated_chunk(b"small change")).is_ok());
         // What this product saves passes the check.
         assert!(super::refuse_foreign_chunks("d", &automerge::AutoCommit::new().save()).is_ok());
     }
