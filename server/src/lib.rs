@@ -232,10 +232,19 @@ pub fn serve(
     addr: &str,
     port_file: Option<PathBuf>,
 ) -> error::ServerResult<()> {
+    // Uploads abandoned for two weeks will not be resumed: drop their staged bytes (a blocking
+    // store call, so before the runtime starts).
+    let swept = storage
+        .blobs()
+        .sweep_staging(std::time::Duration::from_secs(14 * 86_400))?;
+    if swept > 0 {
+        println!("removed {swept} abandoned partial uploads");
+    }
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()?;
-    runtime.block_on(async move {
+    let router = api::router(storage.clone());
+    let served = runtime.block_on(async move {
         let listener = tokio::net::TcpListener::bind(addr).await?;
         let local = listener.local_addr()?;
         println!("fenlei-server listening on http://{local}");
@@ -245,20 +254,19 @@ pub fn serve(
             std::fs::write(&tmp, local.port().to_string())?;
             std::fs::rename(&tmp, &f)?;
         }
-        // Uploads abandoned for two weeks will not be resumed: drop their staged bytes.
-        let swept = storage
-            .blobs()
-            .sweep_staging(std::time::Duration::from_secs(14 * 86_400))?;
-        if swept > 0 {
-            println!("removed {swept} abandoned partial uploads");
-        }
-        axum::serve(listener, api::router(storage))
+        axum::serve(listener, router)
             .with_graceful_shutdown(async {
                 let _ = tokio::signal::ctrl_c().await;
             })
             .await?;
         Ok(())
-    })
+    });
+    // The storage is dropped here, outside the runtime: PostgreSQL's blocking clients close
+    // their connections by blocking on a runtime of their own, which tokio refuses inside one
+    // (the process would abort on every shutdown or start-up error).
+    drop(runtime);
+    drop(storage);
+    served
 }
 
 fn run(cli: Cli) -> error::ServerResult<()> {

@@ -430,6 +430,9 @@ pub struct StorageConfig {
 
 /// Opens the configured storage: PostgreSQL when a database URL is given, else the SQLite file.
 pub fn open_storage(config: &StorageConfig) -> ServerResult<std::sync::Arc<dyn Storage>> {
+    // The data folder holds the serve lock and port files in every mode, even when neither the
+    // database nor the blobs live in it.
+    std::fs::create_dir_all(&config.data_dir)?;
     let blobs = crate::blobs::open_blob_store(&config.data_dir, config.blobs_url.as_deref())?;
     Ok(match &config.database_url {
         Some(url) => std::sync::Arc::new(crate::pg::PgStorage::open(url, blobs)?),
