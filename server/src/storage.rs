@@ -69,6 +69,16 @@ pub enum ScopeKind {
 }
 
 impl ScopeKind {
+    /// The ranking's grouping key and display name as SQL over `inspections i` left-joined with
+    /// `communities c` (the same text on SQLite and PostgreSQL).
+    pub(crate) fn ranking_columns(self) -> (&'static str, &'static str) {
+        match self {
+            ScopeKind::Community => ("i.community_id", "coalesce(c.name, i.community_id)"),
+            ScopeKind::Street => ("coalesce(c.street, '')", "coalesce(c.street, '')"),
+            ScopeKind::District => ("coalesce(c.district, '')", "coalesce(c.district, '')"),
+        }
+    }
+
     pub fn as_str(self) -> &'static str {
         match self {
             ScopeKind::Community => "community",
@@ -1111,11 +1121,7 @@ impl SupervisorQueries for SqliteStorage {
         from_ms: i64,
         to_ms: i64,
     ) -> ServerResult<Vec<RankingRow>> {
-        let (key, name) = match by {
-            ScopeKind::Community => ("i.community_id", "coalesce(c.name, i.community_id)"),
-            ScopeKind::Street => ("coalesce(c.street, '')", "coalesce(c.street, '')"),
-            ScopeKind::District => ("coalesce(c.district, '')", "coalesce(c.district, '')"),
-        };
+        let (key, name) = by.ranking_columns();
         // Scores are compared as a percentage of the standard's full marks, so inspections under
         // standards of different sizes rank together; a veto counts as it stands (the total).
         let sql = format!(

@@ -209,11 +209,7 @@ impl crate::storage::SupervisorQueries for PgStorage {
         from_ms: i64,
         to_ms: i64,
     ) -> ServerResult<Vec<RankingRow>> {
-        let (key, name) = match by {
-            ScopeKind::Community => ("i.community_id", "coalesce(c.name, i.community_id)"),
-            ScopeKind::Street => ("coalesce(c.street, '')", "coalesce(c.street, '')"),
-            ScopeKind::District => ("coalesce(c.district, '')", "coalesce(c.district, '')"),
-        };
+        let (key, name) = by.ranking_columns();
         // As in SQLite: percentages of full marks; the name is grouped too (it follows the key).
         let sql = format!(
             "SELECT {key}, {name}, count(*),
