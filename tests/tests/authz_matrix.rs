@@ -647,7 +647,8 @@ fn push(url: &str, token: &str, id: &str, doc: &mut automerge::AutoCommit) -> (u
     let mut state = State::new();
     let mut sent = Vec::new();
     for _ in 0..8 {
-        let Some(msg) = doc.sync().generate_sync_message(&mut state) else {
+        // As the product's client does: the server keeps nothing it could not apply.
+        let Some(msg) = fenlei_core::sync::next_message(doc, &mut state) else {
             return (200, sent);
         };
         let body = sync_body(vec![(id.to_string(), msg.encode())], false);

@@ -273,7 +273,8 @@ fn push_by_hand(
     let mut state = State::new();
     let mut sent = Vec::new();
     for _ in 0..6 {
-        let Some(msg) = doc.sync().generate_sync_message(&mut state) else {
+        // As the product's client does: the server keeps nothing it could not apply.
+        let Some(msg) = fenlei_core::sync::next_message(doc, &mut state) else {
             return (200, sent);
         };
         let body = request(vec![(id.to_string(), msg.encode())]);
