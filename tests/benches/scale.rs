@@ -269,14 +269,7 @@ fn initial_and_quiet(
     let bytes_per_inspection = database_bytes(&inst).saturating_sub(before) as f64 / initial as f64;
     let fresh = inst.enroll(0, &data, "sup");
     let first = timed(&fresh, &url);
-    let inspections = fresh
-        .store
-        .list_inspections(&fenlei_core::store::InspectionFilter {
-            limit: initial as u32 + 1,
-            ..Default::default()
-        })
-        .unwrap();
-    assert_eq!(inspections.len(), initial);
+    assert_eq!(inspection_count(&fresh.store, initial), initial);
     // The rest are the rectification tasks the standard's rules opened from findings.
     let documents = fresh.store.document_ids().unwrap().len();
     let quiet = timed(&insp, &url);

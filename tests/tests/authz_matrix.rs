@@ -647,7 +647,7 @@ fn push(url: &str, token: &str, id: &str, doc: &mut automerge::AutoCommit) -> (u
     let mut state = State::new();
     let mut sent = Vec::new();
     for _ in 0..8 {
-        // As the product's client does: the server keeps nothing it could not apply.
+        // As the product's client does (see next_message: the server is stateless).
         let Some(msg) = fenlei_core::sync::next_message(doc, &mut state) else {
             return (200, sent);
         };

@@ -516,3 +516,15 @@ impl Device {
         report
     }
 }
+
+/// Inspections held in `store` (at most `limit + 1` counted), apart from the rectification tasks
+/// the standard's rules open from findings, which sync alongside them.
+pub fn inspection_count(store: &Store, limit: usize) -> usize {
+    store
+        .list_inspections(&fenlei_core::store::InspectionFilter {
+            limit: limit as u32 + 1,
+            ..Default::default()
+        })
+        .unwrap()
+        .len()
+}
