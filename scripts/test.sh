@@ -9,6 +9,8 @@ cd "$(dirname "$0")/.."
 source scripts/bootstrap.sh
 bootstrap_binding_tools
 target_dir=${CARGO_TARGET_DIR:-$PWD/target}
+# CI builds once in a fresh clone: incremental state (~2 GB) would never be reused.
+if [ "${CI:-}" = true ]; then export CARGO_INCREMENTAL=0; fi
 
 echo "== cargo fmt --check"
 cargo fmt --all -- --check
