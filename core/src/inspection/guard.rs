@@ -22,8 +22,9 @@ pub(crate) fn guarded<T>(doc_id: &str, work: impl FnOnce() -> Result<T>) -> Resu
     }
 }
 
-/// What the deflated change chunks of one input may inflate to in total: four times the largest
-/// request, far above any real document (photos are never inside documents).
+/// What the deflated parts of one input (change chunks, document columns) may inflate to in
+/// total: four times the largest request, far above any real document (photos are never inside
+/// documents).
 const MAX_INFLATED_BYTES: u64 = 4 * crate::sync::protocol::MAX_REQUEST_BYTES as u64;
 
 /// Refuses automerge chunk types this product never writes before automerge parses them. Our
@@ -31,16 +32,26 @@ const MAX_INFLATED_BYTES: u64 = 4 * crate::sync::protocol::MAX_REQUEST_BYTES as 
 /// 0.12 also parses "bundle" chunks (3), whose run-length columns a 45-byte input can make expand
 /// to gigabytes (found by fuzzing: a 4 GiB allocation, which aborts a process rather than
 /// panicking, so the panic guard cannot catch it). Headers are walked, not trusted: a header
-/// this walk cannot read is left to automerge's own parser, which refuses it. Deflated change
-/// chunks (2) are inflated here with a cap first: automerge inflates them without a bound, so a
-/// deflate bomb inside a 16 MiB request could otherwise ask for gigabytes.
+/// this walk cannot read is left to automerge's own parser, which refuses it.
+///
+/// Automerge inflates deflated data without a bound, so a deflate bomb inside a 16 MiB request
+/// could ask for gigabytes. Everything it would inflate is inflated here first into a counting
+/// sink, at most [`MAX_INFLATED_BYTES`] per input: whole deflated change chunks (2) and the
+/// deflated columns of document chunks (0; automerge deflates columns over 256 bytes on save).
 pub(crate) fn refuse_foreign_chunks(doc_id: &str, bytes: &[u8]) -> Result<()> {
+    inflate_within_budget(doc_id, bytes).map(|_| ())
+}
+
+/// [`refuse_foreign_chunks`]'s walk; returns how many bytes the deflated parts inflate to.
+fn inflate_within_budget(doc_id: &str, bytes: &[u8]) -> Result<u64> {
     const MAGIC: [u8; 4] = [0x85, 0x6f, 0x4a, 0x83];
     let refuse = |reason: String| CoreError::CorruptDocument {
         id: doc_id.to_string(),
         reason,
     };
-    let mut inflated_budget = MAX_INFLATED_BYTES;
+    let mut budget = InflateBudget {
+        left: MAX_INFLATED_BYTES,
+    };
     let mut rest = bytes;
     while rest.len() >= 9 && rest[..4] == MAGIC {
         let chunk_type = rest[8];
@@ -49,44 +60,106 @@ pub(crate) fn refuse_foreign_chunks(doc_id: &str, bytes: &[u8]) -> Result<()> {
                 "automerge chunk type {chunk_type} is not accepted"
             )));
         }
-        // The chunk's length: unsigned LEB128 after the type byte.
-        let (mut len, mut shift, mut at) = (0u64, 0u32, 9usize);
-        loop {
-            let Some(&b) = rest.get(at) else {
+        let mut header = Reader { bytes: rest, at: 9 };
+        let Some(body) = header.leb128().and_then(|len| header.take(len)) else {
+            break;
+        };
+        match chunk_type {
+            0 => budget.document_columns(body).map_err(refuse)?,
+            2 => budget.inflate(body, "a deflated change").map_err(refuse)?,
+            _ => {}
+        }
+        rest = &rest[header.at..];
+    }
+    Ok(MAX_INFLATED_BYTES - budget.left)
+}
+
+/// The bytes automerge may still inflate for the input being walked.
+struct InflateBudget {
+    left: u64,
+}
+
+impl InflateBudget {
+    fn inflate(&mut self, deflated: &[u8], what: &str) -> std::result::Result<(), String> {
+        use std::io::Read;
+        let inflater = flate2::bufread::DeflateDecoder::new(deflated);
+        let n = std::io::copy(&mut inflater.take(self.left + 1), &mut std::io::sink())
+            .map_err(|e| format!("{what} does not inflate: {e}"))?;
+        if n > self.left {
+            return Err(format!(
+                "deflated parts inflate to more than {MAX_INFLATED_BYTES} bytes"
+            ));
+        }
+        self.left -= n;
+        Ok(())
+    }
+
+    /// A document chunk's body (automerge's binary format): actor ids (count, then each
+    /// length-prefixed), head hashes (count × 32 bytes), the change columns' and the operation
+    /// columns' metadata (count, then (spec, length) pairs; spec bit 3 = deflated), then the
+    /// columns' data in that order. A layout this walk cannot follow is left to automerge, which
+    /// refuses it.
+    fn document_columns(&mut self, body: &[u8]) -> std::result::Result<(), String> {
+        const DEFLATED: u64 = 0b1000;
+        let mut r = Reader { bytes: body, at: 0 };
+        let Some(columns) = (|| {
+            for _ in 0..r.leb128()? {
+                let len = r.leb128()?;
+                r.take(len)?;
+            }
+            let heads = r.leb128()?;
+            r.take(heads.checked_mul(32)?)?;
+            let mut columns = Vec::new();
+            for _ in 0..2 {
+                for _ in 0..r.leb128()? {
+                    columns.push((r.leb128()?, r.leb128()?));
+                }
+            }
+            Some(columns)
+        })() else {
+            return Ok(());
+        };
+        for (spec, len) in columns {
+            let Some(data) = r.take(len) else {
                 return Ok(());
             };
-            at += 1;
-            len |= u64::from(b & 0x7f) << shift;
+            if spec & DEFLATED != 0 {
+                self.inflate(data, "a deflated document column")?;
+            }
+        }
+        Ok(())
+    }
+}
+
+/// Reads automerge's unsigned LEB128 numbers and byte runs; `None` past the end.
+struct Reader<'a> {
+    bytes: &'a [u8],
+    at: usize,
+}
+
+impl<'a> Reader<'a> {
+    fn leb128(&mut self) -> Option<u64> {
+        let (mut value, mut shift) = (0u64, 0u32);
+        loop {
+            let b = *self.bytes.get(self.at)?;
+            self.at += 1;
+            value |= u64::from(b & 0x7f) << shift;
             if b & 0x80 == 0 {
-                break;
+                return Some(value);
             }
             shift += 7;
             if shift > 56 {
-                return Ok(());
+                return None;
             }
         }
-        let Some(next) = usize::try_from(len).ok().and_then(|l| at.checked_add(l)) else {
-            return Ok(());
-        };
-        if next > rest.len() {
-            return Ok(());
-        }
-        if chunk_type == 2 {
-            use std::io::Read;
-            let inflater = flate2::bufread::DeflateDecoder::new(&rest[at..next]);
-            let mut limited = inflater.take(inflated_budget + 1);
-            let n = std::io::copy(&mut limited, &mut std::io::sink())
-                .map_err(|e| refuse(format!("a deflated change does not inflate: {e}")))?;
-            if n > inflated_budget {
-                return Err(refuse(format!(
-                    "deflated changes inflate to more than {MAX_INFLATED_BYTES} bytes"
-                )));
-            }
-            inflated_budget -= n;
-        }
-        rest = &rest[next..];
     }
-    Ok(())
+
+    fn take(&mut self, len: u64) -> Option<&'a [u8]> {
+        let end = self.at.checked_add(usize::try_from(len).ok()?)?;
+        let run = self.bytes.get(self.at..end)?;
+        self.at = end;
+        Some(run)
+    }
 }
 
 /// Applies bytes received from elsewhere (incremental changes or a whole save) to a copy of
@@ -210,5 +283,69 @@ mod tests {
         assert!(super::refuse_foreign_chunks("d", &deflated_chunk(b"small change")).is_ok());
         // What this product saves passes the check.
         assert!(super::refuse_foreign_chunks("d", &automerge::AutoCommit::new().save()).is_ok());
+    }
+
+    fn leb128(mut n: u64, out: &mut Vec<u8>) {
+        loop {
+            let b = (n & 0x7f) as u8;
+            n >>= 7;
+            if n == 0 {
+                out.push(b);
+                return;
+            }
+            out.push(b | 0x80);
+        }
+    }
+
+    /// A document chunk whose only column is deflated automerge would inflate without a bound
+    /// (`RawColumn::decompress` reads to the end); the walk inflates it first, under the cap.
+    #[test]
+    fn a_deflated_document_column_bomb_is_refused() {
+        use std::io::Write;
+        let mut z = flate2::write::DeflateEncoder::new(Vec::new(), flate2::Compression::best());
+        let zeros = vec![0u8; 1 << 20];
+        for _ in 0..=(super::MAX_INFLATED_BYTES >> 20) {
+            z.write_all(&zeros).unwrap();
+        }
+        let column = z.finish().unwrap();
+        assert!(column.len() < 200_000, "the bomb is small: {}", column.len());
+        // No actors, no heads, one change column (id 1, a deflated value-metadata column), no op columns.
+        let mut body = vec![0, 0, 1];
+        leb128((1 << 4) | 0b1000 | 6, &mut body);
+        leb128(column.len() as u64, &mut body);
+        body.push(0);
+        body.extend(&column);
+        let mut chunk = vec![0x85, 0x6f, 0x4a, 0x83, 0, 0, 0, 0, 0];
+        leb128(body.len() as u64, &mut chunk);
+        chunk.extend(body);
+        match super::refuse_foreign_chunks("d", &chunk) {
+            Err(CoreError::CorruptDocument { reason, .. }) => {
+                assert!(reason.contains("inflate to more than"), "{reason}")
+            }
+            other => panic!("expected CorruptDocument, got {other:?}"),
+        }
+        let device = "6f1c2a3b-4d5e-4f60-8a7b-9c0d1e2f3a4b";
+        assert!(matches!(
+            InspectionDoc::load("d", &chunk, device),
+            Err(CoreError::CorruptDocument { .. })
+        ));
+    }
+
+    /// Automerge deflates a saved document's columns over 256 bytes: the walk follows a real
+    /// document's layout to them (it inflates them, and the document passes).
+    #[test]
+    fn a_real_document_with_deflated_columns_passes_the_walk() {
+        use automerge::{ROOT, transaction::Transactable};
+        let mut doc = automerge::AutoCommit::new();
+        for n in 0..200 {
+            let note = format!("第{n}号投放点：桶满溢，未分类，督导员不在岗。{}", "x".repeat(n));
+            doc.put(ROOT, format!("item-{n}"), note).unwrap();
+        }
+        let saved = doc.save();
+        let inflated = super::inflate_within_budget("d", &saved).unwrap();
+        assert!(inflated > saved.len() as u64, "inflated {inflated} of {}", saved.len());
+        // Saved without compression, the same document inflates nothing.
+        let changes = automerge::AutoCommit::load(&saved).unwrap().save_nocompress();
+        assert_eq!(super::inflate_within_budget("d", &changes).unwrap(), 0);
     }
 }
