@@ -308,7 +308,11 @@ mod tests {
             z.write_all(&zeros).unwrap();
         }
         let column = z.finish().unwrap();
-        assert!(column.len() < 200_000, "the bomb is small: {}", column.len());
+        assert!(
+            column.len() < 200_000,
+            "the bomb is small: {}",
+            column.len()
+        );
         // No actors, no heads, one change column (id 1, a deflated value-metadata column), no op columns.
         let mut body = vec![0, 0, 1];
         leb128((1 << 4) | 0b1000 | 6, &mut body);
@@ -338,14 +342,23 @@ mod tests {
         use automerge::{ROOT, transaction::Transactable};
         let mut doc = automerge::AutoCommit::new();
         for n in 0..200 {
-            let note = format!("第{n}号投放点：桶满溢，未分类，督导员不在岗。{}", "x".repeat(n));
+            let note = format!(
+                "第{n}号投放点：桶满溢，未分类，督导员不在岗。{}",
+                "x".repeat(n)
+            );
             doc.put(ROOT, format!("item-{n}"), note).unwrap();
         }
         let saved = doc.save();
         let inflated = super::inflate_within_budget("d", &saved).unwrap();
-        assert!(inflated > saved.len() as u64, "inflated {inflated} of {}", saved.len());
+        assert!(
+            inflated > saved.len() as u64,
+            "inflated {inflated} of {}",
+            saved.len()
+        );
         // Saved without compression, the same document inflates nothing.
-        let changes = automerge::AutoCommit::load(&saved).unwrap().save_nocompress();
+        let changes = automerge::AutoCommit::load(&saved)
+            .unwrap()
+            .save_nocompress();
         assert_eq!(super::inflate_within_budget("d", &changes).unwrap(), 0);
     }
 }
