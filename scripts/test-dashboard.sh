@@ -10,7 +10,7 @@ source scripts/bootstrap.sh
 bootstrap_dashboard_tools
 target_dir=${CARGO_TARGET_DIR:-$PWD/target}
 
-cargo build --locked -q -p fenlei-server
+cargo build --workspace --locked -q --bins
 BIN="$target_dir/debug/fenlei-server"
 DATA="$target_dir/dashboard-e2e"
 SHOTS="$target_dir/dashboard-screenshots"

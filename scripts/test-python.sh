@@ -9,7 +9,7 @@ target_dir=${CARGO_TARGET_DIR:-$PWD/target}
 
 bash scripts/bindings.sh python
 # The sync tests drive a real server process on loopback.
-cargo build --locked -q -p fenlei-server
+cargo build --workspace --locked -q --bins
 export FENLEI_SERVER_BIN=$target_dir/debug/fenlei-server
 venv=$target_dir/py-venv
 if [ ! -x "$venv/bin/python" ]; then

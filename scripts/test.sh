@@ -18,28 +18,30 @@ echo "== cargo clippy"
 cargo clippy --workspace --all-targets --locked -- -D warnings
 echo "== cargo test"
 cargo test --workspace --locked
+# Every cargo command here selects the whole workspace: selecting one package (-p) unifies features
+# differently (fenlei-core without "uniffi"), which rebuilt the core, the server and every test.
 echo "== PostgreSQL: the server's PostgreSQL storage tests and the backend-independent e2e tests on a throwaway cluster ($target_dir/pg; docs/postgres.md)"
 pg_url=$(bash scripts/postgres.sh start "$target_dir/pg")
 trap 'bash scripts/postgres.sh stop "$target_dir/pg"' EXIT
 # pg:: includes P2's pg::queries::parity_tests (every supervisor query, the dashboard's sign-in and
 # overview, the media rules and the tamper chain answer as on SQLite; two instances appending).
-FENLEI_TEST_DATABASE_URL=$pg_url cargo test --locked -p fenlei-server pg::
+FENLEI_TEST_DATABASE_URL=$pg_url cargo test --workspace --locked --lib -- pg::
 # P2: verify-chain --database-url as a command.
-FENLEI_TEST_DATABASE_URL=$pg_url cargo test --locked -p fenlei-e2e --test pg_verify_chain
-FENLEI_TEST_DATABASE_URL=$pg_url cargo test --locked -p fenlei-e2e \
+FENLEI_TEST_DATABASE_URL=$pg_url cargo test --workspace --locked --test pg_verify_chain
+FENLEI_TEST_DATABASE_URL=$pg_url cargo test --workspace --locked \
   --test sync_e2e --test supervision_e2e --test authz_matrix --test media_sync \
   --test evidence_flags --test dashboard_session --test tamper --test fault_sync --test tls
 # Two server processes on one database: devices syncing through both converge (docs/deploy.md).
-FENLEI_TEST_DATABASE_URL=$pg_url cargo test -p fenlei-e2e --locked --test two_instances
+FENLEI_TEST_DATABASE_URL=$pg_url cargo test --workspace --locked --test two_instances
 # Two instances racing one upload: on the blob folder, then on S3 (moto).
-FENLEI_TEST_DATABASE_URL=$pg_url cargo test -p fenlei-e2e --locked --test media_instances
+FENLEI_TEST_DATABASE_URL=$pg_url cargo test --workspace --locked --test media_instances
 FENLEI_TEST_DATABASE_URL=$pg_url FENLEI_MOTO_SERVER=$(bash scripts/moto.sh path) FENLEI_TEST_S3=1 \
-  cargo test -p fenlei-e2e --locked --test media_instances -- --include-ignored
+  cargo test --workspace --locked --test media_instances -- --include-ignored
 bash scripts/postgres.sh stop "$target_dir/pg"
 trap - EXIT
 echo "== object storage: blob store and media e2e tests against moto's S3 server (scripts/moto.sh)"
 FENLEI_MOTO_SERVER=$(bash scripts/moto.sh path) FENLEI_TEST_S3=1 \
-  cargo test -p fenlei-e2e --locked --test blobs_s3 --test media_sync -- --include-ignored
+  cargo test --workspace --locked --test blobs_s3 --test media_sync -- --include-ignored
 echo "== cargo deny: licenses, bans, sources (advisories need GitHub; docs/reliability.md)"
 bash scripts/deny.sh
 echo "== swift bindings: generated from the library and checked complete (no Swift compiler here)"

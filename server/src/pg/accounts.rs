@@ -1,10 +1,10 @@
 //! Users, scopes, enrollment codes and devices on PostgreSQL.
 
+use super::conn::Sql;
 use super::{PgStorage, log_reference};
 use crate::error::{ServerError, ServerResult};
 use crate::storage::*;
 use fenlei_core::sync::protocol::Assignments;
-use postgres::GenericClient;
 use postgres::Row;
 
 fn user_row(r: &Row) -> User {
@@ -17,7 +17,7 @@ fn user_row(r: &Row) -> User {
 }
 
 /// The user's scope entries, read on `client` (a transaction's snapshot or a plain connection).
-pub(super) fn scope_of(client: &mut impl GenericClient, user: &User) -> ServerResult<Assignments> {
+pub(super) fn scope_of(client: &mut impl Sql, user: &User) -> ServerResult<Assignments> {
     let mut out = Assignments {
         user_id: user.id.clone(),
         role: user.role.as_str().into(),

@@ -7,10 +7,10 @@
 //! request, or the same one sent to two instances) returns its entry instead of a second one.
 
 use super::PgStorage;
+use super::conn::Sql;
 use crate::chain::{ChainRow, ChainVerification, NewEntry, ROW_SELECT};
 use crate::error::{ServerError, ServerResult};
 use fenlei_core::tamper::{self, ChainLink, GENESIS};
-use postgres::GenericClient;
 use postgres::fallible_iterator::FallibleIterator;
 
 fn chain_row(r: &postgres::Row) -> ServerResult<ChainRow> {
@@ -30,7 +30,7 @@ fn chain_row(r: &postgres::Row) -> ServerResult<ChainRow> {
 }
 
 /// The next index and the last entry's hash (GENESIS when empty).
-fn chain_tail(client: &mut impl GenericClient) -> ServerResult<(u64, String)> {
+fn chain_tail(client: &mut impl Sql) -> ServerResult<(u64, String)> {
     Ok(client
         .query_opt(
             "SELECT idx + 1, entry_hash FROM chain_entries ORDER BY idx DESC LIMIT 1",

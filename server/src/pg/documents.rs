@@ -8,6 +8,7 @@
 //! `RectificationDoc`, `inspection_projection`, `task_projection`, `still_due`); this file only
 //! moves rows. The change feed is bumped last (see `super::bump_feed`).
 
+use super::conn::{PgTx, Sql};
 use super::reference::community_in;
 use super::{PgStorage, bump_feed, pg_params};
 use crate::error::{ServerError, ServerResult};
@@ -24,7 +25,6 @@ use fenlei_core::store::{
     AppliedDocument, COMPACT_AFTER_CHANGES, inspection_projection, still_due, task_projection,
 };
 use fenlei_core::sync::protocol::FeedEntry;
-use postgres::{GenericClient, IsolationLevel, Transaction};
 use std::sync::Arc;
 
 /// The actor documents are opened with here: the server only merges with it, never writes (its
@@ -33,7 +33,7 @@ const SERVER_DEVICE: &str = "00000000-0000-0000-0000-000000000000";
 
 /// A document's bytes as stored (snapshot, then the changes saved since), read in one statement
 /// so a concurrent compaction cannot be seen half done.
-fn stored_bytes(client: &mut impl GenericClient, id: &str) -> ServerResult<Option<Vec<u8>>> {
+fn stored_bytes(client: &mut impl Sql, id: &str) -> ServerResult<Option<Vec<u8>>> {
     let Some(row) = client.query_opt(
         "SELECT d.snapshot, ARRAY(SELECT c.bytes FROM document_changes c
                                    WHERE c.doc_id = d.id ORDER BY c.seq)
@@ -52,7 +52,7 @@ fn stored_bytes(client: &mut impl GenericClient, id: &str) -> ServerResult<Optio
 
 /// Locks the document's row until the transaction ends; its kind, or `None` when not stored.
 /// Bytes must be read AFTER this (a later statement sees what the previous holder committed).
-fn lock_document(tx: &mut Transaction<'_>, id: &str) -> ServerResult<Option<String>> {
+fn lock_document(tx: &mut PgTx<'_>, id: &str) -> ServerResult<Option<String>> {
     Ok(tx
         .query_opt(
             "SELECT kind FROM documents WHERE id = $1 FOR UPDATE",
@@ -62,12 +62,12 @@ fn lock_document(tx: &mut Transaction<'_>, id: &str) -> ServerResult<Option<Stri
 }
 
 /// The locked document's bytes (it exists: its row is locked).
-fn locked_bytes(tx: &mut Transaction<'_>, id: &str) -> ServerResult<Vec<u8>> {
+fn locked_bytes(tx: &mut PgTx<'_>, id: &str) -> ServerResult<Vec<u8>> {
     stored_bytes(tx, id)?
         .ok_or_else(|| ServerError::Internal(format!("document {id} vanished while locked")))
 }
 
-fn feed_seq(client: &mut impl GenericClient, id: &str) -> ServerResult<Option<i64>> {
+fn feed_seq(client: &mut impl Sql, id: &str) -> ServerResult<Option<i64>> {
     Ok(client
         .query_opt("SELECT seq FROM change_feed WHERE doc_id = $1", &[&id])?
         .map(|r| r.get(0)))
@@ -76,7 +76,7 @@ fn feed_seq(client: &mut impl GenericClient, id: &str) -> ServerResult<Option<i6
 /// Stores a new document; `false` when another transaction stored the id first (then it is
 /// known, and locked by the caller's next `lock_document`).
 fn insert_document(
-    tx: &mut Transaction<'_>,
+    tx: &mut PgTx<'_>,
     id: &str,
     kind: &str,
     snapshot: &[u8],
@@ -93,7 +93,7 @@ fn insert_document(
 /// Saves a locked document's new changes; folds them into a fresh snapshot every
 /// `COMPACT_AFTER_CHANGES` changes, as the device store does.
 fn save_changes(
-    tx: &mut Transaction<'_>,
+    tx: &mut PgTx<'_>,
     id: &str,
     change: &[u8],
     snapshot: impl FnOnce() -> Vec<u8>,
@@ -124,7 +124,7 @@ fn save_changes(
 
 /// Rewrites an inspection's projection rows (computed by fenlei-core).
 fn project_inspection(
-    tx: &mut Transaction<'_>,
+    tx: &mut PgTx<'_>,
     doc: &InspectionDoc,
     standard: Option<&Standard>,
     now: i64,
@@ -235,7 +235,7 @@ fn project_inspection(
 }
 
 /// Rewrites a rectification task's projection rows (computed by fenlei-core).
-fn project_task(tx: &mut Transaction<'_>, doc: &RectificationDoc, now: i64) -> ServerResult<()> {
+fn project_task(tx: &mut PgTx<'_>, doc: &RectificationDoc, now: i64) -> ServerResult<()> {
     let (t, evidence) = task_projection(doc)?;
     tx.execute(
         "INSERT INTO rectifications (id, community_id, inspection_id, item_code, item_title,
@@ -297,7 +297,7 @@ impl PgStorage {
     /// (never a second pooled connection while the transaction holds locks).
     fn standard_on(
         &self,
-        client: &mut impl GenericClient,
+        client: &mut impl Sql,
         id: &str,
         version: &str,
     ) -> ServerResult<Option<Arc<Standard>>> {
@@ -319,7 +319,7 @@ impl PgStorage {
 
     fn project_inspection_scored(
         &self,
-        tx: &mut Transaction<'_>,
+        tx: &mut PgTx<'_>,
         doc: &InspectionDoc,
         now: i64,
     ) -> ServerResult<()> {
@@ -331,7 +331,7 @@ impl PgStorage {
     /// Merges one document's received bytes inside the batch's transaction.
     fn apply_one(
         &self,
-        tx: &mut Transaction<'_>,
+        tx: &mut PgTx<'_>,
         id: &str,
         bytes: &[u8],
         now: i64,
@@ -442,11 +442,7 @@ impl PgStorage {
             )
         };
         let mut client = self.client()?;
-        let mut tx = client
-            .build_transaction()
-            .isolation_level(IsolationLevel::RepeatableRead)
-            .read_only(true)
-            .start()?;
+        let mut tx = client.snapshot()?;
         let latest: i64 = tx
             .query_one("SELECT seq FROM change_counter WHERE id = 1", &[])?
             .get(0);

@@ -12,6 +12,7 @@
 
 mod accounts;
 mod chain;
+pub mod conn;
 mod documents;
 mod media;
 mod queries;
@@ -26,17 +27,17 @@ mod tls_tests;
 
 use crate::blobs::BlobStore;
 use crate::error::{ServerError, ServerResult};
+use conn::{CachingManager, Sql};
 use ed25519_dalek::SigningKey;
 use fenlei_core::standard::Standard;
-use postgres::GenericClient;
 use r2d2_postgres::PostgresConnectionManager;
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 use tls::RustlsMakeTls;
 
-pub type PgPool = r2d2::Pool<PostgresConnectionManager<RustlsMakeTls>>;
-pub type PgClient = r2d2::PooledConnection<PostgresConnectionManager<RustlsMakeTls>>;
+pub type PgPool = r2d2::Pool<CachingManager>;
+pub type PgClient = r2d2::PooledConnection<CachingManager>;
 
 /// Connections per instance. PostgreSQL's default max_connections is 100; two instances and the
 /// admin tools fit under it.
@@ -75,7 +76,7 @@ impl PgStorage {
             .map_err(|e| ServerError::BadRequest(format!("database URL: {e}")))?;
         require_tls_off_this_machine(&mut config);
         let tls = RustlsMakeTls::from_env().map_err(ServerError::BadRequest)?;
-        let manager = PostgresConnectionManager::new(config, tls);
+        let manager = CachingManager(PostgresConnectionManager::new(config, tls));
         let pool = r2d2::Pool::builder()
             .max_size(POOL_SIZE)
             .min_idle(Some(1))
@@ -189,11 +190,7 @@ fn is_loopback(host: &str) -> bool {
 /// each key. Their numbers come from `reference_counter`, bumped by this very statement: call it
 /// LAST in the transaction, so the counter's row lock (held to COMMIT) makes transactions commit
 /// in the order of their numbers and a device's cursor never skips a late commit.
-pub(crate) fn log_reference(
-    tx: &mut impl GenericClient,
-    kind: &str,
-    keys: &[&str],
-) -> ServerResult<()> {
+pub(crate) fn log_reference(tx: &mut impl Sql, kind: &str, keys: &[&str]) -> ServerResult<()> {
     if keys.is_empty() {
         return Ok(());
     }
@@ -210,10 +207,7 @@ pub(crate) fn log_reference(
 /// Gives each of the (distinct) documents `ids` a new change-feed position, numbered from
 /// `change_counter`, and returns the positions. Like [`log_reference`]: the LAST statement before
 /// COMMIT, so feed positions become visible in order (docs/postgres.md, "The feed-ordering rule").
-pub(crate) fn bump_feed(
-    tx: &mut impl GenericClient,
-    ids: &[&str],
-) -> ServerResult<HashMap<String, i64>> {
+pub(crate) fn bump_feed(tx: &mut impl Sql, ids: &[&str]) -> ServerResult<HashMap<String, i64>> {
     if ids.is_empty() {
         return Ok(HashMap::new());
     }

@@ -1,5 +1,6 @@
 //! Communities, standards and the reference-data feed on PostgreSQL.
 
+use super::conn::Sql;
 use super::{PgStorage, log_reference};
 use crate::error::ServerResult;
 use crate::storage::*;
@@ -10,11 +11,21 @@ use fenlei_core::scoring::ScoreCard;
 use fenlei_core::standard::Standard;
 use fenlei_core::store::StandardInfo;
 use fenlei_core::sync::protocol::{ReferenceUpdate, StandardSource};
-use postgres::{GenericClient, IsolationLevel, Row};
+use postgres::Row;
 use std::collections::HashSet;
 use std::sync::Arc;
 
 const COMMUNITY_COLUMNS: &str = "id, name, district, street, committee, address, lat, lon, geofence_m, property_manager, households";
+
+/// One community of an imported list, inserted or replacing the stored one.
+const UPSERT_COMMUNITY: &str =
+    "INSERT INTO communities (id, name, district, street, committee, address, lat, lon,
+         geofence_m, property_manager, households)
+     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)
+     ON CONFLICT (id) DO UPDATE SET name = excluded.name, district = excluded.district,
+         street = excluded.street, committee = excluded.committee, address = excluded.address,
+         lat = excluded.lat, lon = excluded.lon, geofence_m = excluded.geofence_m,
+         property_manager = excluded.property_manager, households = excluded.households";
 
 fn community_row(r: &Row) -> Community {
     Community {
@@ -34,10 +45,7 @@ fn community_row(r: &Row) -> Community {
     }
 }
 
-pub(super) fn community_in(
-    client: &mut impl GenericClient,
-    id: &str,
-) -> ServerResult<Option<Community>> {
+pub(super) fn community_in(client: &mut impl Sql, id: &str) -> ServerResult<Option<Community>> {
     let sql = format!("SELECT {COMMUNITY_COLUMNS} FROM communities WHERE id = $1");
     Ok(client.query_opt(&sql, &[&id])?.as_ref().map(community_row))
 }
@@ -71,18 +79,9 @@ impl crate::storage::ReferenceStore for PgStorage {
         }
         let mut client = self.client()?;
         let mut tx = client.transaction()?;
-        let upsert = tx.prepare(
-            "INSERT INTO communities (id, name, district, street, committee, address, lat, lon,
-                 geofence_m, property_manager, households)
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)
-             ON CONFLICT (id) DO UPDATE SET name = excluded.name, district = excluded.district,
-                 street = excluded.street, committee = excluded.committee, address = excluded.address,
-                 lat = excluded.lat, lon = excluded.lon, geofence_m = excluded.geofence_m,
-                 property_manager = excluded.property_manager, households = excluded.households",
-        )?;
         for c in &communities {
             tx.execute(
-                &upsert,
+                UPSERT_COMMUNITY,
                 &[
                     &c.id,
                     &c.name,
@@ -161,11 +160,7 @@ impl crate::storage::ReferenceStore for PgStorage {
         let mut client = self.client()?;
         // One snapshot: the counter and the log agree (every seq up to the counter is committed,
         // since the counter row's lock orders the commits).
-        let mut tx = client
-            .build_transaction()
-            .isolation_level(IsolationLevel::RepeatableRead)
-            .read_only(true)
-            .start()?;
+        let mut tx = client.snapshot()?;
         let latest: i64 = tx
             .query_one("SELECT seq FROM reference_counter WHERE id = 1", &[])?
             .get(0);

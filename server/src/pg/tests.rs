@@ -412,3 +412,42 @@ fn pg_review_opens_due_tasks_once_and_decisions_write_the_task() {
         assert!(w.pg.decide_task(&auth, t, false, None).is_err());
     }
 }
+
+/// A connection prepares a statement text once and reuses it (inside transactions too); a
+/// statement a schema change made stale fails once, is dropped from the cache, and works again
+/// prepared afresh; a rolled-back transaction leaves the cache usable.
+#[test]
+fn pg_a_connection_prepares_each_statement_once() {
+    let Some(w) = world() else { return };
+    let mut c = w.pg.client().unwrap();
+    let before = c.cached_statements();
+    let count = "SELECT count(*) FROM communities WHERE district = $1";
+    let first: i64 = c.query_one(count, &[&"新城区"]).unwrap().get(0);
+    assert_eq!(c.cached_statements(), before + 1);
+    let mut tx = c.transaction().unwrap();
+    let again: i64 = tx.query_one(count, &[&"新城区"]).unwrap().get(0);
+    tx.commit().unwrap();
+    assert_eq!((c.cached_statements(), again), (before + 1, first));
+
+    // A rolled-back transaction prepared a statement: it stays valid on the connection.
+    let mut tx = c.transaction().unwrap();
+    let name = "SELECT name FROM communities WHERE id = $1";
+    tx.query_opt(name, &[&"none"]).unwrap();
+    drop(tx);
+    assert!(c.query_opt(name, &[&"none"]).unwrap().is_none());
+
+    // The table a cached statement reads changes shape: PostgreSQL refuses the old plan once.
+    c.batch_execute("CREATE TABLE probe (a INT); INSERT INTO probe VALUES (7)")
+        .unwrap();
+    let probe = "SELECT * FROM probe";
+    assert_eq!(c.query_one(probe, &[]).unwrap().len(), 1);
+    c.batch_execute("ALTER TABLE probe ADD COLUMN b INT")
+        .unwrap();
+    let cached = c.cached_statements();
+    assert!(
+        c.query_one(probe, &[]).is_err(),
+        "the stale plan is refused"
+    );
+    assert_eq!(c.cached_statements(), cached - 1, "and dropped");
+    assert_eq!(c.query_one(probe, &[]).unwrap().len(), 2);
+}
