@@ -219,17 +219,13 @@ mod tests {
         let mut z = flate2::write::DeflateEncoder::new(Vec::new(), flate2::Compression::best());
         z.write_all(plain).unwrap();
         let body = z.finish().unwrap();
-        let mut out = vec![0x85, 0x6f, 0x4a, 0x83, 0, 0, 0, 0, 2];
-        let mut len = body.len();
-        loop {
-            let b = (len & 0x7f) as u8;
-            len >>= 7;
-            if len == 0 {
-                out.push(b);
-                break;
-            }
-            out.push(b | 0x80);
-        }
+        chunk(2, &body)
+    }
+
+    /// A chunk header (magic, any checksum, `chunk_type`, LEB128 length) around `body`.
+    fn chunk(chunk_type: u8, body: &[u8]) -> Vec<u8> {
+        let mut out = vec![0x85, 0x6f, 0x4a, 0x83, 0, 0, 0, 0, chunk_type];
+        leb128(body.len() as u64, &mut out);
         out.extend(body);
         out
     }
@@ -319,9 +315,7 @@ mod tests {
         leb128(column.len() as u64, &mut body);
         body.push(0);
         body.extend(&column);
-        let mut chunk = vec![0x85, 0x6f, 0x4a, 0x83, 0, 0, 0, 0, 0];
-        leb128(body.len() as u64, &mut chunk);
-        chunk.extend(body);
+        let chunk = chunk(0, &body);
         match super::refuse_foreign_chunks("d", &chunk) {
             Err(CoreError::CorruptDocument { reason, .. }) => {
                 assert!(reason.contains("inflate to more than"), "{reason}")
