@@ -678,6 +678,39 @@ fn readers_do_not_wait_for_the_writer() {
     other.execute_batch("COMMIT").unwrap();
 }
 
+/// What a server merges a device's message into: the feed position, the kind and the bytes
+/// (snapshot plus the changes since) of one read, the same document the other calls show.
+#[test]
+fn a_stored_document_is_read_whole_with_its_feed_position() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("s.sqlite");
+    let store = sample_store(&path, ManualClock::new(T0));
+    let s = sample_standard();
+    let community = community_ids(&store, 1).remove(0);
+    assert_eq!(store.stored_document("no-such-document").unwrap(), None);
+    let id = store
+        .create_inspection(&new_inspection(&store, &community), "li.ming")
+        .unwrap();
+    let per = first_item(&s, "per_occurrence");
+    for n in 0..3 {
+        store
+            .record_answer(&id, &occurrences(per, n), &me())
+            .unwrap();
+    }
+    let stored = store.stored_document(&id).unwrap().expect("stored");
+    assert_eq!(stored.kind, "inspection");
+    assert_eq!(stored.seq, store.document_seq(&id).unwrap());
+    assert!(stored.seq.is_some());
+    let read = fenlei_core::inspection::InspectionDoc::load(&id, &stored.bytes, store.device_id())
+        .unwrap()
+        .read()
+        .unwrap();
+    assert_eq!(read, store.inspection(&id).unwrap());
+    let mut whole = fenlei_core::inspection::load_automerge(&id, &stored.bytes).unwrap();
+    let mut reference = store.load_automerge(&id).unwrap().unwrap();
+    assert_eq!(whole.get_heads(), reference.get_heads());
+}
+
 /// Every projection row, as text, sorted: what the projection says, independent of row order.
 fn dump_projection(path: &std::path::Path) -> Vec<String> {
     let conn = Connection::open(path).unwrap();

@@ -10,7 +10,7 @@ use fenlei_core::community::Community;
 use fenlei_core::inspection::{Inspection, InspectionDoc, InspectionStatus};
 use fenlei_core::rectification::RectificationDoc;
 use fenlei_core::scoring::ScoreCard;
-use fenlei_core::store::{AppliedDocument, StandardInfo, Store};
+use fenlei_core::store::{AppliedDocument, StandardInfo, Store, StoredDocument};
 use fenlei_core::sync::protocol::{Assignments, FeedEntry, ReferenceUpdate, StandardSource};
 use rusqlite::{Connection, OpenFlags, OptionalExtension, params, params_from_iter, types::Value};
 use serde::{Deserialize, Serialize};
@@ -185,9 +185,51 @@ pub trait ReferenceStore {
     fn score_of(&self, inspection: &Inspection) -> ServerResult<Option<ScoreCard>>;
 }
 
+/// A stored document as the sync handler reads it before merging a device's message into it,
+/// parsed from ONE read ([`fenlei_core::store::StoredDocument`]): the checks compare the device's
+/// result with the very document it is merged into. All `None` (the default) when the server
+/// does not hold the document.
+#[derive(Default)]
+pub struct SyncView {
+    /// Its change-feed position: the document holds what the position stands for.
+    pub seq: Option<i64>,
+    /// "inspection" or "rectification".
+    pub kind: Option<String>,
+    pub inspection: Option<InspectionDoc>,
+    pub task: Option<RectificationDoc>,
+    /// The same document as plain automerge, with the engine's merge actor.
+    pub automerge: Option<automerge::AutoCommit>,
+}
+
+impl SyncView {
+    /// Parses a stored document (strictly, behind the decoder guard) as `device_id`.
+    pub fn parse(id: &str, stored: Option<StoredDocument>, device_id: &str) -> ServerResult<Self> {
+        let Some(stored) = stored else {
+            return Ok(SyncView::default());
+        };
+        let actor = fenlei_core::inspection::actor_of(device_id)?;
+        let bytes = &stored.bytes;
+        Ok(SyncView {
+            seq: stored.seq,
+            inspection: match stored.kind.as_str() {
+                "inspection" => Some(InspectionDoc::load(id, bytes, device_id)?),
+                _ => None,
+            },
+            task: match stored.kind.as_str() {
+                "rectification" => Some(RectificationDoc::load(id, bytes, device_id)?),
+                _ => None,
+            },
+            automerge: Some(fenlei_core::inspection::load_automerge(id, bytes)?.with_actor(actor)),
+            kind: Some(stored.kind),
+        })
+    }
+}
+
 /// Automerge documents (inspections and rectification tasks), the change feed, and the
 /// supervisor actions that write documents (review, task decisions, rule-opened tasks).
 pub trait DocumentStore {
+    /// What the sync handler needs of a stored document, read in one snapshot.
+    fn sync_view(&self, id: &str) -> ServerResult<SyncView>;
     fn load_document(&self, id: &str) -> ServerResult<Option<InspectionDoc>>;
     fn document_seq(&self, id: &str) -> ServerResult<Option<i64>>;
     fn apply_documents(&self, batch: &[(String, Vec<u8>)]) -> ServerResult<Vec<AppliedDocument>>;
@@ -931,6 +973,10 @@ impl ReferenceStore for SqliteStorage {
 }
 
 impl DocumentStore for SqliteStorage {
+    fn sync_view(&self, id: &str) -> ServerResult<SyncView> {
+        SyncView::parse(id, self.store.stored_document(id)?, self.store.device_id())
+    }
+
     fn load_document(&self, id: &str) -> ServerResult<Option<InspectionDoc>> {
         Ok(self.store.load_document(id)?)
     }

@@ -212,27 +212,15 @@ fn process_doc(
     let message = guarded(id, || {
         Message::decode(&bytes).map_err(|e| invalid(id, format!("not a sync message: {e}")))
     })?;
-    // The feed position is read before the document, so the document holds at least it.
-    let seq_loaded = storage.document_seq(id)?;
-    let stored_kind = storage.document_kind(id)?;
+    // The feed position is read no later than the document, so the document holds at least it.
+    let stored = storage.sync_view(id)?;
+    let (seq_loaded, stored_kind) = (stored.seq, stored.kind);
     if stored_kind.as_deref() == Some("rectification") && protocol < 2 {
         return Err(forbidden(id, "rectification tasks need sync protocol 2"));
     }
     // What the device may see of the stored document, by kind.
-    let before: Option<Inspection> = match stored_kind.as_deref() {
-        Some("inspection") => match storage.load_document(id)? {
-            Some(d) => Some(d.read()?),
-            None => None,
-        },
-        _ => None,
-    };
-    let before_task: Option<Rectification> = match stored_kind.as_deref() {
-        Some("rectification") => match storage.load_task(id)? {
-            Some(d) => Some(d.read()?),
-            None => None,
-        },
-        _ => None,
-    };
+    let before: Option<Inspection> = stored.inspection.map(|d| d.read()).transpose()?;
+    let before_task: Option<Rectification> = stored.task.map(|d| d.read()).transpose()?;
     let community_id = before
         .as_ref()
         .map(|b| b.community_id.clone())
@@ -254,10 +242,7 @@ fn process_doc(
         return Err(forbidden(id, "outside this device's scope"));
     }
 
-    let mut doc: AutoCommit = match storage.load_automerge(id)? {
-        Some(d) => d,
-        None => AutoCommit::new(),
-    };
+    let mut doc: AutoCommit = stored.automerge.unwrap_or_default();
     let before_heads: Vec<ChangeHash> = doc.get_heads();
     let mut state = State::new();
     guarded(id, || {

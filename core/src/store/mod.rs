@@ -34,7 +34,7 @@ pub use rectification::{
     still_due, task_projection,
 };
 pub use signing::{ChainCheck, ChainState, PendingStatement, StoredReceipt};
-pub use sync_state::{AppliedDocument, SyncRecord};
+pub use sync_state::{AppliedDocument, StoredDocument, SyncRecord};
 pub use track::{MAX_TRACK_BATCH, PatrolTrack};
 
 use crate::answer::ItemAnswer;

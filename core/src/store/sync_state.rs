@@ -5,7 +5,7 @@
 
 use super::{
     COMPACT_AFTER_CHANGES, Store, append_change, compact_doc, load_doc, lock, raw_doc,
-    rectification,
+    rectification, stored_bytes,
 };
 use crate::inspection::InspectionDoc;
 use crate::{CoreError, Result};
@@ -21,6 +21,17 @@ pub struct SyncRecord {
     pub server_seq: i64,
     /// The automerge sync state (`automerge::sync::State::encode`): the heads both sides had.
     pub state: Vec<u8>,
+}
+
+/// A stored document as one read snapshot saw it (see [`Store::stored_document`]).
+#[derive(Debug, Clone, PartialEq)]
+pub struct StoredDocument {
+    /// Its position in the change feed.
+    pub seq: Option<i64>,
+    /// "inspection" or "rectification".
+    pub kind: String,
+    /// Its bytes: the snapshot, then the changes saved since.
+    pub bytes: Vec<u8>,
 }
 
 /// The outcome of applying one document's bytes in [`Store::apply_documents`].
@@ -50,6 +61,25 @@ impl Store {
                     r.get(0)
                 })?,
             )
+        })
+    }
+
+    /// A stored document's feed position, kind and bytes read in one snapshot, or `None` when
+    /// this store does not hold it. A server checks a device's message against the document
+    /// and merges it into the same bytes; read apart, a write committed between the reads (a
+    /// supervisor's approval) made the merge look like the device's own doing.
+    pub fn stored_document(&self, id: &str) -> Result<Option<StoredDocument>> {
+        self.read(|c| {
+            // One read transaction: every statement below sees the same committed state.
+            let tx = c.unchecked_transaction()?;
+            let Some(kind) = rectification::kind_of(&tx, id)? else {
+                return Ok(None);
+            };
+            Ok(Some(StoredDocument {
+                seq: feed_seq(&tx, id)?,
+                kind,
+                bytes: stored_bytes(&tx, id)?,
+            }))
         })
     }
 

@@ -22,7 +22,8 @@ use fenlei_core::inspection::{EditContext, InspectionDoc, InspectionStatus};
 use fenlei_core::rectification::{RectificationDoc, RectificationStatus};
 use fenlei_core::standard::Standard;
 use fenlei_core::store::{
-    AppliedDocument, COMPACT_AFTER_CHANGES, inspection_projection, still_due, task_projection,
+    AppliedDocument, COMPACT_AFTER_CHANGES, StoredDocument, inspection_projection, still_due,
+    task_projection,
 };
 use fenlei_core::sync::protocol::FeedEntry;
 use std::sync::Arc;
@@ -34,20 +35,23 @@ const SERVER_DEVICE: &str = "00000000-0000-0000-0000-000000000000";
 /// A document's bytes as stored (snapshot, then the changes saved since), read in one statement
 /// so a concurrent compaction cannot be seen half done.
 fn stored_bytes(client: &mut impl Sql, id: &str) -> ServerResult<Option<Vec<u8>>> {
-    let Some(row) = client.query_opt(
-        "SELECT d.snapshot, ARRAY(SELECT c.bytes FROM document_changes c
-                                   WHERE c.doc_id = d.id ORDER BY c.seq)
-         FROM documents d WHERE d.id = $1",
-        &[&id],
-    )?
-    else {
-        return Ok(None);
-    };
-    let mut bytes: Vec<u8> = row.get(0);
-    for change in row.get::<_, Vec<Vec<u8>>>(1) {
+    Ok(client
+        .query_opt(
+            "SELECT d.snapshot, ARRAY(SELECT c.bytes FROM document_changes c
+                                       WHERE c.doc_id = d.id ORDER BY c.seq)
+             FROM documents d WHERE d.id = $1",
+            &[&id],
+        )?
+        .map(|row| document_bytes(&row, 0)))
+}
+
+/// The snapshot in column `at` followed by the changes (an array of bytes) in column `at + 1`.
+fn document_bytes(row: &postgres::Row, at: usize) -> Vec<u8> {
+    let mut bytes: Vec<u8> = row.get(at);
+    for change in row.get::<_, Vec<Vec<u8>>>(at + 1) {
         bytes.extend_from_slice(&change);
     }
-    Ok(Some(bytes))
+    bytes
 }
 
 /// Locks the document's row until the transaction ends; its kind, or `None` when not stored.
@@ -515,6 +519,25 @@ impl PgStorage {
 }
 
 impl crate::storage::DocumentStore for PgStorage {
+    /// One statement (one snapshot) for the feed position, the kind and the bytes.
+    fn sync_view(&self, id: &str) -> ServerResult<crate::storage::SyncView> {
+        let stored = self
+            .client()?
+            .query_opt(
+                "SELECT d.kind, (SELECT f.seq FROM change_feed f WHERE f.doc_id = d.id), d.snapshot,
+                        ARRAY(SELECT c.bytes FROM document_changes c
+                              WHERE c.doc_id = d.id ORDER BY c.seq)
+                 FROM documents d WHERE d.id = $1",
+                &[&id],
+            )?
+            .map(|row| StoredDocument {
+                kind: row.get(0),
+                seq: row.get(1),
+                bytes: document_bytes(&row, 2),
+            });
+        crate::storage::SyncView::parse(id, stored, SERVER_DEVICE)
+    }
+
     fn load_document(&self, id: &str) -> ServerResult<Option<InspectionDoc>> {
         match self.document_kind(id)?.as_deref() {
             Some("inspection") => {}
