@@ -231,7 +231,6 @@ pub trait DocumentStore {
     /// What the sync handler needs of a stored document, read in one snapshot.
     fn sync_view(&self, id: &str) -> ServerResult<SyncView>;
     fn load_document(&self, id: &str) -> ServerResult<Option<InspectionDoc>>;
-    fn document_seq(&self, id: &str) -> ServerResult<Option<i64>>;
     fn apply_documents(&self, batch: &[(String, Vec<u8>)]) -> ServerResult<Vec<AppliedDocument>>;
     /// Documents readable by `auth` changed after `after`; the next cursor; whether more follow.
     fn feed_after(
@@ -252,8 +251,6 @@ pub trait DocumentStore {
     fn open_due_rectifications(&self, inspection_id: &str) -> ServerResult<Vec<String>>;
     /// "inspection" or "rectification" for a stored document.
     fn document_kind(&self, id: &str) -> ServerResult<Option<String>>;
-    fn load_automerge(&self, id: &str) -> ServerResult<Option<automerge::AutoCommit>>;
-    fn load_task(&self, id: &str) -> ServerResult<Option<RectificationDoc>>;
     /// The feed for protocol ≥ 2 (inspections and rectification tasks).
     fn feed_with_tasks(
         &self,
@@ -981,10 +978,6 @@ impl DocumentStore for SqliteStorage {
         Ok(self.store.load_document(id)?)
     }
 
-    fn document_seq(&self, id: &str) -> ServerResult<Option<i64>> {
-        Ok(self.store.document_seq(id)?)
-    }
-
     fn apply_documents(&self, batch: &[(String, Vec<u8>)]) -> ServerResult<Vec<AppliedDocument>> {
         Ok(self.store.apply_documents(batch)?)
     }
@@ -1051,12 +1044,6 @@ impl DocumentStore for SqliteStorage {
     }
     fn document_kind(&self, id: &str) -> ServerResult<Option<String>> {
         Ok(self.store.document_kind(id)?)
-    }
-    fn load_automerge(&self, id: &str) -> ServerResult<Option<automerge::AutoCommit>> {
-        Ok(self.store.load_automerge(id)?)
-    }
-    fn load_task(&self, id: &str) -> ServerResult<Option<RectificationDoc>> {
-        self.task(id)
     }
     fn feed_with_tasks(
         &self,

@@ -212,7 +212,8 @@ fn process_doc(
     let message = guarded(id, || {
         Message::decode(&bytes).map_err(|e| invalid(id, format!("not a sync message: {e}")))
     })?;
-    // The feed position is read no later than the document, so the document holds at least it.
+    // One read: the feed position, the kind and the bytes agree, and what the checks below
+    // compare is exactly what the message is merged into.
     let stored = storage.sync_view(id)?;
     let (seq_loaded, stored_kind) = (stored.seq, stored.kind);
     if stored_kind.as_deref() == Some("rectification") && protocol < 2 {

@@ -549,10 +549,6 @@ impl crate::storage::DocumentStore for PgStorage {
         }
     }
 
-    fn document_seq(&self, id: &str) -> ServerResult<Option<i64>> {
-        feed_seq(&mut *self.client()?, id)
-    }
-
     fn apply_documents(&self, batch: &[(String, Vec<u8>)]) -> ServerResult<Vec<AppliedDocument>> {
         let now = crate::storage::now();
         let mut client = self.client()?;
@@ -694,27 +690,6 @@ impl crate::storage::DocumentStore for PgStorage {
             .client()?
             .query_opt("SELECT kind FROM documents WHERE id = $1", &[&id])?
             .map(|r| r.get(0)))
-    }
-
-    fn load_automerge(&self, id: &str) -> ServerResult<Option<automerge::AutoCommit>> {
-        let Some(bytes) = stored_bytes(&mut *self.client()?, id)? else {
-            return Ok(None);
-        };
-        let actor = fenlei_core::inspection::actor_of(SERVER_DEVICE)?;
-        Ok(Some(
-            fenlei_core::inspection::load_automerge(id, &bytes)?.with_actor(actor),
-        ))
-    }
-
-    fn load_task(&self, id: &str) -> ServerResult<Option<RectificationDoc>> {
-        match self.document_kind(id)?.as_deref() {
-            Some("rectification") => {}
-            _ => return Ok(None),
-        }
-        match stored_bytes(&mut *self.client()?, id)? {
-            Some(bytes) => Ok(Some(RectificationDoc::load(id, &bytes, SERVER_DEVICE)?)),
-            None => Ok(None),
-        }
     }
 
     fn feed_with_tasks(
