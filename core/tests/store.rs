@@ -530,17 +530,7 @@ fn documents_are_compacted_and_stay_whole() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("s.sqlite");
     let store = sample_store(&path, ManualClock::new(T0));
-    let s = sample_standard();
-    let community = community_ids(&store, 1).remove(0);
-    let id = store
-        .create_inspection(&new_inspection(&store, &community), "li.ming")
-        .unwrap();
-    let per = first_item(&s, "per_occurrence");
-    for n in 0..150 {
-        store
-            .record_answer(&id, &occurrences(per, n % 4), &me())
-            .unwrap();
-    }
+    let id = inspection_answered_again_and_again(&store, 150);
     let conn = Connection::open(&path).unwrap();
     let pending: i64 = conn
         .query_row("SELECT count(*) FROM document_changes", [], |r| r.get(0))
@@ -557,10 +547,28 @@ fn documents_are_compacted_and_stay_whole() {
     assert_eq!(pending, 0);
     let reopened = Store::open(&path).unwrap();
     assert_eq!(reopened.history(&id).unwrap().len(), 151);
+    let s = sample_standard();
     assert_eq!(
         reopened.inspection(&id).unwrap().answers[0].answer,
-        occurrences(per, 149 % 4)
+        occurrences(first_item(&s, "per_occurrence"), 149 % 4)
     );
+}
+
+/// An inspection of the store's first community whose first per-occurrence item was answered
+/// `times` times (0, 1, 2, 3 occurrences, over and over).
+fn inspection_answered_again_and_again(store: &Store, times: u32) -> String {
+    let s = sample_standard();
+    let community = community_ids(store, 1).remove(0);
+    let id = store
+        .create_inspection(&new_inspection(store, &community), "li.ming")
+        .unwrap();
+    let per = first_item(&s, "per_occurrence");
+    for n in 0..times {
+        store
+            .record_answer(&id, &occurrences(per, n % 4), &me())
+            .unwrap();
+    }
+    id
 }
 
 #[test]
@@ -685,18 +693,8 @@ fn a_stored_document_is_read_whole_with_its_feed_position() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("s.sqlite");
     let store = sample_store(&path, ManualClock::new(T0));
-    let s = sample_standard();
-    let community = community_ids(&store, 1).remove(0);
     assert_eq!(store.stored_document("no-such-document").unwrap(), None);
-    let id = store
-        .create_inspection(&new_inspection(&store, &community), "li.ming")
-        .unwrap();
-    let per = first_item(&s, "per_occurrence");
-    for n in 0..3 {
-        store
-            .record_answer(&id, &occurrences(per, n), &me())
-            .unwrap();
-    }
+    let id = inspection_answered_again_and_again(&store, 3);
     let stored = store.stored_document(&id).unwrap().expect("stored");
     assert_eq!(stored.kind, "inspection");
     assert_eq!(stored.seq, store.document_seq(&id).unwrap());

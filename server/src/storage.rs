@@ -202,26 +202,35 @@ pub struct SyncView {
 }
 
 impl SyncView {
-    /// Parses a stored document (strictly, behind the decoder guard) as `device_id`.
+    /// Parses a stored document (strictly, behind the decoder guard) as `device_id`, once: the
+    /// plain automerge copy is the typed document's own.
     pub fn parse(id: &str, stored: Option<StoredDocument>, device_id: &str) -> ServerResult<Self> {
         let Some(stored) = stored else {
             return Ok(SyncView::default());
         };
-        let actor = fenlei_core::inspection::actor_of(device_id)?;
         let bytes = &stored.bytes;
-        Ok(SyncView {
+        let mut view = SyncView {
             seq: stored.seq,
-            inspection: match stored.kind.as_str() {
-                "inspection" => Some(InspectionDoc::load(id, bytes, device_id)?),
-                _ => None,
-            },
-            task: match stored.kind.as_str() {
-                "rectification" => Some(RectificationDoc::load(id, bytes, device_id)?),
-                _ => None,
-            },
-            automerge: Some(fenlei_core::inspection::load_automerge(id, bytes)?.with_actor(actor)),
-            kind: Some(stored.kind),
-        })
+            ..SyncView::default()
+        };
+        view.automerge = Some(match stored.kind.as_str() {
+            "inspection" => view
+                .inspection
+                .insert(InspectionDoc::load(id, bytes, device_id)?)
+                .automerge()
+                .clone(),
+            "rectification" => view
+                .task
+                .insert(RectificationDoc::load(id, bytes, device_id)?)
+                .automerge()
+                .clone(),
+            _ => {
+                let actor = fenlei_core::inspection::actor_of(device_id)?;
+                fenlei_core::inspection::load_automerge(id, bytes)?.with_actor(actor)
+            }
+        });
+        view.kind = Some(stored.kind);
+        Ok(view)
     }
 }
 

@@ -32,26 +32,28 @@ use std::sync::Arc;
 /// own writes use the per-purpose actors of `supervision::server_actor`).
 const SERVER_DEVICE: &str = "00000000-0000-0000-0000-000000000000";
 
-/// A document's bytes as stored (snapshot, then the changes saved since), read in one statement
-/// so a concurrent compaction cannot be seen half done.
-fn stored_bytes(client: &mut impl Sql, id: &str) -> ServerResult<Option<Vec<u8>>> {
+/// A stored document — kind, feed position and bytes (snapshot, then the changes saved since) —
+/// read in one statement, so a concurrent write or compaction cannot be seen half done.
+fn stored_document(client: &mut impl Sql, id: &str) -> ServerResult<Option<StoredDocument>> {
     Ok(client
         .query_opt(
-            "SELECT d.snapshot, ARRAY(SELECT c.bytes FROM document_changes c
-                                       WHERE c.doc_id = d.id ORDER BY c.seq)
+            "SELECT d.kind, (SELECT f.seq FROM change_feed f WHERE f.doc_id = d.id), d.snapshot,
+                    ARRAY(SELECT c.bytes FROM document_changes c
+                          WHERE c.doc_id = d.id ORDER BY c.seq)
              FROM documents d WHERE d.id = $1",
             &[&id],
         )?
-        .map(|row| document_bytes(&row, 0)))
-}
-
-/// The snapshot in column `at` followed by the changes (an array of bytes) in column `at + 1`.
-fn document_bytes(row: &postgres::Row, at: usize) -> Vec<u8> {
-    let mut bytes: Vec<u8> = row.get(at);
-    for change in row.get::<_, Vec<Vec<u8>>>(at + 1) {
-        bytes.extend_from_slice(&change);
-    }
-    bytes
+        .map(|row| {
+            let mut bytes: Vec<u8> = row.get(2);
+            for change in row.get::<_, Vec<Vec<u8>>>(3) {
+                bytes.extend_from_slice(&change);
+            }
+            StoredDocument {
+                kind: row.get(0),
+                seq: row.get(1),
+                bytes,
+            }
+        }))
 }
 
 /// Locks the document's row until the transaction ends; its kind, or `None` when not stored.
@@ -67,7 +69,8 @@ fn lock_document(tx: &mut PgTx<'_>, id: &str) -> ServerResult<Option<String>> {
 
 /// The locked document's bytes (it exists: its row is locked).
 fn locked_bytes(tx: &mut PgTx<'_>, id: &str) -> ServerResult<Vec<u8>> {
-    stored_bytes(tx, id)?
+    stored_document(tx, id)?
+        .map(|d| d.bytes)
         .ok_or_else(|| ServerError::Internal(format!("document {id} vanished while locked")))
 }
 
@@ -521,31 +524,16 @@ impl PgStorage {
 impl crate::storage::DocumentStore for PgStorage {
     /// One statement (one snapshot) for the feed position, the kind and the bytes.
     fn sync_view(&self, id: &str) -> ServerResult<crate::storage::SyncView> {
-        let stored = self
-            .client()?
-            .query_opt(
-                "SELECT d.kind, (SELECT f.seq FROM change_feed f WHERE f.doc_id = d.id), d.snapshot,
-                        ARRAY(SELECT c.bytes FROM document_changes c
-                              WHERE c.doc_id = d.id ORDER BY c.seq)
-                 FROM documents d WHERE d.id = $1",
-                &[&id],
-            )?
-            .map(|row| StoredDocument {
-                kind: row.get(0),
-                seq: row.get(1),
-                bytes: document_bytes(&row, 2),
-            });
+        let stored = stored_document(&mut *self.client()?, id)?;
         crate::storage::SyncView::parse(id, stored, SERVER_DEVICE)
     }
 
     fn load_document(&self, id: &str) -> ServerResult<Option<InspectionDoc>> {
-        match self.document_kind(id)?.as_deref() {
-            Some("inspection") => {}
-            _ => return Ok(None),
-        }
-        match stored_bytes(&mut *self.client()?, id)? {
-            Some(bytes) => Ok(Some(InspectionDoc::load(id, &bytes, SERVER_DEVICE)?)),
-            None => Ok(None),
+        match stored_document(&mut *self.client()?, id)? {
+            Some(d) if d.kind == "inspection" => {
+                Ok(Some(InspectionDoc::load(id, &d.bytes, SERVER_DEVICE)?))
+            }
+            _ => Ok(None),
         }
     }
 
