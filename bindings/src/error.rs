@@ -71,6 +71,9 @@ impl From<CoreError> for FenleiError {
             CoreError::CorruptDocument { .. } | CoreError::CorruptDatabase { .. } => {
                 FenleiError::Corrupt(message)
             }
+            // Bytes received or loaded that break the document rules: not an inspection this
+            // app may hold, like undecodable bytes.
+            CoreError::RuleBroken { .. } => FenleiError::Corrupt(message),
             CoreError::DatabaseTooNew { .. } | CoreError::Database(_) | CoreError::Io(_) => {
                 FenleiError::Storage(message)
             }

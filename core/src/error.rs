@@ -52,6 +52,15 @@ pub enum CoreError {
     #[error("document {id} is corrupt: {reason}")]
     CorruptDocument { id: String, reason: String },
 
+    /// A document (or the changes to it) breaks one of the document rules
+    /// (docs/inspection-document.md and docs/rectification.md, "Rules"); nothing was applied.
+    #[error("document {id} breaks the {rule} rule: {reason}")]
+    RuleBroken {
+        id: String,
+        rule: crate::docrules::Rule,
+        reason: String,
+    },
+
     /// The database file is damaged (found at open). It was not deleted: it was renamed, with
     /// its `-wal`/`-shm` files, to `kept_as`; opening the same path again creates a fresh store,
     /// which a sync refills from the server.

@@ -7,6 +7,8 @@
 //! - [`standard`]: evaluation standards (评价标准) as data: model, file format, validation.
 //! - [`answer`]: what an inspector records for one checklist item.
 //! - [`scoring`]: the pure scoring engine.
+//! - [`docrules`]: the rules every synced document obeys (schema, structure, workflow, roles),
+//!   shared by the device and the server.
 //! - [`inspection`]: one inspection as one automerge document: edits, merges, conflicts, history.
 //! - [`store`]: the local SQLite store: documents, projection, queries, migrations.
 //! - [`sync`]: the sync protocol's messages and the device's sync client (docs/sync-protocol.md).
@@ -19,6 +21,7 @@ uniffi::setup_scaffolding!();
 
 pub mod answer;
 pub mod community;
+pub mod docrules;
 pub mod error;
 pub mod geo;
 pub mod inspection;

@@ -22,6 +22,13 @@ pub enum ServerError {
     Forbidden(String),
     #[error("document {doc}: {reason}")]
     ForbiddenDocument { doc: String, reason: String },
+    /// Changes that break a document rule: 403 when the rule is about who wrote, else 422.
+    #[error("document {doc} breaks the {rule} rule: {reason}")]
+    RuleBroken {
+        doc: String,
+        rule: fenlei_core::docrules::Rule,
+        reason: String,
+    },
     #[error("{0}")]
     NotFound(String),
     /// Too many failed attempts (the dashboard's sign-in lockout).
@@ -52,6 +59,11 @@ impl From<CoreError> for ServerError {
             CoreError::CorruptDocument { id, reason } => {
                 ServerError::InvalidDocument { doc: id, reason }
             }
+            CoreError::RuleBroken { id, rule, reason } => ServerError::RuleBroken {
+                doc: id,
+                rule,
+                reason,
+            },
             CoreError::Database(m) => ServerError::Internal(format!("database: {m}")),
             CoreError::Io(e) => ServerError::Internal(format!("i/o: {e}")),
             CoreError::DatabaseTooNew { .. } | CoreError::CorruptDatabase { .. } => {
@@ -79,6 +91,14 @@ impl IntoResponse for ServerError {
             ServerError::ForbiddenDocument { doc, .. } => {
                 (StatusCode::FORBIDDEN, "forbidden", Some(doc.clone()))
             }
+            ServerError::RuleBroken { doc, rule, .. } if rule.is_permission() => {
+                (StatusCode::FORBIDDEN, "forbidden", Some(doc.clone()))
+            }
+            ServerError::RuleBroken { doc, .. } => (
+                StatusCode::UNPROCESSABLE_ENTITY,
+                "invalid_document",
+                Some(doc.clone()),
+            ),
             ServerError::NotFound(_) => (StatusCode::NOT_FOUND, "not_found", None),
             ServerError::TooManyRequests(_) => {
                 (StatusCode::TOO_MANY_REQUESTS, "too_many_requests", None)
@@ -89,7 +109,12 @@ impl IntoResponse for ServerError {
         let reason = match &self {
             ServerError::InvalidDocument { reason, .. }
             | ServerError::ForbiddenDocument { reason, .. } => reason.clone(),
+            ServerError::RuleBroken { rule, reason, .. } => format!("{rule}: {reason}"),
             other => other.to_string(),
+        };
+        let rule = match &self {
+            ServerError::RuleBroken { rule, .. } => Some(rule.name().to_string()),
+            _ => None,
         };
         if status.is_server_error() {
             eprintln!("fenlei-server: {reason}");
@@ -98,6 +123,7 @@ impl IntoResponse for ServerError {
             error: word.into(),
             reason,
             doc,
+            rule,
         };
         (status, axum::Json(body)).into_response()
     }

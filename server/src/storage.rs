@@ -183,6 +183,12 @@ pub trait ReferenceStore {
     fn community(&self, id: &str) -> ServerResult<Option<Community>>;
     /// The inspection's score under its own standard version, if the server holds it.
     fn score_of(&self, inspection: &Inspection) -> ServerResult<Option<ScoreCard>>;
+    /// A published standard by id and exact version.
+    fn published_standard(
+        &self,
+        id: &str,
+        version: &str,
+    ) -> ServerResult<Option<std::sync::Arc<fenlei_core::standard::Standard>>>;
 }
 
 /// A stored document as the sync handler reads it before merging a device's message into it,
@@ -972,6 +978,18 @@ impl ReferenceStore for SqliteStorage {
     fn score_of(&self, i: &Inspection) -> ServerResult<Option<ScoreCard>> {
         match self.store.score_inspection(i) {
             Ok(card) => Ok(Some(card)),
+            Err(fenlei_core::CoreError::UnknownStandard { .. }) => Ok(None),
+            Err(e) => Err(e.into()),
+        }
+    }
+
+    fn published_standard(
+        &self,
+        id: &str,
+        version: &str,
+    ) -> ServerResult<Option<std::sync::Arc<fenlei_core::standard::Standard>>> {
+        match self.store.standard(id, version) {
+            Ok(s) => Ok(Some(s)),
             Err(fenlei_core::CoreError::UnknownStandard { .. }) => Ok(None),
             Err(e) => Err(e.into()),
         }

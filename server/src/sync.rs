@@ -7,13 +7,14 @@
 
 use crate::error::{ServerError, ServerResult};
 use crate::storage::{DeviceAuth, Role, Storage};
-use automerge::sync::{Message, State, SyncDoc};
+use automerge::sync::{State, SyncDoc};
 use automerge::{AutoCommit, ChangeHash};
 use base64::Engine;
 use base64::engine::general_purpose::STANDARD as B64;
 use fenlei_core::community::Community;
+use fenlei_core::docrules::{Writer, WriterRole};
 use fenlei_core::inspection::{
-    Inspection, InspectionDoc, InspectionStatus, WorkflowEventKind, actor_of,
+    DecodeBudget, Inspection, InspectionDoc, actor_of, check_write, decode_sync_message,
 };
 use fenlei_core::rectification::{Rectification, RectificationDoc};
 use fenlei_core::sync::protocol::*;
@@ -72,59 +73,29 @@ pub(crate) fn can_read(auth: &DeviceAuth, i: &Inspection, community: Option<&Com
     }
 }
 
-/// The parts of an inspection a supervisor may not touch: everything but status, events and
-/// the end time that submitting sets.
-fn without_review(i: &Inspection) -> Inspection {
-    let mut i = i.clone();
-    i.status = InspectionStatus::Draft;
-    i.events.clear();
-    i.ended_at_ms = None;
-    i
+/// The document rules' view of who makes a request's changes.
+fn writer_of(auth: &DeviceAuth) -> Writer<'_> {
+    Writer {
+        user_id: &auth.user.id,
+        device_id: &auth.device_id,
+        role: match auth.user.role {
+            Role::Inspector => WriterRole::Inspector,
+            Role::Supervisor | Role::Admin => WriterRole::Reviewer,
+        },
+    }
 }
 
-fn same_header(a: &Inspection, b: &Inspection) -> bool {
-    a.id == b.id
-        && a.community_id == b.community_id
-        && a.standard_id == b.standard_id
-        && a.standard_version == b.standard_version
-        && a.kind == b.kind
-        && a.created_by == b.created_by
-        && a.created_device_id == b.created_device_id
-        && a.started_at_ms == b.started_at_ms
-}
-
-/// Checks what the new changes did, given the document before and after them.
-fn authorise_write(
+/// The access rule for writing an inspection (which inspections a user may write at all); what
+/// the changes may do is the document rules' judgement (`fenlei_core::inspection::check_write`).
+fn authorise_inspection_access(
     auth: &DeviceAuth,
     id: &str,
     before: Option<&Inspection>,
     after: &Inspection,
     community: Option<&Community>,
 ) -> ServerResult<()> {
-    let review_event = |k: &WorkflowEventKind| {
-        matches!(
-            k,
-            WorkflowEventKind::StatusChanged {
-                to: InspectionStatus::Approved | InspectionStatus::Returned
-            }
-        )
-    };
-    let new_events: Vec<_> = match before {
-        Some(b) => after
-            .events
-            .iter()
-            .filter(|e| !b.events.contains(e))
-            .collect(),
-        None => after.events.iter().collect(),
-    };
     match (auth.user.role, before) {
         (Role::Inspector, None) => {
-            if after.created_by != auth.user.id || after.created_device_id != auth.device_id {
-                return Err(forbidden(
-                    id,
-                    "a new inspection must be created by this device's user",
-                ));
-            }
             if community.is_none() {
                 return Err(forbidden(id, "unknown community"));
             }
@@ -134,40 +105,12 @@ fn authorise_write(
                     "community outside this inspector's assignments",
                 ));
             }
-            if after.status != InspectionStatus::Draft
-                && after.status != InspectionStatus::Submitted
-            {
-                return Err(forbidden(id, "inspectors cannot review inspections"));
-            }
         }
         (Role::Inspector, Some(b)) => {
-            let assigned = b.created_by == auth.user.id
-                || b.inspectors.contains(&auth.user.id)
-                || in_scope(auth, &b.community_id, community);
-            if !assigned {
+            if !can_read(auth, b, community) {
                 return Err(forbidden(
                     id,
                     "not an inspection this inspector created or is assigned to",
-                ));
-            }
-            if !same_header(b, after) {
-                return Err(forbidden(id, "the inspection's header cannot change"));
-            }
-            if after.status != b.status
-                && matches!(
-                    after.status,
-                    InspectionStatus::Approved | InspectionStatus::Returned
-                )
-            {
-                return Err(forbidden(
-                    id,
-                    "inspectors cannot approve or return inspections",
-                ));
-            }
-            if new_events.iter().any(|e| review_event(&e.kind)) {
-                return Err(forbidden(
-                    id,
-                    "inspectors cannot approve or return inspections",
                 ));
             }
         }
@@ -175,15 +118,6 @@ fn authorise_write(
         (Role::Supervisor | Role::Admin, Some(b)) => {
             if !can_read(auth, b, community) {
                 return Err(forbidden(id, "outside this supervisor's scope"));
-            }
-            if without_review(b) != without_review(after) {
-                return Err(forbidden(
-                    id,
-                    "supervisors change only the review status and comments",
-                ));
-            }
-            if new_events.iter().any(|e| !review_event(&e.kind)) {
-                return Err(forbidden(id, "supervisors only approve or return"));
             }
         }
     }
@@ -204,14 +138,15 @@ fn process_doc(
     device_actor: &automerge::ActorId,
     msg: &DocMessage,
     protocol: u32,
+    budget: &mut DecodeBudget,
 ) -> ServerResult<Outcome> {
     let id = msg.id.as_str();
     let bytes = B64
         .decode(msg.message.as_bytes())
         .map_err(|_| ServerError::BadRequest(format!("document {id}: message is not base64")))?;
-    let message = guarded(id, || {
-        Message::decode(&bytes).map_err(|e| invalid(id, format!("not a sync message: {e}")))
-    })?;
+    // Walked and bounded before automerge allocates anything for it: chunk types, deflated
+    // sizes (one budget for the whole request), bloom filter parameters.
+    let message = decode_sync_message(id, &bytes, budget)?;
     // One read: the feed position, the kind and the bytes agree, and what the checks below
     // compare is exactly what the message is merged into.
     let stored = storage.sync_view(id)?;
@@ -278,21 +213,27 @@ fn process_doc(
             if protocol < 2 {
                 return Err(forbidden(id, "rectification tasks need sync protocol 2"));
             }
-            let after = guarded(id, || {
-                Ok(RectificationDoc::load(id, &saved, SERVER_DEVICE)?.read()?)
+            let after_doc = guarded(id, || {
+                Ok(RectificationDoc::load(id, &saved, SERVER_DEVICE)?)
             })?;
+            let after = after_doc.read()?;
             let community = match &community {
                 Some(c) => Some(c.clone()),
                 None => storage.community(&after.community_id)?,
             };
             let scoped = in_scope(auth, &after.community_id, community.as_ref());
-            crate::supervision::authorise_task_write(
+            crate::supervision::authorise_task_access(
                 auth,
                 id,
                 before_task.as_ref(),
-                &after,
                 community.is_some(),
                 scoped,
+            )?;
+            fenlei_core::rectification::check_write(
+                before_task.as_ref(),
+                &after_doc,
+                &new_changes,
+                &writer_of(auth),
             )?;
         } else {
             // The merged result must be a valid inspection (strict decode + layout check).
@@ -305,7 +246,16 @@ fn process_doc(
                 Some(c) => Some(c.clone()),
                 None => storage.community(&after.community_id)?,
             };
-            authorise_write(auth, id, before.as_ref(), &after, community.as_ref())?;
+            authorise_inspection_access(auth, id, before.as_ref(), &after, community.as_ref())?;
+            let standard =
+                storage.published_standard(&after.standard_id, &after.standard_version)?;
+            check_write(
+                before.as_ref(),
+                &after_doc,
+                &new_changes,
+                &writer_of(auth),
+                standard.as_deref(),
+            )?;
         }
         // A whole save: the store's strict decoder checks received bytes as a document.
         persist = Some(saved);
@@ -381,10 +331,11 @@ pub fn handle_sync(
         }
     }
     let actor = actor_of(&auth.device_id)?;
+    let mut budget = DecodeBudget::per_request();
     let outcomes = request
         .docs
         .iter()
-        .map(|d| process_doc(storage, auth, &actor, d, request.protocol))
+        .map(|d| process_doc(storage, auth, &actor, d, request.protocol, &mut budget))
         .collect::<ServerResult<Vec<_>>>()?;
 
     let batch: Vec<(String, Vec<u8>)> = outcomes

@@ -130,7 +130,7 @@ fn tasks_of(store: &Store) -> Vec<fenlei_core::store::RectificationSummary> {
 }
 
 #[test]
-fn a_review_on_the_server_and_an_offline_amendment_both_survive() {
+fn an_amendment_made_offline_while_approved_waits_for_the_return() {
     let c = city();
     let url = c.server.url();
     let id = submitted_with_finding(&c.a, &c.communities[0]);
@@ -197,8 +197,19 @@ fn a_review_on_the_server_and_an_offline_amendment_both_survive() {
     );
     assert_eq!(status, 404);
 
-    // The device syncs: its amendment goes up, the review comes down; both stand.
-    c.a.sync();
+    // The device syncs: the review comes down; the amendment made offline while the
+    // supervisor approved is refused (an approved inspection is not edited), stays on the
+    // device and is reported, and nothing of it reaches the server.
+    let report = c.a.sync_allowing_refusals();
+    assert_eq!(report.rejected.len(), 1, "{:?}", report.rejected);
+    assert_eq!(report.rejected[0].id, id);
+    assert!(
+        report.rejected[0]
+            .reason
+            .contains("approved inspection is not edited"),
+        "{}",
+        report.rejected[0].reason
+    );
     let i = c.a.store.inspection(&id).unwrap();
     assert_eq!(i.status, InspectionStatus::Approved);
     assert!(i.answers.iter().any(|a| a.answer.item_code == "A01"));
@@ -213,15 +224,6 @@ fn a_review_on_the_server_and_an_offline_amendment_both_survive() {
         fenlei_server::supervision::server_actor("review", "sup"),
         "the server's review actor for this supervisor"
     );
-    assert!(
-        history
-            .iter()
-            .any(|h| h.by == "insp.a" && h.text.as_deref() == Some("补录宣传栏问题"))
-    );
-
-    // The supervisor's own device and the server's detail agree.
-    c.sup.sync();
-    assert_eq!(c.sup.store.inspection(&id).unwrap(), i);
     let (status, body) = http(
         "GET",
         &format!("{url}/v1/inspections/{id}"),
@@ -231,14 +233,16 @@ fn a_review_on_the_server_and_an_offline_amendment_both_survive() {
     assert_eq!(status, 200);
     let detail = json_of(&body);
     assert_eq!(detail["inspection"]["status"], "approved");
-    let actions: Vec<&str> = detail["history"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|h| h["action"].as_str().unwrap())
-        .collect();
-    assert!(actions.contains(&"status") && actions.contains(&"answer"));
-    // Returning the approved inspection is still possible (approved → returned).
+    let server_answers = detail["inspection"]["answers"].as_array().unwrap();
+    assert!(
+        !server_answers
+            .iter()
+            .any(|a| a["answer"]["item_code"] == "A01"),
+        "the approved inspection on the server keeps the answers the supervisor approved"
+    );
+
+    // The supervisor returns it (approved → returned); the waiting amendment then goes up on
+    // the next sync, with its reason, and both devices and the server agree.
     let (status, body) = http(
         "POST",
         &review,
@@ -248,9 +252,32 @@ fn a_review_on_the_server_and_an_offline_amendment_both_survive() {
     assert_eq!(status, 200);
     assert_eq!(json_of(&body)["status"], "returned");
     c.a.sync();
-    assert_eq!(
-        c.a.store.inspection(&id).unwrap().status,
-        InspectionStatus::Returned
+    let i = c.a.store.inspection(&id).unwrap();
+    assert_eq!(i.status, InspectionStatus::Returned);
+    assert!(i.answers.iter().any(|a| a.answer.item_code == "A01"));
+    assert!(
+        c.a.store
+            .history(&id)
+            .unwrap()
+            .iter()
+            .any(|h| h.by == "insp.a" && h.text.as_deref() == Some("补录宣传栏问题"))
+    );
+    c.sup.sync();
+    assert_eq!(c.sup.store.inspection(&id).unwrap(), i);
+    let (_, body) = http(
+        "GET",
+        &format!("{url}/v1/inspections/{id}"),
+        &c.sup.token,
+        None,
+    );
+    let detail = json_of(&body);
+    assert_eq!(detail["inspection"]["status"], "returned");
+    assert!(
+        detail["inspection"]["answers"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|a| a["answer"]["item_code"] == "A01")
     );
 }
 

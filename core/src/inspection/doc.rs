@@ -3,40 +3,30 @@
 //! Every edit is one automerge change whose message is a small JSON object naming the user and
 //! the action, so the history can say who changed what; the change's actor is the device.
 
+use super::rules::{self, Edit};
 use super::{
     AnswerConflict, EditContext, EvidenceRef, GpsFix, HistoryEntry, Inspection, InspectionKind,
     InspectionStatus, MediaKind, NewInspection, RecordedAnswer, WorkflowEvent, WorkflowEventKind,
     apply_strictly, guarded,
 };
 use crate::answer::{AnswerValue, ItemAnswer, OccurrenceCount};
+use crate::docrules::{ChangeNote, Fields};
 use crate::geo::LatLon;
 use crate::{CoreError, Result};
 use automerge::transaction::{CommitOptions, Transactable};
 use automerge::{
     ActorId, AutoCommit, ChangeHash, ObjId, ObjType, ROOT, ReadDoc, ScalarValue, Value,
 };
-use serde::{Deserialize, Serialize};
 
 /// The layout version written into every document (`schema`).
 pub const DOCUMENT_SCHEMA: u64 = 1;
-const DOC_TYPE: &str = "inspection";
+pub(super) const DOC_TYPE: &str = "inspection";
 
 /// One inspection document with the device it is edited on.
 #[derive(Debug, Clone)]
 pub struct InspectionDoc {
     id: String,
     doc: AutoCommit,
-}
-
-/// The JSON in every change message.
-#[derive(Debug, Default, Serialize, Deserialize)]
-struct ChangeNote {
-    by: String,
-    action: String,
-    #[serde(skip_serializing_if = "Option::is_none", default)]
-    item: Option<String>,
-    #[serde(skip_serializing_if = "Option::is_none", default)]
-    text: Option<String>,
 }
 
 /// The device id apps see for an automerge actor: a UUID when the actor is one (ours always
@@ -132,23 +122,21 @@ impl InspectionDoc {
                 id: id.to_string(),
                 doc: doc.with_actor(actor),
             };
-            made.check_layout()?;
+            check_layout(id, &made.doc)?;
             Ok(made)
         })?;
         Ok(doc)
     }
 
     /// Applies changes received from elsewhere (incremental saves or a whole document). The
-    /// bytes are applied to a copy first: if they fail to decode, or leave a document that is
-    /// not a valid inspection, nothing changes here.
+    /// bytes are applied to a copy first: if they fail to decode, leave a document that is not
+    /// a valid inspection, or make changes no writer may make (docs/inspection-document.md,
+    /// "Rules"), nothing changes here.
     pub fn apply_bytes(&mut self, bytes: &[u8]) -> Result<usize> {
         let id = self.id.clone();
-        let (doc, n) = apply_strictly(&id, &self.doc, bytes, |doc| {
-            InspectionDoc {
-                id: id.clone(),
-                doc: doc.clone(),
-            }
-            .check_layout()
+        let (doc, n) = apply_strictly(&id, &self.doc, bytes, |before, after| {
+            check_layout(&id, after)?;
+            rules::check_received(&id, before, after)
         })?;
         self.doc = doc;
         Ok(n)
@@ -196,6 +184,10 @@ impl InspectionDoc {
     /// The underlying automerge document (for sync).
     pub fn automerge(&mut self) -> &mut AutoCommit {
         &mut self.doc
+    }
+
+    pub(crate) fn doc(&self) -> &AutoCommit {
+        &self.doc
     }
 
     // ----- edits -------------------------------------------------------------------------
@@ -278,11 +270,7 @@ impl InspectionDoc {
                 to: to.to_string(),
             });
         }
-        if to == InspectionStatus::Returned && comment.is_none_or(|c| c.trim().is_empty()) {
-            return Err(CoreError::InvalidArgument(
-                "returning an inspection needs a comment".into(),
-            ));
-        }
+        rules::return_comment(to, comment).map_err(|b| CoreError::InvalidArgument(b.reason))?;
         let result = (|| -> std::result::Result<(), automerge::AutomergeError> {
             self.doc.put(ROOT, "status", to.as_str())?;
             if to == InspectionStatus::Submitted && self.doc.get(ROOT, "ended_at")?.is_none() {
@@ -297,6 +285,7 @@ impl InspectionDoc {
     /// Appends a GPS fix (start, track point, submit...).
     pub fn add_gps_fix(&mut self, fix: &GpsFix, by: &str) -> Result<()> {
         check_fix(fix)?;
+        self.check_edit(Edit::AddFix, "fix added")?;
         let result = self.put_fix(fix);
         self.finish(result, by, "gps", None, None, fix.at_ms)
     }
@@ -310,6 +299,7 @@ impl InspectionDoc {
         for f in fixes {
             check_fix(f)?;
         }
+        self.check_edit(Edit::AddFix, "fix added")?;
         let result = fixes.iter().try_for_each(|f| self.put_fix(f));
         self.finish(result, by, "track", None, None, last)
     }
@@ -338,6 +328,8 @@ impl InspectionDoc {
     pub fn add_evidence(&mut self, evidence: &EvidenceRef) -> Result<()> {
         check_sha256(&evidence.sha256)?;
         non_blank(&evidence.item_code, "item code")?;
+        non_blank(&evidence.added_by, "user id")?;
+        self.check_edit(Edit::AddEvidence, "evidence added")?;
         let key = evidence_key(&evidence.item_code, &evidence.sha256);
         let result = (|| -> std::result::Result<(), automerge::AutomergeError> {
             let map = self.container("evidence")?;
@@ -367,6 +359,7 @@ impl InspectionDoc {
         by: &str,
         at_ms: i64,
     ) -> Result<()> {
+        self.check_edit(Edit::RemoveEvidence, "evidence removed")?;
         let key = evidence_key(item_code, sha256);
         let map = self
             .container("evidence")
@@ -385,13 +378,7 @@ impl InspectionDoc {
         if let Some(loc) = ctx.location {
             crate::geo::validate(loc)?;
         }
-        let status = self.status()?;
-        if status == InspectionStatus::Approved {
-            return Err(CoreError::InvalidTransition {
-                from: status.to_string(),
-                to: "amended".into(),
-            });
-        }
+        let status = self.check_edit(Edit::Answer, "amended")?;
         if !status.needs_amendment_reason() {
             return Ok(None);
         }
@@ -399,6 +386,17 @@ impl InspectionDoc {
             Some(reason) if !reason.is_empty() => Ok(Some(reason.to_string())),
             _ => Err(CoreError::AmendmentReasonRequired(self.id.clone())),
         }
+    }
+
+    /// Asks the workflow whether the inspection takes this edit in its current status; returns
+    /// the status.
+    fn check_edit(&self, edit: Edit, what: &str) -> Result<InspectionStatus> {
+        let status = self.status()?;
+        rules::edit_allowed(status, edit).map_err(|_| CoreError::InvalidTransition {
+            from: status.to_string(),
+            to: what.into(),
+        })?;
+        Ok(status)
     }
 
     fn push_event(
@@ -465,7 +463,7 @@ impl InspectionDoc {
             item: item.map(str::to_string),
             text: text.map(str::to_string),
         };
-        let message = serde_json::to_string(&note).unwrap_or_default();
+        let message = note.encode();
         self.doc.commit_with(
             CommitOptions::default()
                 .with_message(message)
@@ -487,52 +485,6 @@ impl InspectionDoc {
             Ok(Some((Value::Object(_), id))) => Some(id),
             _ => None,
         }
-    }
-
-    /// Checks the document is an inspection of a layout this build reads.
-    fn check_layout(&self) -> Result<()> {
-        let id = &self.id;
-        if str_at(&self.doc, &ROOT, "type").as_deref() != Some(DOC_TYPE) {
-            return Err(corrupt(id, "not an inspection document"));
-        }
-        match uint_at(&self.doc, &ROOT, "schema") {
-            Some(v) if v <= DOCUMENT_SCHEMA => {}
-            Some(v) => {
-                return Err(corrupt(
-                    id,
-                    format!("document schema {v} is newer than this build reads"),
-                ));
-            }
-            None => return Err(corrupt(id, "missing schema")),
-        }
-        if str_at(&self.doc, &ROOT, "id").as_deref() != Some(id.as_str()) {
-            return Err(corrupt(id, "document id does not match"));
-        }
-        for (key, kind) in [
-            ("answers", ObjType::Map),
-            ("gps", ObjType::List),
-            ("evidence", ObjType::Map),
-            ("events", ObjType::List),
-            ("inspectors", ObjType::Map),
-        ] {
-            match self.doc.get(ROOT, key) {
-                Ok(Some((Value::Object(t), _))) if t == kind => {}
-                _ => return Err(corrupt(id, format!("missing or mistyped {key}"))),
-            }
-        }
-        for key in [
-            "community_id",
-            "standard_id",
-            "standard_version",
-            "created_by",
-        ] {
-            if str_at(&self.doc, &ROOT, key).is_none() {
-                return Err(corrupt(id, format!("missing {key}")));
-            }
-        }
-        self.kind()?;
-        self.status()?;
-        Ok(())
     }
 
     /// The standard id and version the inspection is pinned to (cheap: two lookups).
@@ -656,24 +608,7 @@ impl InspectionDoc {
         };
         self.doc
             .list_range(&events, ..)
-            .filter_map(|item| {
-                let f = Fields::of(&self.doc, &item.id());
-                let kind = match f.str("kind")?.as_str() {
-                    "status" => WorkflowEventKind::StatusChanged {
-                        to: InspectionStatus::parse(&f.str("to")?)?,
-                    },
-                    "amendment" => WorkflowEventKind::Amended,
-                    _ => return None,
-                };
-                Some(WorkflowEvent {
-                    kind,
-                    by: f.str("by").unwrap_or_default(),
-                    device_id: f.str("device").unwrap_or_default(),
-                    at_ms: f.time("at").unwrap_or_default(),
-                    text: f.str("text"),
-                    item_code: f.str("item"),
-                })
-            })
+            .filter_map(|item| read_event(&Fields::of(&self.doc, &item.id())))
             .collect()
     }
 
@@ -745,7 +680,7 @@ impl InspectionDoc {
             .map(|change| {
                 let note = change
                     .message()
-                    .and_then(|m| serde_json::from_str::<ChangeNote>(m).ok())
+                    .and_then(|m| ChangeNote::parse(Some(m)))
                     .unwrap_or_else(|| ChangeNote {
                         action: "other".into(),
                         ..Default::default()
@@ -765,8 +700,27 @@ impl InspectionDoc {
     }
 }
 
-fn evidence_key(item_code: &str, sha256: &str) -> String {
+pub(super) fn evidence_key(item_code: &str, sha256: &str) -> String {
     format!("{item_code}/{sha256}")
+}
+
+/// One workflow event entry (docs/inspection-document.md, "Event map").
+pub(super) fn read_event(f: &Fields) -> Option<WorkflowEvent> {
+    let kind = match f.str("kind")?.as_str() {
+        "status" => WorkflowEventKind::StatusChanged {
+            to: InspectionStatus::parse(&f.str("to")?)?,
+        },
+        "amendment" => WorkflowEventKind::Amended,
+        _ => return None,
+    };
+    Some(WorkflowEvent {
+        kind,
+        by: f.str("by").unwrap_or_default(),
+        device_id: f.str("device").unwrap_or_default(),
+        at_ms: f.time("at").unwrap_or_default(),
+        text: f.str("text"),
+        item_code: f.str("item"),
+    })
 }
 
 fn check_sha256(hex: &str) -> Result<()> {
@@ -811,7 +765,7 @@ fn write_answer(
     Ok(())
 }
 
-fn read_answer(doc: &AutoCommit, entry: &ObjId, item: &str) -> Option<RecordedAnswer> {
+pub(super) fn read_answer(doc: &AutoCommit, entry: &ObjId, item: &str) -> Option<RecordedAnswer> {
     let f = Fields::of(doc, entry);
     let value = match f.str("value")?.as_str() {
         "not_applicable" => AnswerValue::NotApplicable,
@@ -859,91 +813,29 @@ fn read_answer(doc: &AutoCommit, entry: &ObjId, item: &str) -> Option<RecordedAn
     })
 }
 
-/// The fields of one map read in a single pass. Automerge's `get` seeks per key, which made
-/// reading a 25-answer inspection ~10× slower than iterating each map once.
-struct Fields(Vec<(String, Field)>);
-
-enum Field {
-    Scalar(ScalarValue),
-    Object(ObjId),
-}
-
-impl Field {
-    fn as_uint(&self) -> Option<u64> {
-        match self {
-            Field::Scalar(ScalarValue::Uint(n)) => Some(*n),
-            Field::Scalar(ScalarValue::Int(n)) => u64::try_from(*n).ok(),
-            _ => None,
+/// Checks the document is an inspection of a layout this build reads: first what says which
+/// document it is (a failure: `CorruptDocument`), then every key against the schema
+/// (`RuleBroken` naming the field).
+fn check_layout(id: &str, doc: &AutoCommit) -> Result<()> {
+    if str_at(doc, &ROOT, "type").as_deref() != Some(DOC_TYPE) {
+        return Err(corrupt(id, "not an inspection document"));
+    }
+    match uint_at(doc, &ROOT, "schema") {
+        Some(v) if v <= DOCUMENT_SCHEMA => {}
+        Some(v) => {
+            return Err(corrupt(
+                id,
+                format!("document schema {v} is newer than this build reads"),
+            ));
         }
+        None => return Err(corrupt(id, "missing schema")),
     }
-}
-
-impl Fields {
-    fn of(doc: &AutoCommit, obj: &ObjId) -> Fields {
-        Fields(
-            doc.map_range(obj, ..)
-                .map(|item| {
-                    let field = match &item.value {
-                        automerge::ValueRef::Object(_) => Field::Object(item.id()),
-                        automerge::ValueRef::Scalar(s) => Field::Scalar(ScalarValue::from(s)),
-                    };
-                    (item.key.into_owned(), field)
-                })
-                .collect(),
-        )
+    if str_at(doc, &ROOT, "id").as_deref() != Some(id) {
+        return Err(corrupt(id, "document id does not match"));
     }
-
-    fn get(&self, key: &str) -> Option<&Field> {
-        self.0.iter().find(|(k, _)| k == key).map(|(_, f)| f)
-    }
-
-    fn scalar(&self, key: &str) -> Option<&ScalarValue> {
-        match self.get(key)? {
-            Field::Scalar(s) => Some(s),
-            Field::Object(_) => None,
-        }
-    }
-
-    fn obj(&self, key: &str) -> Option<ObjId> {
-        match self.get(key)? {
-            Field::Object(id) => Some(id.clone()),
-            Field::Scalar(_) => None,
-        }
-    }
-
-    fn str(&self, key: &str) -> Option<String> {
-        match self.scalar(key)? {
-            ScalarValue::Str(s) => Some(s.to_string()),
-            _ => None,
-        }
-    }
-
-    fn uint(&self, key: &str) -> Option<u64> {
-        self.get(key)?.as_uint()
-    }
-
-    fn f64(&self, key: &str) -> Option<f64> {
-        match self.scalar(key)? {
-            ScalarValue::F64(x) if x.is_finite() => Some(*x),
-            ScalarValue::Int(n) => Some(*n as f64),
-            ScalarValue::Uint(n) => Some(*n as f64),
-            _ => None,
-        }
-    }
-
-    fn time(&self, key: &str) -> Option<i64> {
-        match self.scalar(key)? {
-            ScalarValue::Timestamp(t) | ScalarValue::Int(t) => Some(*t),
-            _ => None,
-        }
-    }
-
-    fn bool(&self, key: &str) -> Option<bool> {
-        match self.scalar(key)? {
-            ScalarValue::Boolean(b) => Some(*b),
-            _ => None,
-        }
-    }
+    rules::check_schema(doc, id)
+        .map(|_| ())
+        .map_err(|b| b.into_error(id))
 }
 
 /// One scalar by key, for the few single lookups (layout check, status).

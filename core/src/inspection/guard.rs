@@ -44,13 +44,117 @@ pub(crate) fn refuse_foreign_chunks(doc_id: &str, bytes: &[u8]) -> Result<()> {
 
 /// [`refuse_foreign_chunks`]'s walk; returns how many bytes the deflated parts inflate to.
 fn inflate_within_budget(doc_id: &str, bytes: &[u8]) -> Result<u64> {
+    let mut budget = DecodeBudget::per_request();
+    walk_chunks(doc_id, bytes, &mut budget)?;
+    Ok(MAX_INFLATED_BYTES - budget.left)
+}
+
+/// What the untrusted automerge bytes of one request (or one received reply, or one stored
+/// document) may still cost: the bytes their deflated parts may inflate to, together. One
+/// budget per request, so a request of many small deflate bombs costs no more than one.
+#[derive(Debug)]
+pub struct DecodeBudget {
+    left: u64,
+}
+
+impl DecodeBudget {
+    /// [`MAX_INFLATED_BYTES`] for everything one request carries.
+    pub fn per_request() -> DecodeBudget {
+        DecodeBudget {
+            left: MAX_INFLATED_BYTES,
+        }
+    }
+}
+
+/// Bloom filter parameters a sync message may declare: automerge writes 10 bits per entry and
+/// 7 probes. A filter with entries but no bits makes automerge divide by zero, and a huge probe
+/// count makes it allocate gigabytes when it answers, so both are refused before it parses.
+const MAX_BLOOM_BITS_PER_ENTRY: u64 = 64;
+const MAX_BLOOM_PROBES: u64 = 64;
+
+/// Decodes an untrusted automerge sync message: its layout is walked first (message type,
+/// hashes, bloom filter parameters, change chunks), every change chunk goes through the chunk
+/// checks of [`refuse_foreign_chunks`] under `budget`, and only then does automerge decode it,
+/// behind the panic guard. Used by the server on every request and by the device on every reply.
+pub fn decode_sync_message(
+    doc_id: &str,
+    bytes: &[u8],
+    budget: &mut DecodeBudget,
+) -> Result<automerge::sync::Message> {
+    let refuse = |reason: &str| CoreError::CorruptDocument {
+        id: doc_id.to_string(),
+        reason: format!("not a sync message: {reason}"),
+    };
+    let mut r = Reader { bytes, at: 0 };
+    let chunks = (|| -> std::result::Result<Vec<&[u8]>, &'static str> {
+        match r.take(1).ok_or("empty")?[0] {
+            0x42 | 0x43 => {}
+            _ => return Err("unknown message type"),
+        }
+        for _ in 0..2 {
+            // heads, need
+            let n = r.leb128().ok_or("truncated")?;
+            r.take(n.checked_mul(32).ok_or("too many hashes")?)
+                .ok_or("truncated")?;
+        }
+        for _ in 0..r.leb128().ok_or("truncated")? {
+            let n = r.leb128().ok_or("truncated")?;
+            r.take(n.checked_mul(32).ok_or("too many hashes")?)
+                .ok_or("truncated")?;
+            let len = r.leb128().ok_or("truncated")?;
+            let bloom = r.take(len).ok_or("truncated")?;
+            check_bloom(bloom)?;
+        }
+        let mut chunks = Vec::new();
+        for _ in 0..r.leb128().ok_or("truncated")? {
+            let len = r.leb128().ok_or("truncated")?;
+            chunks.push(r.take(len).ok_or("truncated")?);
+        }
+        Ok(chunks)
+    })()
+    .map_err(refuse)?;
+    for chunk in chunks {
+        walk_chunks(doc_id, chunk, budget)?;
+    }
+    guarded(doc_id, || {
+        automerge::sync::Message::decode(bytes).map_err(|e| refuse(&e.to_string()))
+    })
+}
+
+fn check_bloom(bloom: &[u8]) -> std::result::Result<(), &'static str> {
+    if bloom.is_empty() {
+        return Ok(());
+    }
+    let mut r = Reader {
+        bytes: bloom,
+        at: 0,
+    };
+    let entries = r.leb128().ok_or("truncated bloom filter")?;
+    let bits_per_entry = r.leb128().ok_or("truncated bloom filter")?;
+    let probes = r.leb128().ok_or("truncated bloom filter")?;
+    if entries > u64::from(u32::MAX)
+        || bits_per_entry > MAX_BLOOM_BITS_PER_ENTRY
+        || probes > MAX_BLOOM_PROBES
+    {
+        return Err("bloom filter parameters out of range");
+    }
+    if entries > 0 && (bits_per_entry == 0 || probes == 0) {
+        return Err("a bloom filter with entries needs bits and probes");
+    }
+    let bits = (entries * bits_per_entry).div_ceil(8);
+    if bloom.len() - r.at != bits as usize {
+        return Err("bloom filter size does not match its parameters");
+    }
+    Ok(())
+}
+
+/// Walks the chunks of `bytes`, refusing foreign chunk types and inflating deflated parts into
+/// the counting sink under `budget`.
+fn walk_chunks(doc_id: &str, bytes: &[u8], budget: &mut DecodeBudget) -> Result<()> {
     const MAGIC: [u8; 4] = [0x85, 0x6f, 0x4a, 0x83];
     let refuse = |reason: String| CoreError::CorruptDocument {
         id: doc_id.to_string(),
         reason,
-    };
-    let mut budget = InflateBudget {
-        left: MAX_INFLATED_BYTES,
     };
     let mut rest = bytes;
     while rest.len() >= 9 && rest[..4] == MAGIC {
@@ -71,15 +175,10 @@ fn inflate_within_budget(doc_id: &str, bytes: &[u8]) -> Result<u64> {
         }
         rest = &rest[header.at..];
     }
-    Ok(MAX_INFLATED_BYTES - budget.left)
+    Ok(())
 }
 
-/// The bytes automerge may still inflate for the input being walked.
-struct InflateBudget {
-    left: u64,
-}
-
-impl InflateBudget {
+impl DecodeBudget {
     fn inflate(&mut self, deflated: &[u8], what: &str) -> std::result::Result<(), String> {
         use std::io::Read;
         let inflater = flate2::bufread::DeflateDecoder::new(deflated);
@@ -164,7 +263,7 @@ impl<'a> Reader<'a> {
 
 /// Applies bytes received from elsewhere (incremental changes or a whole save) to a copy of
 /// `doc`, strictly and behind the panic guard, and returns the copy with the number of changes
-/// applied once `check_layout` accepts it; `doc` itself is never touched, so refused bytes change
+/// applied once `check(heads of doc, copy)` accepts it (layout and document rules); `doc` itself is never touched, so refused bytes change
 /// nothing. `load_incremental` silently drops a damaged tail (it is made for appended files), so
 /// the bytes are first parsed whole — after the document's own bytes, so that incremental changes
 /// find the changes they depend on.
@@ -172,7 +271,7 @@ pub(crate) fn apply_strictly(
     doc_id: &str,
     doc: &AutoCommit,
     bytes: &[u8],
-    check_layout: impl FnOnce(&AutoCommit) -> Result<()>,
+    check: impl FnOnce(&[automerge::ChangeHash], &mut AutoCommit) -> Result<()>,
 ) -> Result<(AutoCommit, usize)> {
     let corrupt = |e: automerge::AutomergeError| CoreError::CorruptDocument {
         id: doc_id.to_string(),
@@ -181,6 +280,7 @@ pub(crate) fn apply_strictly(
     refuse_foreign_chunks(doc_id, bytes)?;
     guarded(doc_id, || {
         let mut candidate = doc.clone();
+        let heads = candidate.get_heads();
         let mut whole = candidate.save();
         whole.extend_from_slice(bytes);
         AutoCommit::load_with_options(
@@ -191,7 +291,7 @@ pub(crate) fn apply_strictly(
         )
         .map_err(corrupt)?;
         let n = candidate.load_incremental(bytes).map_err(corrupt)?;
-        check_layout(&candidate)?;
+        check(&heads, &mut candidate)?;
         Ok((candidate, n))
     })
 }

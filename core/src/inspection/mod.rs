@@ -6,10 +6,13 @@
 
 mod doc;
 mod guard;
+mod rules;
 
 pub use doc::{InspectionDoc, actor_of, device_id_of};
-pub use guard::load_automerge;
+pub use guard::{DecodeBudget, decode_sync_message, load_automerge};
 pub(crate) use guard::{apply_strictly, guarded, refuse_foreign_chunks};
+pub use rules::check_write;
+pub(crate) use rules::{list_entries, map_entries};
 
 use crate::answer::ItemAnswer;
 use crate::geo::LatLon;

@@ -2,17 +2,18 @@
 //! is one change whose message is the same small JSON note inspections use (who, what), so the
 //! task's history reads like an inspection's.
 
+use super::rules;
 use super::{
     ClosureEvidence, EVIDENCE_KINDS, FollowUp, NewRectification, Rectification, RectificationEvent,
     RectificationStatus,
 };
+use crate::docrules::ChangeNote;
 use crate::inspection::{
     HistoryEntry, actor_of, apply_strictly, device_id_of, guarded, refuse_foreign_chunks,
 };
 use crate::{CoreError, Result};
 use automerge::transaction::{CommitOptions, Transactable};
 use automerge::{AutoCommit, ChangeHash, ObjId, ObjType, ROOT, ReadDoc, ScalarValue, Value};
-use serde::{Deserialize, Serialize};
 
 /// The layout version written into every task document (`schema`).
 pub const TASK_SCHEMA: u64 = 1;
@@ -25,16 +26,6 @@ const CST_MS: i64 = 8 * 3_600_000;
 pub struct RectificationDoc {
     id: String,
     doc: AutoCommit,
-}
-
-#[derive(Debug, Default, Serialize, Deserialize)]
-struct ChangeNote {
-    by: String,
-    action: String,
-    #[serde(skip_serializing_if = "Option::is_none", default)]
-    item: Option<String>,
-    #[serde(skip_serializing_if = "Option::is_none", default)]
-    text: Option<String>,
 }
 
 fn corrupt(id: &str, reason: impl Into<String>) -> CoreError {
@@ -169,6 +160,7 @@ impl RectificationDoc {
                 doc: doc.with_actor(actor),
             };
             made.check_layout()?;
+            rules::check_schema(&made.doc, id).map_err(|b| b.into_error(id))?;
             Ok(made)
         })
     }
@@ -176,12 +168,13 @@ impl RectificationDoc {
     /// Applies received bytes to a copy, strictly; nothing changes if they are refused.
     pub fn apply_bytes(&mut self, bytes: &[u8]) -> Result<usize> {
         let id = self.id.clone();
-        let (doc, n) = apply_strictly(&id, &self.doc, bytes, |doc| {
+        let (doc, n) = apply_strictly(&id, &self.doc, bytes, |before, after| {
             RectificationDoc {
                 id: id.clone(),
-                doc: doc.clone(),
+                doc: after.clone(),
             }
-            .check_layout()
+            .check_layout()?;
+            rules::check_received(&id, before, after)
         })?;
         self.doc = doc;
         Ok(n)
@@ -216,6 +209,10 @@ impl RectificationDoc {
         &mut self.doc
     }
 
+    pub(crate) fn doc(&self) -> &AutoCommit {
+        &self.doc
+    }
+
     // ----- edits -------------------------------------------------------------------------
 
     /// Moves the task along its loop. Submitting for closure and closing need every required
@@ -236,21 +233,8 @@ impl RectificationDoc {
                 to: to.to_string(),
             });
         }
-        if to == RectificationStatus::Reopened && comment.is_none_or(|c| c.trim().is_empty()) {
-            return Err(invalid("reopening a rectification task needs a comment"));
-        }
-        if matches!(
-            to,
-            RectificationStatus::Submitted | RectificationStatus::Closed
-        ) {
-            let missing = self.read()?.missing_evidence();
-            if !missing.is_empty() {
-                return Err(invalid(format!(
-                    "closure evidence missing: {}",
-                    missing.join(", ")
-                )));
-            }
-        }
+        rules::reopen_comment(to, comment).map_err(|b| invalid(b.reason))?;
+        rules::closure_evidence_complete(&self.read()?, to).map_err(|b| invalid(b.reason))?;
         let device = self.device_id();
         let result = (|| -> std::result::Result<(), automerge::AutomergeError> {
             self.doc.put(ROOT, "status", to.as_str())?;
@@ -302,6 +286,12 @@ impl RectificationDoc {
             Some(h) => format!("{}/{h}", e.kind),
             None => format!("{}/{}/{}", e.kind, e.by, e.at_ms),
         };
+        // Entries are never replaced (docs/rectification.md, "Rules"): the same photo again is
+        // already there.
+        let closure = self.obj("closure").map_err(am)?;
+        if matches!(self.doc.get(&closure, key.as_str()), Ok(Some(_))) {
+            return Ok(());
+        }
         let result = (|| -> std::result::Result<(), automerge::AutomergeError> {
             let map = self.obj("closure")?;
             let entry = self.doc.put_object(&map, key.as_str(), ObjType::Map)?;
@@ -376,7 +366,7 @@ impl RectificationDoc {
             item: item.map(str::to_string),
             text: text.map(str::to_string),
         };
-        let message = serde_json::to_string(&note).unwrap_or_default();
+        let message = note.encode();
         self.doc
             .commit_with(CommitOptions::default().with_message(message).with_time(at));
     }
@@ -568,7 +558,7 @@ impl RectificationDoc {
             .map(|change| {
                 let note = change
                     .message()
-                    .and_then(|m| serde_json::from_str::<ChangeNote>(m).ok())
+                    .and_then(|m| ChangeNote::parse(Some(m)))
                     .unwrap_or_else(|| ChangeNote {
                         action: "other".into(),
                         ..Default::default()

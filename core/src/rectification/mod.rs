@@ -8,8 +8,10 @@
 //! submits it for closure or reopens it.
 
 mod doc;
+mod rules;
 
 pub use doc::{RectificationDoc, TASK_SCHEMA, document_type};
+pub use rules::check_write;
 
 use crate::scoring::ScoreCard;
 use crate::standard::Standard;

@@ -16,7 +16,7 @@ pub mod media_protocol;
 pub mod protocol;
 pub mod receipts;
 
-use crate::inspection::{InspectionDoc, guarded};
+use crate::inspection::{DecodeBudget, InspectionDoc, decode_sync_message, guarded};
 use crate::progress::{CancelToken, Progress};
 use crate::store::Store;
 use crate::{CoreError, Result};
@@ -231,6 +231,60 @@ struct Session {
     stored: bool,
     server_seq: i64,
     rounds: u32,
+    /// The server refused this document's changes in this sync: one more message goes up
+    /// without them, so the device still receives what the server holds (a supervisor's review
+    /// that made the change unwelcome), and the document then stays marked for the next sync.
+    refused: Refused,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Refused {
+    No,
+    /// Refused; the pull without the device's changes is still to be sent.
+    PullNext,
+    /// The pull was sent.
+    Pulled,
+}
+
+/// A refusal the server gives for a document's changes (`403`, or `422` when they break a
+/// document rule): nothing of it was stored, and the request's other documents may sync alone.
+fn refusal(e: &CoreError) -> Option<String> {
+    match e {
+        CoreError::Forbidden(reason) => Some(reason.clone()),
+        CoreError::Server {
+            status: 422,
+            reason,
+        } => Some(reason.clone()),
+        _ => None,
+    }
+}
+
+/// Marks a document the server refused: reported, kept on the device and marked for the next
+/// sync, and given one pull (a message without its changes) unless it had that already.
+fn refuse(
+    active: &mut Vec<Session>,
+    failed: &mut HashSet<String>,
+    report: &mut SyncReport,
+    id: &str,
+    reason: String,
+) {
+    failed.insert(id.to_string());
+    match active.iter_mut().find(|s| s.id == id) {
+        Some(s) if s.refused == Refused::No => {
+            s.refused = Refused::PullNext;
+            s.state.in_flight = false;
+            s.state.have_responded = false;
+            report.rejected.push(RejectedDocument {
+                id: id.to_string(),
+                reason,
+            });
+        }
+        Some(_) => active.retain(|s| s.id != id),
+        None => report.rejected.push(RejectedDocument {
+            id: id.to_string(),
+            reason,
+        }),
+    }
 }
 
 /// The next message of `doc`'s exchange with the server, or `None` when there is nothing more to
@@ -249,6 +303,21 @@ struct Session {
 /// So once the server's heads are known, every message carries exactly the changes that are
 /// not ancestors of what the server holds (the shared heads and those of the server's heads this
 /// side has), whatever was sent before: all of a document's new changes in one request.
+/// A message that only asks: this side's heads and what it holds in common with the server.
+fn pull_message(doc: &mut AutoCommit, state: &State) -> Message {
+    Message {
+        heads: doc.get_heads(),
+        need: Vec::new(),
+        have: vec![Have {
+            last_sync: state.shared_heads.clone(),
+            bloom: BloomFilter::default(),
+        }],
+        changes: automerge::sync::ChunkList::empty(),
+        flags: None,
+        version: automerge::sync::MessageVersion::V1,
+    }
+}
+
 pub fn next_message(doc: &mut AutoCommit, state: &mut State) -> Option<Message> {
     state.sent_hashes.clear();
     if let Some(their_heads) = &state.their_heads {
@@ -354,6 +423,24 @@ impl SyncClient {
             let mut docs = Vec::new();
             let mut still = Vec::with_capacity(active.len());
             for mut s in active.drain(..) {
+                match s.refused {
+                    Refused::No => {}
+                    Refused::PullNext => {
+                        s.refused = Refused::Pulled;
+                        // The same message without the changes the server refused.
+                        let mut msg = next_message(&mut s.doc, &mut s.state)
+                            .unwrap_or_else(|| pull_message(&mut s.doc, &s.state));
+                        msg.changes = automerge::sync::ChunkList::empty();
+                        docs.push(DocMessage {
+                            id: s.id.clone(),
+                            message: B64.encode(msg.encode()),
+                        });
+                        still.push(s);
+                        continue;
+                    }
+                    // Pulled: what the server holds is stored; the refused changes wait.
+                    Refused::Pulled => continue,
+                }
                 let generated = next_message(&mut s.doc, &mut s.state);
                 let in_sync = s.state.their_heads.as_ref() == Some(&s.doc.get_heads());
                 match generated {
@@ -417,27 +504,26 @@ impl SyncClient {
             };
             let response = match self.post_sync(&request, &mut report, cancel) {
                 Ok(r) => r,
-                Err(CoreError::Forbidden(reason)) if request.docs.len() > 1 => {
-                    // The server refuses a whole request for one document out of bounds; find
-                    // it by asking for each document alone, so the others still sync.
-                    let _ = reason;
-                    self.isolate_forbidden(
-                        &request,
-                        &mut active,
-                        &mut failed,
-                        &mut report,
-                        cancel,
-                    )?;
-                    continue;
-                }
-                Err(CoreError::Forbidden(reason)) if request.docs.len() == 1 => {
-                    let id = request.docs[0].id.clone();
-                    active.retain(|s| s.id != id);
-                    failed.insert(id.clone());
-                    report.rejected.push(RejectedDocument { id, reason });
-                    continue;
-                }
-                Err(e) => return Err(e),
+                Err(e) => match refusal(&e) {
+                    // The server refuses a whole request for one document's changes; find it
+                    // by asking for each document alone, so the others still sync.
+                    Some(_) if request.docs.len() > 1 => {
+                        self.isolate_refused(
+                            &request,
+                            &mut active,
+                            &mut failed,
+                            &mut report,
+                            cancel,
+                        )?;
+                        continue;
+                    }
+                    Some(reason) if request.docs.len() == 1 => {
+                        let id = request.docs[0].id.clone();
+                        refuse(&mut active, &mut failed, &mut report, &id, reason);
+                        continue;
+                    }
+                    _ => return Err(e),
+                },
             };
 
             if want_reference {
@@ -530,6 +616,7 @@ impl SyncClient {
             stored,
             server_seq,
             rounds: 0,
+            refused: Refused::No,
         })
     }
 
@@ -551,6 +638,7 @@ impl SyncClient {
         report: &mut SyncReport,
     ) -> Result<()> {
         let mut batch: Vec<(String, Vec<u8>)> = Vec::new();
+        let mut budget = DecodeBudget::per_request();
         for reply in replies {
             let Some(s) = active.iter_mut().find(|s| s.id == reply.id) else {
                 continue;
@@ -562,14 +650,12 @@ impl SyncClient {
                     reason: format!("reply for {} is not base64", reply.id),
                 })?;
             let before = s.doc.get_heads();
-            // The reply is untrusted bytes: decode and apply it to a copy behind the guard.
+            // The reply is untrusted bytes: walked and bounded first (one budget for the whole
+            // response), then decoded and applied to a copy behind the guard.
             let mut doc = s.doc.clone();
             let mut state = s.state.clone();
             let received = guarded(&s.id, || {
-                let msg = Message::decode(&bytes).map_err(|e| CoreError::CorruptDocument {
-                    id: reply.id.clone(),
-                    reason: e.to_string(),
-                })?;
+                let msg = decode_sync_message(&reply.id, &bytes, &mut budget)?;
                 doc.sync()
                     .receive_sync_message(&mut state, msg)
                     .map_err(|e| CoreError::CorruptDocument {
@@ -621,8 +707,8 @@ impl SyncClient {
         Ok(())
     }
 
-    /// After a 403 on a batch: send each document alone once to learn which are refused.
-    fn isolate_forbidden(
+    /// After a refusal of a batch: send each document alone once to learn which are refused.
+    fn isolate_refused(
         &self,
         request: &SyncRequest,
         active: &mut Vec<Session>,
@@ -648,15 +734,10 @@ impl SyncClient {
                         s.state.have_responded = false;
                     }
                 }
-                Err(CoreError::Forbidden(reason)) => {
-                    active.retain(|s| s.id != doc.id);
-                    failed.insert(doc.id.clone());
-                    report.rejected.push(RejectedDocument {
-                        id: doc.id.clone(),
-                        reason,
-                    });
-                }
-                Err(e) => return Err(e),
+                Err(e) => match refusal(&e) {
+                    Some(reason) => refuse(active, failed, report, &doc.id, reason),
+                    None => return Err(e),
+                },
             }
         }
         Ok(())

@@ -149,4 +149,8 @@ pub struct ErrorBody {
     /// The document the error is about, when there is one.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub doc: Option<String>,
+    /// The document rule a refused change broke (`schema`, `workflow`, `role`, ...;
+    /// docs/inspection-document.md, "Rules"), when that is why.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub rule: Option<String>,
 }

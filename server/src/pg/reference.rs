@@ -219,4 +219,8 @@ impl crate::storage::ReferenceStore for PgStorage {
             .standard(&inspection.standard_id, &inspection.standard_version)?
             .map(|s| fenlei_core::scoring::score(&s, &inspection.item_answers())))
     }
+
+    fn published_standard(&self, id: &str, version: &str) -> ServerResult<Option<Arc<Standard>>> {
+        self.standard(id, version)
+    }
 }

@@ -303,11 +303,15 @@ impl Device {
         SyncClient::with_options(&self.url, &self.token, options).unwrap()
     }
 
-    pub fn sync(&self) -> SyncReport {
-        let report = self
-            .client()
+    /// Syncs and returns the report, refused documents included.
+    pub fn sync_allowing_refusals(&self) -> SyncReport {
+        self.client()
             .sync(&self.store, &NoProgress, &CancelToken::new())
-            .expect("sync");
+            .expect("sync")
+    }
+
+    pub fn sync(&self) -> SyncReport {
+        let report = self.sync_allowing_refusals();
         assert!(
             report.rejected.is_empty(),
             "rejected: {:?}",
