@@ -38,6 +38,6 @@ FENLEI_PASSWORD="former-sup-password" "$BIN" --data "$DATA" set-password former.
 
 cd tests/dashboard
 FENLEI_URL="$URL" FENLEI_SUP_USER=sup.wang FENLEI_SUP_PASSWORD="$SUP_PASSWORD" \
-  FENLEI_SCREENSHOTS="$SHOTS" CHROMIUM="$(command -v chromium)" \
+  FENLEI_SCREENSHOTS="$SHOTS" FENLEI_BIN="$BIN" FENLEI_DATA="$DATA" CHROMIUM="$(command -v chromium)" \
   node --test --test-reporter=spec dashboard.test.mjs
 echo "dashboard screenshots: $SHOTS"

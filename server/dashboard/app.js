@@ -1,6 +1,7 @@
 // Fenlei supervisors' dashboard (docs/dashboard.md). Plain JS, no libraries: everything is served
 // by fenlei-server itself and nothing outside the machine is reached. Every text from the server
-// goes through textContent (never innerHTML), so names and notes cannot inject markup.
+// goes through textContent (never innerHTML), so names and notes cannot inject markup, and through
+// readable(), so they cannot reorder how a line reads either.
 "use strict";
 
 const TZ = "Asia/Shanghai";
@@ -8,6 +9,14 @@ const SVG_NS = "http://www.w3.org/2000/svg";
 let session = null; // {user_id, name, role, csrf_token, expires_ms}
 
 // ---------- small helpers
+
+// Bidirectional controls (U+202A–U+202E, U+2066–U+2069, U+200E, U+200F, U+061C) change the order a
+// line is shown in without changing what it holds: a note "满溢<U+202E>gpj.exe" would read
+// "满溢exe.jpg". Text from the server is shown without them, as in the bulletins (docs/bulletins.md).
+const BIDI_CONTROLS = /[\u061C\u200E\u200F\u202A-\u202E\u2066-\u2069]/g;
+const readable = (text) => String(text).replace(BIDI_CONTROLS, "");
+// Attributes a person reads (tooltips, alternative text); the others are links and data keys.
+const SHOWN_ATTRS = new Set(["title", "alt", "aria-label", "placeholder"]);
 
 function h(tag, attrs, ...children) {
   const el = document.createElement(tag);
@@ -27,14 +36,14 @@ function setAttrs(el, attrs) {
   for (const [k, v] of Object.entries(attrs || {})) {
     if (v === null || v === undefined || v === false) continue;
     if (k.startsWith("on")) el.addEventListener(k.slice(2), v);
-    else el.setAttribute(k, v === true ? "" : String(v));
+    else el.setAttribute(k, v === true ? "" : SHOWN_ATTRS.has(k) ? readable(v) : String(v));
   }
 }
 
 function append(el, children) {
   for (const c of children.flat()) {
     if (c === null || c === undefined || c === false) continue;
-    el.append(c instanceof Node ? c : document.createTextNode(String(c)));
+    el.append(c instanceof Node ? c : document.createTextNode(readable(c)));
   }
 }
 
@@ -129,7 +138,7 @@ function showSignIn(message) {
   document.getElementById("app").hidden = true;
   document.getElementById("signin").hidden = false;
   const e = document.getElementById("signin-error");
-  e.textContent = message || "";
+  e.textContent = readable(message || "");
   e.hidden = !message;
   document.getElementById("signin-password").value = "";
 }
@@ -138,7 +147,7 @@ function showApp() {
   document.getElementById("signin").hidden = true;
   document.getElementById("app").hidden = false;
   const role = session.role === "admin" ? "管理员" : "督导";
-  document.getElementById("who").textContent = `${session.name}（${role}）`;
+  document.getElementById("who").textContent = readable(`${session.name}（${role}）`);
   route();
 }
 
@@ -586,10 +595,12 @@ function reviewPanel(i) {
     try {
       const r = await api(`/v1/inspections/${encodeURIComponent(i.id)}/review`, { method: "POST", body: { decision, comment: comment.value } });
       msg.textContent = `已${decision === "approve" ? "通过" : "退回"}，状态：${STATUS[r.status] || r.status}`;
-      setTimeout(route, 600);
+      // Show the new state a moment later, unless the user has moved on to another view.
+      const here = location.hash;
+      setTimeout(() => { if (location.hash === here) route(); }, 600);
     } catch (err) {
       msg.textContent = routeMissing(err) ? "此服务器尚未提供审核接口。" :
-        err.status === 409 ? "该检查的状态已变化，请刷新后再试。" : `审核失败：${err.message}`;
+        err.status === 409 ? "该检查的状态已变化，请刷新后再试。" : readable(`审核失败：${err.message}`);
       for (const b of box.querySelectorAll("button")) b.disabled = false;
     }
   };
@@ -632,7 +643,7 @@ function taskCard(t) {
       await api(`/v1/rectifications/${encodeURIComponent(t.id)}/${what}`, { method: "POST", body: { comment } });
       route();
     } catch (err) {
-      msg.textContent = routeMissing(err) ? "此服务器尚未提供该操作。" : `操作失败：${err.message}`;
+      msg.textContent = routeMissing(err) ? "此服务器尚未提供该操作。" : readable(`操作失败：${err.message}`);
     }
   };
   const thumbs = (list) => (list || []).map((sha) => {

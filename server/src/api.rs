@@ -38,6 +38,11 @@ pub fn router(storage: Shared) -> Router {
             crate::session::csrf_guard,
         ))
         .layer(DefaultBodyLimit::max(MAX_REQUEST_BYTES))
+        // Outermost: the security headers are set on every response, whatever produced it (a
+        // handler, an extractor's rejection, the CSRF guard, an unknown route).
+        .layer(axum::middleware::map_response(
+            crate::output::security_headers,
+        ))
         .with_state(storage)
 }
 

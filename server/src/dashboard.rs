@@ -16,11 +16,6 @@ const APP_JS: &str = include_str!("../dashboard/app.js");
 const APP_CSS: &str = include_str!("../dashboard/app.css");
 const FAVICON_SVG: &str = include_str!("../dashboard/favicon.svg");
 
-/// Only this server's own scripts, styles and images (media come from `/v1/media`); no framing.
-const CSP: &str = "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' data:; \
-     media-src 'self'; connect-src 'self'; form-action 'self'; base-uri 'none'; \
-     frame-ancestors 'none'";
-
 pub fn routes() -> Router<Shared> {
     Router::new()
         .route("/", get(|| async { Redirect::to("/dashboard/") }))
@@ -50,23 +45,13 @@ pub fn routes() -> Router<Shared> {
         .route("/v1/communities", get(communities))
 }
 
+/// An embedded file. Its Content-Security-Policy (only this server's own scripts, styles and
+/// images; no inline script or style; no framing) and the other security headers are set on
+/// every response by the router (crate::output::security_headers).
 fn asset(body: &'static str, content_type: &'static str) -> Response {
     let mut r = body.into_response();
     let h = r.headers_mut();
     h.insert(header::CONTENT_TYPE, HeaderValue::from_static(content_type));
-    h.insert(
-        header::CONTENT_SECURITY_POLICY,
-        HeaderValue::from_static(CSP),
-    );
-    h.insert(
-        header::X_CONTENT_TYPE_OPTIONS,
-        HeaderValue::from_static("nosniff"),
-    );
-    h.insert(header::X_FRAME_OPTIONS, HeaderValue::from_static("DENY"));
-    h.insert(
-        header::REFERRER_POLICY,
-        HeaderValue::from_static("no-referrer"),
-    );
     // Embedded in the binary: a new build may change them, so the browser revalidates.
     h.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-cache"));
     r

@@ -15,6 +15,7 @@ pub mod dashboard;
 pub mod error;
 pub mod evidence_checks;
 pub mod media;
+pub mod output;
 pub mod pg;
 pub mod planning;
 pub mod reports;
@@ -378,6 +379,7 @@ fn run(cli: Cli) -> error::ServerResult<()> {
             base_url,
         } => {
             let auth = cli_auth(storage.as_ref(), &user)?;
+            let base_url = reports::BaseUrl::parse(&base_url)?;
             let kind = reports::ReportKind::parse(&kind)?;
             let (_, from, to) = api::period_at(kind.period(), at.as_deref())?;
             let by = by.unwrap_or_else(|| kind.default_by().into());

@@ -1,11 +1,24 @@
 //! Bulletins (docs/bulletins.md): the weekly bulletin (周通报) and the monthly ranking (月排名)
-//! as XLSX (rust_xlsxwriter), CSV (the csv crate) and printable HTML. Columns are stable: the
-//! same headers in the same order every time, documented in docs/bulletins.md.
+//! as XLSX (rust_xlsxwriter), CSV (the csv crate) and printable HTML (an askama template,
+//! `server/templates/bulletin.html`). Columns are stable: the same headers in the same order
+//! every time, documented in docs/bulletins.md.
+//!
+//! Everything here treats the report's text as hostile (notes come from inspectors, names from
+//! the city's lists): text reaches a person only through [`crate::output::readable`], CSV text
+//! cells through [`crate::output::spreadsheet_text`], XLSX text only as string cells, HTML only
+//! through the template's escaping, and an attribute only from a checked value ([`BaseUrl`], a
+//! well-formed media hash).
 
 use crate::error::{ServerError, ServerResult};
+use crate::output::{readable, spreadsheet_text};
 use crate::storage::{DeviceAuth, RankingRow, ScopeKind, Storage};
 use crate::supervision::Finding;
+use askama::Template;
+use base64::Engine;
+use fenlei_core::sync::media_protocol::is_sha256_hex;
 use rust_xlsxwriter::{Format as CellFormat, Workbook};
+use sha2::{Digest, Sha256};
+use std::borrow::Cow;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum ReportKind {
@@ -186,15 +199,22 @@ pub fn ranking_headers(by: ScopeKind) -> Vec<&'static str> {
 }
 
 enum Cell {
+    /// Text as a person reads it ([`readable`]).
     Text(String),
     Num(f64),
+}
+
+impl Cell {
+    fn text(t: &str) -> Cell {
+        Cell::Text(readable(t).into_owned())
+    }
 }
 
 fn ranking_cells(r: &RankingRow) -> Vec<Cell> {
     let mut cells = vec![
         Cell::Num(r.rank as f64),
-        Cell::Text(r.key.clone()),
-        Cell::Text(r.name.clone()),
+        Cell::text(&r.key),
+        Cell::text(&r.name),
         Cell::Num(r.inspections as f64),
         Cell::Num(r.average),
         Cell::Num(r.lowest),
@@ -235,28 +255,88 @@ pub const FINDING_HEADERS: &[&str] = &[
 fn finding_cells(n: usize, f: &Finding) -> Vec<Cell> {
     vec![
         Cell::Num(n as f64 + 1.0),
-        Cell::Text(day_label(f.started_at_ms)),
-        Cell::Text(f.district.clone()),
-        Cell::Text(f.street.clone()),
-        Cell::Text(f.community_name.clone()),
-        Cell::Text(format!("{} {}", f.item_code, f.item_title)),
+        Cell::text(&day_label(f.started_at_ms)),
+        Cell::text(&f.district),
+        Cell::text(&f.street),
+        Cell::text(&f.community_name),
+        Cell::text(&format!("{} {}", f.item_code, f.item_title)),
         Cell::Num(f.deduction),
-        Cell::Text(f.note.clone().unwrap_or_default()),
+        Cell::text(f.note.as_deref().unwrap_or_default()),
         Cell::Num(f.photos.len() as f64),
-        Cell::Text(f.inspection_id.clone()),
+        Cell::text(&f.inspection_id),
     ]
+}
+
+/// Where the HTML bulletin's photo links point (`?base=` of the route, `--base-url` of the CLI):
+/// nothing (links relative to the page's server), an absolute path on it (`/fenlei`, behind a
+/// proxy that serves the server under a prefix), or an absolute `http`/`https` URL without user,
+/// query or fragment. Anything else is refused, so no request value reaches the page unchecked.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct BaseUrl(String);
+
+/// Longest `base` accepted.
+pub const MAX_BASE_CHARS: usize = 512;
+
+impl BaseUrl {
+    pub fn parse(text: &str) -> ServerResult<BaseUrl> {
+        let bad = || {
+            ServerError::BadRequest(
+                "base must be an absolute http(s) URL without user, query or fragment, \
+                 or a path of letters, digits and -._~ starting with a single /"
+                    .into(),
+            )
+        };
+        if text.is_empty() {
+            return Ok(BaseUrl::default());
+        }
+        if text.len() > MAX_BASE_CHARS {
+            return Err(bad());
+        }
+        if text.starts_with('/') {
+            // `//host` and `/\host` are other servers to a browser.
+            let path_only = !text.starts_with("//")
+                && text
+                    .bytes()
+                    .all(|b| b.is_ascii_alphanumeric() || b"-._~/".contains(&b));
+            return match path_only {
+                true => Ok(BaseUrl(text.trim_end_matches('/').to_string())),
+                false => Err(bad()),
+            };
+        }
+        let url = url::Url::parse(text).map_err(|_| bad())?;
+        let plain = matches!(url.scheme(), "http" | "https")
+            && url.host().is_some()
+            && url.username().is_empty()
+            && url.password().is_none()
+            && url.query().is_none()
+            && url.fragment().is_none();
+        if !plain {
+            return Err(bad());
+        }
+        // The parser's own serialisation: normalised and percent-encoded.
+        Ok(BaseUrl(url.as_str().trim_end_matches('/').to_string()))
+    }
+
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+
+    /// The thumbnail link of a photo, or `None` when `sha256` is not a well-formed hash.
+    fn thumbnail(&self, sha256: &str) -> Option<String> {
+        is_sha256_hex(sha256).then(|| format!("{}/v1/media/{sha256}?rendition=thumb", self.0))
+    }
 }
 
 pub fn render(
     _storage: &dyn Storage,
     report: &Report,
     format: Format,
-    base_url: &str,
+    base: &BaseUrl,
 ) -> ServerResult<Vec<u8>> {
     match format {
         Format::Xlsx => xlsx(report),
         Format::Csv => csv_ranking(report),
-        Format::Html => Ok(html(report, base_url).into_bytes()),
+        Format::Html => Ok(html(report, base)?.into_bytes()),
     }
 }
 
@@ -308,6 +388,21 @@ fn xlsx(report: &Report) -> ServerResult<Vec<u8>> {
     book.save_to_buffer().map_err(xlsx_err)
 }
 
+/// Most characters an XLSX cell holds (Excel's limit; rust_xlsxwriter refuses longer strings).
+const XLSX_MAX_CHARS: usize = 32_767;
+
+/// A text cell's value in XLSX: a string cell (never a formula or a link, whatever it starts
+/// with), cut with a visible mark where longer than a cell holds, so one long note cannot fail
+/// the whole bulletin.
+fn xlsx_text(t: &str) -> Cow<'_, str> {
+    const CUT: &str = "…（已截断）";
+    if t.chars().count() <= XLSX_MAX_CHARS {
+        return Cow::Borrowed(t);
+    }
+    let keep = XLSX_MAX_CHARS - CUT.chars().count();
+    Cow::Owned(t.chars().take(keep).chain(CUT.chars()).collect())
+}
+
 fn write_cells(
     sheet: &mut rust_xlsxwriter::Worksheet,
     row: u32,
@@ -315,7 +410,7 @@ fn write_cells(
 ) -> ServerResult<()> {
     for (c, cell) in cells.iter().enumerate() {
         match cell {
-            Cell::Text(t) => sheet.write_string(row, c as u16, t),
+            Cell::Text(t) => sheet.write_string(row, c as u16, xlsx_text(t)),
             Cell::Num(x) => sheet.write_number(row, c as u16, *x),
         }
         .map_err(xlsx_err)?;
@@ -334,7 +429,7 @@ fn csv_ranking(report: &Report) -> ServerResult<Vec<u8>> {
             let record: Vec<String> = ranking_cells(row)
                 .into_iter()
                 .map(|c| match c {
-                    Cell::Text(t) => t,
+                    Cell::Text(t) => spreadsheet_text(&t),
                     Cell::Num(x) => format_number(x),
                 })
                 .collect();
@@ -354,77 +449,345 @@ fn format_number(x: f64) -> String {
     }
 }
 
-fn esc(s: &str) -> String {
-    s.replace('&', "&amp;")
-        .replace('<', "&lt;")
-        .replace('>', "&gt;")
-        .replace('"', "&quot;")
+/// The bulletin's stylesheet, inlined so the page stays one self-contained file.
+const BULLETIN_CSS: &str = include_str!("../templates/bulletin.css");
+
+/// `sha256-<base64>` of the bulletin's stylesheet: the one inline style the Content-Security-
+/// Policy allows (crate::output::CSP and the page's own meta policy).
+pub fn bulletin_style_hash() -> String {
+    let digest = Sha256::digest(BULLETIN_CSS.as_bytes());
+    format!(
+        "sha256-{}",
+        base64::engine::general_purpose::STANDARD.encode(digest)
+    )
 }
 
-/// A printable page: summary, the ranking table, the worst findings with their photos (thumbnails
-/// from `GET /v1/media/{sha256}?rendition=thumb`, relative to `base_url`).
-fn html(report: &Report, base_url: &str) -> String {
-    let base = base_url.trim_end_matches('/');
-    let mut h = String::new();
-    h += "<!doctype html><html lang=\"zh-CN\"><head><meta charset=\"utf-8\">";
-    h += &format!("<title>{}</title>", report.kind.title());
-    h += "<style>body{font-family:sans-serif;margin:2em}table{border-collapse:collapse;width:100%;margin-bottom:2em}\
-th,td{border:1px solid #999;padding:4px 6px;font-size:12px}th{background:#eee}\
-.finding{page-break-inside:avoid;margin-bottom:1.5em}.finding img{height:160px;margin:4px;border:1px solid #ccc}\
-@media print{body{margin:0}}</style></head><body>";
-    h += &format!("<h1>{}</h1>", report.kind.title());
-    h += &format!(
-        "<p>统计周期：{} 至 {}。共 {} 个排名单位；未销号整改 {} 项，其中逾期 {} 项。</p>",
-        day_label(report.from_ms),
-        day_label(report.to_ms - 1),
-        report.rows.len(),
-        report.open_rectifications,
-        report.overdue_rectifications
-    );
-    h += "<h2>排名</h2><table><thead><tr>";
-    for col in ranking_headers(report.by) {
-        h += &format!("<th>{}</th>", esc(col));
-    }
-    h += "</tr></thead><tbody>";
-    for row in &report.rows {
-        h += "<tr>";
-        for c in ranking_cells(row) {
-            match c {
-                Cell::Text(t) => h += &format!("<td>{}</td>", esc(&t)),
-                Cell::Num(x) => h += &format!("<td>{}</td>", format_number(x)),
-            }
+/// The printable page (`server/templates/bulletin.html`). Every field is text the template
+/// escapes; photos are a checked link or `None` (shown as a note, never as an image).
+#[derive(Template)]
+#[template(path = "bulletin.html")]
+struct BulletinPage {
+    page_csp: String,
+    title: &'static str,
+    first_day: String,
+    last_day: String,
+    open_rectifications: u32,
+    overdue_rectifications: u32,
+    headers: Vec<&'static str>,
+    rows: Vec<Vec<String>>,
+    findings: Vec<FindingView>,
+}
+
+struct FindingView {
+    n: usize,
+    district: String,
+    street: String,
+    community: String,
+    item_code: String,
+    item_title: String,
+    deduction: String,
+    day: String,
+    note: String,
+    photos: Vec<Option<String>>,
+}
+
+/// A printable page: summary, the ranking table, the worst findings with their photos
+/// (thumbnails from `GET /v1/media/{sha256}?rendition=thumb`, relative to `base`).
+fn html(report: &Report, base: &BaseUrl) -> ServerResult<String> {
+    let text = |t: &str| readable(t).into_owned();
+    let page = BulletinPage {
+        // Images may come from another server when the page is saved and opened elsewhere (an
+        // absolute `base`); served by this server, its header policy keeps them on it.
+        page_csp: format!(
+            "default-src 'none'; style-src '{}'; img-src 'self' http: https:; base-uri 'none'; \
+             form-action 'none'",
+            bulletin_style_hash()
+        ),
+        title: report.kind.title(),
+        first_day: day_label(report.from_ms),
+        last_day: day_label(report.to_ms - 1),
+        open_rectifications: report.open_rectifications,
+        overdue_rectifications: report.overdue_rectifications,
+        headers: ranking_headers(report.by),
+        rows: report
+            .rows
+            .iter()
+            .map(|r| {
+                ranking_cells(r)
+                    .into_iter()
+                    .map(|c| match c {
+                        Cell::Text(t) => t,
+                        Cell::Num(x) => format_number(x),
+                    })
+                    .collect()
+            })
+            .collect(),
+        findings: report
+            .findings
+            .iter()
+            .enumerate()
+            .map(|(n, f)| FindingView {
+                n: n + 1,
+                district: text(&f.district),
+                street: text(&f.street),
+                community: text(&f.community_name),
+                item_code: text(&f.item_code),
+                item_title: text(&f.item_title),
+                deduction: format_number(f.deduction),
+                day: day_label(f.started_at_ms),
+                note: text(f.note.as_deref().unwrap_or_default()),
+                photos: f.photos.iter().map(|p| base.thumbnail(p)).collect(),
+            })
+            .collect(),
+    };
+    page.render()
+        .map_err(|e| ServerError::Internal(format!("bulletin page: {e}")))
+}
+
+#[cfg(test)]
+mod tests {
+    //! The renderers fed hostile values directly, so the output is proven safe whatever the
+    //! checks where documents enter let through.
+    use super::*;
+    use crate::output::is_bidi_control;
+
+    const GOOD: &str = "5f5f5f5f5f5f5f5f5f5f5f5f5f5f5f5f5f5f5f5f5f5f5f5f5f5f5f5f5f5f5f5f";
+    const CRAFTED: &[&str] = &[
+        "\"><script>window.__pwned=1</script>",
+        "x\" onerror=\"window.__pwned=1",
+        "javascript:alert(1)",
+        // Right length, wrong alphabet (upper case, a quote).
+        "5F5F5F5F5F5F5F5F5F5F5F5F5F5F5F5F5F5F5F5F5F5F5F5F5F5F5F5F5F5F5F5F",
+        "5f5f5f5f5f5f5f5f5f5f5f5f5f5f5f5f5f5f5f5f5f5f5f5f5f5f5f5f5f5f5f5\"",
+        "",
+    ];
+    const NAME: &str =
+        "=HYPERLINK(\"http://evil.example\",\"点我\")<script>window.__pwned=1</script>\u{202E}区小";
+    const NOTE: &str =
+        "\"onerror=alert(1) <img src=x onerror=alert(1)> @SUM(1+1) \u{2066}满溢\u{2069}\u{200F}";
+
+    fn report() -> Report {
+        Report {
+            kind: ReportKind::Weekly,
+            by: ScopeKind::Community,
+            from_ms: 1_780_000_000_000,
+            to_ms: 1_780_000_000_000 + 7 * 86_400_000,
+            rows: vec![RankingRow {
+                rank: 1,
+                key: "-1+1".into(),
+                name: NAME.into(),
+                inspections: 2,
+                average: -3.5,
+                lowest: 90.25,
+                vetoed: 0,
+                communities_in_scope: 1,
+                communities_inspected: 1,
+                coverage: 1.0,
+                open_rectifications: 1,
+                overdue_rectifications: 0,
+                grades: [("优秀".to_string(), 2)].into_iter().collect(),
+            }],
+            findings: vec![Finding {
+                inspection_id: "insp-1".into(),
+                community_id: "c1".into(),
+                community_name: NAME.into(),
+                street: "<b>街道</b>".into(),
+                district: "'区'".into(),
+                item_code: "C01".into(),
+                item_title: "\"title\" onload=alert(1)".into(),
+                deduction: 4.0,
+                note: Some(NOTE.into()),
+                started_at_ms: 1_780_000_000_000,
+                photos: std::iter::once(GOOD)
+                    .chain(CRAFTED.iter().copied())
+                    .map(str::to_string)
+                    .collect(),
+            }],
+            open_rectifications: 1,
+            overdue_rectifications: 0,
         }
-        h += "</tr>";
     }
-    h += "</tbody></table><h2>突出问题</h2>";
-    if report.findings.is_empty() {
-        h += "<p>本期无扣分问题。</p>";
+
+    fn srcs(html: &str) -> Vec<&str> {
+        html.split(" src=\"")
+            .skip(1)
+            .map(|rest| rest.split('"').next().unwrap())
+            .collect()
     }
-    for (n, f) in report.findings.iter().enumerate() {
-        h += "<div class=\"finding\">";
-        h += &format!(
-            "<h3>{}. {} {} {} — {} {}（扣 {} 分）</h3>",
-            n + 1,
-            esc(&f.district),
-            esc(&f.street),
-            esc(&f.community_name),
-            esc(&f.item_code),
-            esc(&f.item_title),
-            format_number(f.deduction)
+
+    #[test]
+    fn html_escapes_text_and_links_only_well_formed_hashes() {
+        let base = BaseUrl::parse("https://fenlei.example.org/").unwrap();
+        let html = html(&report(), &base).unwrap();
+        // No markup but the template's own: one image (the good hash), no script, no handler.
+        assert!(!html.contains("<script"), "{html}");
+        assert!(!html.contains("<img src=x"), "{html}");
+        assert!(!html.contains("<b>"), "{html}");
+        assert!(
+            !html.contains("\"onerror") && !html.contains("\" onload"),
+            "{html}"
         );
-        h += &format!(
-            "<p>检查时间：{}。{}</p>",
-            day_label(f.started_at_ms),
-            esc(f.note.as_deref().unwrap_or(""))
+        assert_eq!(
+            srcs(&html),
+            vec![format!(
+                "https://fenlei.example.org/v1/media/{GOOD}?rendition=thumb"
+            )],
+            "{html}"
         );
-        for p in &f.photos {
-            h += &format!(
-                "<img src=\"{base}/v1/media/{p}?rendition=thumb\" alt=\"{}\">",
-                esc(&f.item_title)
+        // Every crafted hash is a visible note instead of an image.
+        assert_eq!(
+            html.matches("data-testid=\"photo-invalid\"").count(),
+            CRAFTED.len(),
+            "{html}"
+        );
+        assert!(html.contains("照片编号无效"), "{html}");
+        // The text is there, escaped, without bidi controls.
+        assert!(
+            html.contains("&#60;script&#62;window.__pwned=1&#60;/script&#62;"),
+            "{html}"
+        );
+        assert!(html.contains("@SUM(1+1)"), "{html}");
+        assert!(!html.contains(is_bidi_control), "{html}");
+        assert!(html.contains("区小") && html.contains("满溢"), "{html}");
+    }
+
+    #[test]
+    fn the_page_style_is_the_one_the_policy_allows() {
+        let html = html(&report(), &BaseUrl::default()).unwrap();
+        let style = html
+            .split("<style>")
+            .nth(1)
+            .and_then(|s| s.split("</style>").next())
+            .unwrap();
+        let digest = Sha256::digest(style.as_bytes());
+        let hash = format!(
+            "sha256-{}",
+            base64::engine::general_purpose::STANDARD.encode(digest)
+        );
+        assert_eq!(hash, bulletin_style_hash());
+        let policy = crate::output::CSP.to_str().unwrap().to_string();
+        assert!(
+            policy.contains(&format!("style-src 'self' '{hash}'")),
+            "{policy}"
+        );
+        // The page's own policy (for saved copies): no script at all.
+        assert!(
+            html.contains("<meta http-equiv=\"Content-Security-Policy\" content=\"default-src &#39;none&#39;; style-src &#39;sha256-"),
+            "{html}"
+        );
+        assert_eq!(html.matches("<style").count(), 1);
+        assert!(
+            !html.contains(" style="),
+            "no inline style attributes: {html}"
+        );
+    }
+
+    #[test]
+    fn csv_text_cells_cannot_start_formulas_and_numbers_stay_numbers() {
+        let bytes = csv_ranking(&report()).unwrap();
+        let text = String::from_utf8(bytes).unwrap();
+        assert!(!text.contains(is_bidi_control), "{text}");
+        let mut reader = csv::Reader::from_reader(text.trim_start_matches('\u{feff}').as_bytes());
+        let row = reader.records().next().unwrap().unwrap();
+        assert_eq!(&row[0], "1");
+        assert_eq!(&row[1], "'-1+1", "a text cell that reads as a formula");
+        assert!(
+            row[2].starts_with("'=HYPERLINK(\"http://evil.example\""),
+            "{row:?}"
+        );
+        assert!(row[2].ends_with("区小"), "{row:?}");
+        assert_eq!(&row[4], "-3.50", "a negative number is a number");
+        assert_eq!(&row[5], "90.25");
+        assert_eq!(&row[12], "2");
+    }
+
+    #[test]
+    fn xlsx_text_is_string_cells_never_formulas_and_long_text_is_cut() {
+        use calamine::{Data, Reader, Xlsx};
+        let mut r = report();
+        let long = "长".repeat(40_000);
+        r.findings.push(Finding {
+            note: Some(long),
+            ..r.findings[0].clone()
+        });
+        let bytes = xlsx(&r).unwrap();
+        let mut book: Xlsx<_> = Xlsx::new(std::io::Cursor::new(bytes)).unwrap();
+        for sheet in ["排名", "问题清单"] {
+            let formulas = book.worksheet_formula(sheet).unwrap();
+            assert!(
+                formulas.used_cells().all(|(_, _, f)| f.is_empty()),
+                "{sheet}"
             );
         }
-        h += "</div>";
+        let ranking = book.worksheet_range("排名").unwrap();
+        assert_eq!(
+            ranking.get_value((4, 1)),
+            Some(&Data::String("-1+1".into()))
+        );
+        assert_eq!(
+            ranking.get_value((4, 2)),
+            Some(&Data::String(NAME.replace(is_bidi_control, "")))
+        );
+        assert_eq!(ranking.get_value((4, 4)), Some(&Data::Float(-3.5)));
+        let findings = book.worksheet_range("问题清单").unwrap();
+        assert_eq!(
+            findings.get_value((1, 7)),
+            Some(&Data::String(NOTE.replace(is_bidi_control, "")))
+        );
+        let Some(Data::String(cut)) = findings.get_value((2, 7)) else {
+            panic!("the long note is a string cell");
+        };
+        assert_eq!(cut.chars().count(), XLSX_MAX_CHARS);
+        assert!(cut.ends_with("…（已截断）"));
     }
-    h += "</body></html>";
-    h
+
+    #[test]
+    fn base_is_a_plain_url_or_path_or_refused() {
+        for (given, kept) in [
+            ("", ""),
+            ("/", ""),
+            ("/fenlei/", "/fenlei"),
+            ("/a-b_c.d~e/f", "/a-b_c.d~e/f"),
+            ("https://fenlei.example.org", "https://fenlei.example.org"),
+            ("https://fenlei.example.org/", "https://fenlei.example.org"),
+            (
+                "HTTP://Fenlei.Example.org:8080/x/",
+                "http://fenlei.example.org:8080/x",
+            ),
+            ("https://分类.example/", "https://xn--kbry84h.example"),
+            (
+                "https://fenlei.example.org/a b",
+                "https://fenlei.example.org/a%20b",
+            ),
+        ] {
+            assert_eq!(BaseUrl::parse(given).unwrap().as_str(), kept, "{given:?}");
+        }
+        for bad in [
+            "\"><script>alert(1)</script>",
+            "javascript:alert(1)",
+            "JaVaScRiPt:alert(1)",
+            "java\tscript:alert(1)",
+            "data:text/html,x",
+            "vbscript:x",
+            "ftp://example.org",
+            "//evil.example",
+            "/\\evil.example",
+            "/a\"b",
+            "/a<b",
+            "/a?b",
+            "/a#b",
+            "relative",
+            "https://",
+            "https://user@evil.example",
+            "https://user:pw@evil.example",
+            "https://evil.example/?q",
+            "https://evil.example/#f",
+            "file:///etc/passwd",
+            &format!("https://example.org/{}", "a".repeat(600)),
+        ] {
+            let e = BaseUrl::parse(bad).unwrap_err();
+            assert!(matches!(e, ServerError::BadRequest(_)), "{bad:?}");
+            assert!(!e.to_string().contains(bad), "not reflected: {e}");
+        }
+    }
 }

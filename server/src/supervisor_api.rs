@@ -148,7 +148,8 @@ async fn report(
     let kind = crate::reports::ReportKind::parse(kind)?;
     let format = crate::reports::Format::parse(format)?;
     let by = q.by.unwrap_or_else(|| kind.default_by().into());
-    let base = q.base.unwrap_or_default();
+    // Checked whatever the format: a bad value is refused, never carried into a page.
+    let base = crate::reports::BaseUrl::parse(q.base.as_deref().unwrap_or_default())?;
     let (_, from, to) = period_at(kind.period(), q.at.as_deref())?;
     let file_name = crate::reports::file_name(kind, from, format);
     let bytes = blocking(move || {

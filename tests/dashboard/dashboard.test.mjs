@@ -4,13 +4,23 @@
 import { test, before, after } from "node:test";
 import assert from "node:assert/strict";
 import path from "node:path";
+import fs from "node:fs";
+import os from "node:os";
+import { execFileSync } from "node:child_process";
 import { chromium } from "playwright-core";
 
 const URL = process.env.FENLEI_URL;
 const USER = process.env.FENLEI_SUP_USER;
 const PASSWORD = process.env.FENLEI_SUP_PASSWORD;
 const SHOTS = process.env.FENLEI_SCREENSHOTS;
-assert.ok(URL && USER && PASSWORD && SHOTS, "run through scripts/test-dashboard.sh");
+// The server binary and its data folder, for the admin commands of the hostile-output test.
+const BIN = process.env.FENLEI_BIN;
+const DATA = process.env.FENLEI_DATA;
+assert.ok(URL && USER && PASSWORD && SHOTS && BIN && DATA, "run through scripts/test-dashboard.sh");
+
+// Every page's Content-Security-Policy violations, as Chromium reports them on the console: the
+// last test asserts there were none (a blocked script or style is a broken page).
+const cspViolations = [];
 
 let browser;
 let page; // the signed-in supervisor's page, shared by the tests that follow sign-in
@@ -37,6 +47,9 @@ async function newPage() {
   });
   const p = await context.newPage();
   p.on("pageerror", (e) => { throw new Error(`page error: ${e.message}`); });
+  p.on("console", (m) => {
+    if (/Content Security Policy/i.test(m.text())) cspViolations.push(`${p.url()}: ${m.text()}`);
+  });
   return p;
 }
 
@@ -329,6 +342,9 @@ test("approve and return call the review route", async () => {
   await page.waitForFunction(() => /已退回/.test(document.querySelector("[data-testid=review-message]").textContent));
   const after = (await apiJson(page, `/v1/inspections/${waiting[1].id}`)).body;
   assert.equal(after.inspection.status, "returned");
+  // The page shows the new state by itself a moment later; wait for it, or that delayed redraw
+  // lands on whichever view the next test opened.
+  await page.waitForFunction(() => /无需审核/.test(document.querySelector("[data-testid=review]")?.textContent || ""));
 });
 
 test("the rectification board shows every task in its status column", async () => {
@@ -351,6 +367,60 @@ test("the rectification board shows every task in its status column", async () =
   await shot(page, "09-rectifications");
 });
 
+/** Writes `rows` (objects with the keys of `head`) as a community CSV and imports it. */
+function importCommunities(rows) {
+  const head = ["id", "name", "district", "street", "lat", "lon"];
+  const q = (v) => `"${String(v).replaceAll('"', '""')}"`;
+  const csv = [head.join(","), ...rows.map((r) => head.map((k) => q(r[k])).join(","))].join("\n");
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), "fenlei-"));
+  const file = path.join(dir, "communities.csv");
+  fs.writeFileSync(file, csv);
+  try {
+    execFileSync(BIN, ["--data", DATA, "import-communities", file], { stdio: ["ignore", "ignore", "inherit"] });
+  } finally {
+    fs.rmSync(dir, { recursive: true, force: true });
+  }
+}
+
+test("a hostile community name and base run no script in the bulletin or the dashboard", async () => {
+  // A community ranked this week gets a name made to run script if it were ever markup.
+  const ranked = (await apiJson(page, `/v1/rankings?by=community&period=week&at=${todayCST()}`)).body.rows;
+  assert.ok(ranked.length > 0, "the simulated week has scores");
+  const { communities } = (await apiJson(page, "/v1/communities")).body;
+  const original = communities.find((c) => c.id === ranked[0].key);
+  const hostile = `<img src=x onerror="window.__pwned=1"><script>window.__pwned=2</script>"onmouseover="window.__pwned=3\u202E${original.name}`;
+  importCommunities([{ ...original, name: hostile }]);
+  try {
+    for (const kind of ["weekly", "monthly"]) {
+      const resp = await page.goto(`${URL}/v1/reports/${kind}.html?by=community`);
+      assert.equal(resp.status(), 200);
+      assert.match(resp.headers()["content-security-policy"], /default-src 'none'/);
+      assert.equal(await page.evaluate(() => window.__pwned), undefined, `${kind}: no script ran`);
+      assert.equal(await page.locator("script, img[src=x], [onerror], [onmouseover]").count(), 0);
+      const text = await page.evaluate(() => document.body.innerText);
+      assert.ok(text.includes(hostile.replace("\u202E", "")), `${kind}: the name is shown as text`);
+      // Thumbnails are the media route of this server, or a note where a hash is not well formed.
+      for (const src of await page.$$eval("img", (imgs) => imgs.map((i) => i.getAttribute("src")))) {
+        assert.match(src, /^\/v1\/media\/[0-9a-f]{64}\?rendition=thumb$/);
+      }
+    }
+    await shot(page, "11-bulletin-hostile");
+    // A reflected value is refused before any page is made.
+    const resp = await page.goto(`${URL}/v1/reports/weekly.html?base=${encodeURIComponent('"><script>window.__pwned=4</script>')}`);
+    assert.equal(resp.status(), 400);
+    assert.equal(await page.evaluate(() => window.__pwned), undefined);
+    // The dashboard shows the same name as text, too.
+    await page.goto(`${URL}/dashboard/`);
+    await page.waitForSelector("#app:not([hidden])");
+    await show(page, `#/rankings?by=community&period=week&at=${todayCST()}`);
+    assert.equal(await page.evaluate(() => window.__pwned), undefined);
+    assert.equal(await page.locator("#view img[src=x], #view script").count(), 0);
+    assert.ok((await page.textContent("[data-testid=rankings-table]")).includes(hostile.replace("\u202E", "")));
+  } finally {
+    importCommunities([original]);
+  }
+});
+
 test("signing out ends the session on the server", async () => {
   await page.click("#signout");
   await page.waitForSelector("#signin-form", { state: "visible" });
@@ -362,4 +432,8 @@ test("signing out ends the session on the server", async () => {
   const s = await fetch(`${URL}/v1/session`, { headers: { cookie: sessionCookie } });
   assert.equal(s.status, 401);
   await page.context().close();
+});
+
+test("no page broke the Content-Security-Policy", () => {
+  assert.deepEqual(cspViolations, []);
 });
