@@ -14,6 +14,9 @@ use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
 pub const STATEMENT_TYPE: &str = "fenlei-statement/1";
+/// The statuses a statement may attest: the inspection's status at the signed heads, which a
+/// device signs at or after its submission (docs/tamper-evidence.md).
+pub const STATEMENT_STATUSES: &[&str] = &["submitted", "approved", "returned"];
 pub const ENTRY_TYPE: &str = "fenlei-chain-entry/1";
 pub const RECEIPT_TYPE: &str = "fenlei-receipt/1";
 pub const HEAD_TYPE: &str = "fenlei-chain-head/1";
@@ -152,6 +155,16 @@ fn check_value(key: &str, value: &str) -> Result<()> {
     Ok(())
 }
 
+fn check_status(status: &str) -> Result<()> {
+    if !STATEMENT_STATUSES.contains(&status) {
+        return Err(CoreError::InvalidArgument(format!(
+            "statement status must be one of {}",
+            STATEMENT_STATUSES.join(", ")
+        )));
+    }
+    Ok(())
+}
+
 fn is_hex_len(text: &str, len: usize) -> bool {
     text.len() == len && unhex(text).is_ok()
 }
@@ -204,6 +217,41 @@ impl Statement {
         self.gps.sort_by_key(|g| (g.at_ms, g.encode()));
     }
 
+    /// Checks the statement against the inspection it names: the document holds every signed
+    /// head, and at those heads its status is the one the statement attests. So a statement
+    /// pins a state the document really had, never a status the device made up.
+    pub fn check_against(&self, doc: &mut crate::inspection::InspectionDoc) -> Result<()> {
+        let mut heads = Vec::with_capacity(self.heads.len());
+        for head in &self.heads {
+            match head.parse::<automerge::ChangeHash>() {
+                Ok(h) if doc.automerge().get_change_by_hash(&h).is_some() => heads.push(h),
+                _ => {
+                    return Err(CoreError::UnknownInspection(format!(
+                        "{} does not hold the signed heads yet: sync first",
+                        self.inspection_id
+                    )));
+                }
+            }
+        }
+        let at_heads = doc
+            .automerge()
+            .fork_at(&heads)
+            .map_err(|e| CoreError::InvalidArgument(e.to_string()))?;
+        let status = match automerge::ReadDoc::get(&at_heads, automerge::ROOT, "status") {
+            Ok(Some((automerge::Value::Scalar(s), _))) => match s.into_owned() {
+                automerge::ScalarValue::Str(t) => t.to_string(),
+                _ => String::new(),
+            },
+            _ => String::new(),
+        };
+        if status != self.status {
+            return Err(CoreError::InvalidArgument(
+                "the statement's status is not the inspection's status at the signed heads".into(),
+            ));
+        }
+        Ok(())
+    }
+
     /// The canonical bytes (docs/tamper-evidence.md, "Statement").
     pub fn encode(&self) -> Result<Vec<u8>> {
         for (k, v) in [
@@ -214,6 +262,7 @@ impl Statement {
         ] {
             check_value(k, v)?;
         }
+        check_status(&self.status)?;
         if !is_hex_len(&self.device_key, 64) {
             return Err(CoreError::InvalidArgument(
                 "device_key is not 32 bytes of hex".into(),
@@ -274,6 +323,7 @@ impl Statement {
         let inspection_id = field("inspection")?;
         let community_id = field("community")?;
         let status = field("status")?;
+        check_status(&status).map_err(|_| bad("status is not submitted, approved or returned"))?;
         let submitted_at_ms = field("submitted_at_ms")?
             .parse()
             .map_err(|_| bad("submitted_at_ms"))?;

@@ -186,18 +186,12 @@ pub fn append_statement(
             statement.inspection_id
         )));
     }
-    for head in &statement.heads {
-        let known = head
-            .parse::<automerge::ChangeHash>()
-            .ok()
-            .is_some_and(|h| doc.automerge().get_change_by_hash(&h).is_some());
-        if !known {
-            return Err(ServerError::NotFound(format!(
-                "inspection {} does not hold the signed heads yet: sync first",
-                statement.inspection_id
-            )));
+    statement.check_against(&mut doc).map_err(|e| match e {
+        fenlei_core::CoreError::UnknownInspection(why) => {
+            ServerError::NotFound(format!("inspection {why}"))
         }
-    }
+        other => ServerError::BadRequest(other.to_string()),
+    })?;
     let row = storage.chain_append(NewEntry {
         statement: &bytes,
         device_signature: &request.signature,

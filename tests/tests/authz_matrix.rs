@@ -16,9 +16,7 @@
 
 mod common;
 
-use automerge::sync::{Message, State, SyncDoc};
-use base64::Engine;
-use base64::engine::general_purpose::STANDARD as B64;
+use common::raw::*;
 use common::*;
 use fenlei_core::answer::{AnswerValue, ItemAnswer};
 use fenlei_core::inspection::{
@@ -28,8 +26,6 @@ use fenlei_core::progress::{CancelToken, NoProgress};
 use fenlei_core::rectification::{
     ClosureEvidence, FollowUp, NewRectification, RectificationDoc, RectificationStatus,
 };
-use fenlei_core::sync::protocol::*;
-use serde_json::Value;
 use std::collections::HashMap;
 
 /// Placeholders: {own} a draft inspection in street S (district D) by `insp`, {sub} a submitted
@@ -612,61 +608,11 @@ impl World {
     }
 }
 
-fn post_sync(url: &str, token: Option<&str>, body: Vec<u8>) -> (u16, Value) {
-    let mut req = reqwest::blocking::Client::new()
-        .post(format!("{url}/v1/sync"))
-        .header("content-type", "application/json")
-        .body(body);
-    if let Some(t) = token {
-        req = req.bearer_auth(t);
-    }
-    let resp = req.send().unwrap();
-    let status = resp.status().as_u16();
-    (status, resp.json().unwrap_or(Value::Null))
-}
-
-fn sync_body(docs: Vec<(String, Vec<u8>)>, feed: bool) -> Vec<u8> {
-    serde_json::to_vec(&SyncRequest {
-        protocol: PROTOCOL_VERSION,
-        feed,
-        docs: docs
-            .into_iter()
-            .map(|(id, m)| DocMessage {
-                id,
-                message: B64.encode(m),
-            })
-            .collect(),
-        ..Default::default()
-    })
-    .unwrap()
-}
-
-/// The automerge exchange for `doc` by raw HTTP with `token`, until the server answers non-200
-/// or both sides agree. Returns the last status and every request body sent.
+/// The automerge exchange for `doc` by raw HTTP with `token`; the last status and every
+/// request body sent.
 fn push(url: &str, token: &str, id: &str, doc: &mut automerge::AutoCommit) -> (u16, Vec<Vec<u8>>) {
-    let mut state = State::new();
-    let mut sent = Vec::new();
-    for _ in 0..8 {
-        // As the product's client does (see next_message: the server is stateless).
-        let Some(msg) = fenlei_core::sync::next_message(doc, &mut state) else {
-            return (200, sent);
-        };
-        let body = sync_body(vec![(id.to_string(), msg.encode())], false);
-        sent.push(body.clone());
-        let (status, reply) = post_sync(url, Some(token), body);
-        if status != 200 {
-            return (status, sent);
-        }
-        let bytes = B64
-            .decode(reply["docs"][0]["message"].as_str().unwrap())
-            .unwrap();
-        if !bytes.is_empty() {
-            doc.sync()
-                .receive_sync_message(&mut state, Message::decode(&bytes).unwrap())
-                .unwrap();
-        }
-    }
-    (200, sent)
+    let p = push_by_hand(url, token, id, doc);
+    (p.status, p.sent)
 }
 
 #[test]

@@ -6,18 +6,15 @@
 
 mod common;
 
-use automerge::sync::{Message, State, SyncDoc};
 use automerge::transaction::{CommitOptions, Transactable};
 use automerge::{ObjType, ROOT, ReadDoc};
-use base64::Engine;
-use base64::engine::general_purpose::STANDARD as B64;
+use common::raw::push_by_hand;
 use common::*;
 use fenlei_core::answer::{AnswerValue, ItemAnswer, OccurrenceCount};
 use fenlei_core::inspection::{
     EditContext, EvidenceRef, InspectionKind, InspectionStatus, MediaKind, NewInspection,
 };
 use fenlei_core::progress::{CancelToken, NoProgress};
-use fenlei_core::sync::protocol::{DocMessage, PROTOCOL_VERSION, SyncRequest};
 use serde_json::Value;
 
 const PHOTO: &str = "5f5f5f5f5f5f5f5f5f5f5f5f5f5f5f5f5f5f5f5f5f5f5f5f5f5f5f5f5f5f5f5f";
@@ -148,49 +145,6 @@ fn submit(d: &Device, id: &str) {
         .unwrap();
 }
 
-/// The automerge exchange for `doc` by raw HTTP with `token`, as a hostile client would run it,
-/// until the server answers non-200 or both sides agree. Returns the last status.
-fn push_by_hand(url: &str, token: &str, id: &str, doc: &mut automerge::AutoCommit) -> u16 {
-    let mut state = State::new();
-    let http = reqwest::blocking::Client::new();
-    for _ in 0..8 {
-        let Some(msg) = fenlei_core::sync::next_message(doc, &mut state) else {
-            return 200;
-        };
-        let body = serde_json::to_vec(&SyncRequest {
-            protocol: PROTOCOL_VERSION,
-            feed: false,
-            docs: vec![DocMessage {
-                id: id.to_string(),
-                message: B64.encode(msg.encode()),
-            }],
-            ..Default::default()
-        })
-        .unwrap();
-        let resp = http
-            .post(format!("{url}/v1/sync"))
-            .bearer_auth(token)
-            .header("content-type", "application/json")
-            .body(body)
-            .send()
-            .unwrap();
-        let status = resp.status().as_u16();
-        if status != 200 {
-            return status;
-        }
-        let reply: Value = resp.json().unwrap();
-        let bytes = B64
-            .decode(reply["docs"][0]["message"].as_str().unwrap())
-            .unwrap();
-        if !bytes.is_empty() {
-            doc.sync()
-                .receive_sync_message(&mut state, Message::decode(&bytes).unwrap())
-                .unwrap();
-        }
-    }
-    200
-}
-
 /// Rewrites the `sha256` field of every evidence entry of `id` in a raw copy of the device's
 /// document (the core's own API refuses such a value) and pushes it by hand. Returns the
 /// server's status.
@@ -216,7 +170,7 @@ fn push_crafted_hash(d: &Device, id: &str) -> u16 {
             .with_message(note.to_string())
             .with_time(d.store.now_ms()),
     );
-    push_by_hand(&d.url, &d.token, id, &mut doc)
+    push_by_hand(&d.url, &d.token, id, &mut doc).status
 }
 
 fn get(url: &str, token: &str) -> reqwest::blocking::Response {

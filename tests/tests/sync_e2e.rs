@@ -2,9 +2,8 @@
 
 mod common;
 
-use automerge::sync::{Message, State, SyncDoc};
-use base64::Engine;
-use base64::engine::general_purpose::STANDARD as B64;
+use automerge::sync::{State, SyncDoc};
+use common::raw::*;
 use common::*;
 use fenlei_core::answer::{AnswerValue, ItemAnswer};
 use fenlei_core::inspection::{
@@ -232,67 +231,6 @@ fn three_devices_converge_with_conflicts_reviews_and_amendments() {
     assert_eq!(list.as_array().unwrap().len(), 2, "B inspects both");
 }
 
-/// Posts a raw sync request; returns (status, body).
-fn post(url: &str, token: Option<&str>, body: Vec<u8>) -> (u16, Value) {
-    let mut req = reqwest::blocking::Client::new()
-        .post(format!("{url}/v1/sync"))
-        .header("content-type", "application/json")
-        .body(body);
-    if let Some(t) = token {
-        req = req.bearer_auth(t);
-    }
-    let resp = req.send().unwrap();
-    let status = resp.status().as_u16();
-    let body = resp.json().unwrap_or(Value::Null);
-    (status, body)
-}
-
-fn request(docs: Vec<(String, Vec<u8>)>) -> Vec<u8> {
-    serde_json::to_vec(&SyncRequest {
-        protocol: PROTOCOL_VERSION,
-        docs: docs
-            .into_iter()
-            .map(|(id, m)| DocMessage {
-                id,
-                message: B64.encode(m),
-            })
-            .collect(),
-        ..Default::default()
-    })
-    .unwrap()
-}
-
-/// Runs the automerge exchange for `doc` by hand with `token` until the server answers 4xx or
-/// both sides agree; returns the last status and the request bodies sent.
-fn push_by_hand(
-    url: &str,
-    token: &str,
-    id: &str,
-    doc: &mut automerge::AutoCommit,
-) -> (u16, Vec<Vec<u8>>) {
-    let mut state = State::new();
-    let mut sent = Vec::new();
-    for _ in 0..6 {
-        // As the product's client does (see next_message: the server is stateless).
-        let Some(msg) = fenlei_core::sync::next_message(doc, &mut state) else {
-            return (200, sent);
-        };
-        let body = request(vec![(id.to_string(), msg.encode())]);
-        sent.push(body.clone());
-        let (status, reply) = post(url, Some(token), body);
-        if status != 200 {
-            return (status, sent);
-        }
-        let bytes = B64
-            .decode(reply["docs"][0]["message"].as_str().unwrap())
-            .unwrap();
-        doc.sync()
-            .receive_sync_message(&mut state, Message::decode(&bytes).unwrap())
-            .unwrap();
-    }
-    (200, sent)
-}
-
 #[test]
 fn unauthorized_devices_and_bad_input_are_refused_and_the_server_survives() {
     let c = city();
@@ -317,7 +255,7 @@ fn unauthorized_devices_and_bad_input_are_refused_and_the_server_survives() {
             }
             assert_eq!(req.send().unwrap().status().as_u16(), 401, "GET {path}");
         }
-        let (status, body) = post(&url, token, request(vec![]));
+        let (status, body) = post_sync(&url, token, sync_body(vec![], false));
         assert_eq!(status, 401);
         assert_eq!(body["error"], "unauthorized");
     }
@@ -354,10 +292,10 @@ fn unauthorized_devices_and_bad_input_are_refused_and_the_server_survives() {
         .sync()
         .generate_sync_message(&mut State::new())
         .unwrap();
-    let (status, body) = post(
+    let (status, body) = post_sync(
         &url,
         Some(&intruder.token),
-        request(vec![(id.clone(), msg.encode())]),
+        sync_body(vec![(id.clone(), msg.encode())], false),
     );
     assert_eq!(status, 403);
     assert_eq!(body["doc"], id.as_str());
@@ -377,7 +315,7 @@ fn unauthorized_devices_and_bad_input_are_refused_and_the_server_survives() {
     forged
         .set_answer(&compliant(&plain), &EditContext::by("insp.a"), 1)
         .unwrap();
-    let (status, _) = push_by_hand(&url, &c.a.token, &id, forged.automerge());
+    let status = push_by_hand(&url, &c.a.token, &id, forged.automerge()).status;
     assert_eq!(status, 403, "foreign actor");
 
     // A supervisor may only review: an answer from the supervisor's device is refused.
@@ -387,7 +325,7 @@ fn unauthorized_devices_and_bad_input_are_refused_and_the_server_survives() {
     sup_doc
         .set_answer(&compliant(&plain), &EditContext::by("sup"), 1)
         .unwrap();
-    let (status, _) = push_by_hand(&url, &c.sup.token, &id, sup_doc.automerge());
+    let status = push_by_hand(&url, &c.sup.token, &id, sup_doc.automerge()).status;
     assert_eq!(status, 403, "supervisor edits an answer");
     // An inspector may not approve.
     let bytes = c.a.store.document_bytes(&id).unwrap();
@@ -399,7 +337,7 @@ fn unauthorized_devices_and_bad_input_are_refused_and_the_server_survives() {
     self_approved
         .set_status(InspectionStatus::Approved, &ctx, None, 3)
         .unwrap();
-    let (status, _) = push_by_hand(&url, &c.a.token, &id, self_approved.automerge());
+    let status = push_by_hand(&url, &c.a.token, &id, self_approved.automerge()).status;
     assert_eq!(status, 403, "inspector approves");
 
     // Malformed bodies and messages: 4xx with a reason.
@@ -411,18 +349,18 @@ fn unauthorized_devices_and_bad_input_are_refused_and_the_server_survives() {
             400,
         ),
         (
-            request(vec![(id.clone(), vec![0x42, 0xff, 0xff, 0x01])]),
+            sync_body(vec![(id.clone(), vec![0x42, 0xff, 0xff, 0x01])], false),
             422,
         ),
-        (request(vec![(id.clone(), vec![7; 64])]), 422),
+        (sync_body(vec![(id.clone(), vec![7; 64])], false), 422),
         (br#"{"protocol": 1, "cursor": "nonsense"}"#.to_vec(), 400),
     ];
     for (body, expected) in garbage {
-        let (status, reply) = post(&url, Some(&c.a.token), body);
+        let (status, reply) = post_sync(&url, Some(&c.a.token), body);
         assert_eq!(status, expected, "{reply}");
         assert!(!reply["reason"].as_str().unwrap_or("").is_empty());
     }
-    let (status, _) = post(&url, Some(&c.a.token), vec![b' '; MAX_REQUEST_BYTES + 1]);
+    let (status, _) = post_sync(&url, Some(&c.a.token), vec![b' '; MAX_REQUEST_BYTES + 1]);
     assert_eq!(status, 413);
 
     // Nothing of it reached the stored document: everyone still converges.
@@ -453,7 +391,8 @@ fn replays_cut_requests_and_a_killed_server_leave_everything_consistent() {
     // Push by hand, keeping the request bodies; replay each one twice, whole and cut short.
     let bytes = c.a.store.document_bytes(&id).unwrap();
     let mut doc = InspectionDoc::load(&id, &bytes, c.a.store.device_id()).unwrap();
-    let (status, bodies) = push_by_hand(&url, &c.a.token, &id, doc.automerge());
+    let pushed = push_by_hand(&url, &c.a.token, &id, doc.automerge());
+    let (status, bodies) = (pushed.status, pushed.sent);
     assert_eq!(status, 200);
     c.sup.sync();
     let before = heads(&c.sup.store, &id);
@@ -462,13 +401,13 @@ fn replays_cut_requests_and_a_killed_server_leave_everything_consistent() {
     for body in &bodies {
         for _ in 0..2 {
             assert_eq!(
-                post(&url, Some(&c.a.token), body.clone()).0,
+                post_sync(&url, Some(&c.a.token), body.clone()).0,
                 200,
                 "a replay is fine"
             );
         }
         for cut in [1, body.len() / 3, body.len() / 2, body.len() - 1] {
-            let (status, _) = post(&url, Some(&c.a.token), body[..cut].to_vec());
+            let (status, _) = post_sync(&url, Some(&c.a.token), body[..cut].to_vec());
             assert_eq!(status, 400, "a request cut at byte {cut}");
         }
     }

@@ -111,6 +111,10 @@ impl Fields {
     }
 }
 
+/// The longest text a document field holds (a note, a comment, a reason: ~2,700 Chinese
+/// characters), so one field cannot carry megabytes into every bulletin and screen.
+pub const MAX_TEXT_BYTES: usize = 8192;
+
 /// One map checked against its documented layout; every refusal names `path.key`.
 pub(crate) struct Shape {
     path: String,
@@ -185,7 +189,11 @@ impl Shape {
     }
 
     pub(crate) fn str(&self, key: &str) -> Checked<Option<String>> {
-        self.typed(key, "a str", |f| f.str(key))
+        let v = self.typed(key, "a str", |f| f.str(key))?;
+        if v.as_ref().is_some_and(|t| t.len() > MAX_TEXT_BYTES) {
+            return Err(self.invalid(key, format!("longer than {MAX_TEXT_BYTES} bytes")));
+        }
+        Ok(v)
     }
 
     pub(crate) fn req_str(&self, key: &str) -> Checked<String> {

@@ -455,4 +455,95 @@ mod tests {
             .save_nocompress();
         assert_eq!(super::inflate_within_budget("d", &changes).unwrap(), 0);
     }
+
+    /// A sync message: type, no heads, no need, `haves` as given, the change chunks.
+    fn sync_message(haves: &[Vec<u8>], changes: &[Vec<u8>]) -> Vec<u8> {
+        let mut out = vec![0x42, 0, 0];
+        leb128(haves.len() as u64, &mut out);
+        for bloom in haves {
+            out.push(0); // last_sync: no hashes
+            leb128(bloom.len() as u64, &mut out);
+            out.extend(bloom);
+        }
+        leb128(changes.len() as u64, &mut out);
+        for c in changes {
+            leb128(c.len() as u64, &mut out);
+            out.extend(c);
+        }
+        out
+    }
+
+    fn bloom(entries: u64, bits_per_entry: u64, probes: u64, bits: usize) -> Vec<u8> {
+        let mut out = Vec::new();
+        leb128(entries, &mut out);
+        leb128(bits_per_entry, &mut out);
+        leb128(probes, &mut out);
+        out.extend(vec![0xffu8; bits]);
+        out
+    }
+
+    fn refused(bytes: &[u8], budget: &mut super::DecodeBudget) -> String {
+        match super::decode_sync_message("d", bytes, budget) {
+            Err(CoreError::CorruptDocument { reason, .. }) => reason,
+            other => panic!("expected a refusal, got {other:?}"),
+        }
+    }
+
+    /// The server answers every message with automerge's `generate_sync_message`, which probes
+    /// the peer's bloom filter: no bits divides by zero, four billion probes allocate 16 GiB.
+    /// The bundle chunk that makes automerge allocate 4 GiB arrives inside a message too.
+    #[test]
+    fn hostile_sync_messages_are_refused_before_automerge_reads_them() {
+        let bundle = chunk(3, &[0x00, 0x23, 0x13, 0x23, 0x93, 0x93, 0x41]);
+        let mut budget = super::DecodeBudget::per_request();
+        assert!(refused(&sync_message(&[], &[bundle]), &mut budget).contains("chunk type 3"));
+        assert!(
+            refused(&sync_message(&[bloom(5, 0, 7, 0)], &[]), &mut budget)
+                .contains("needs bits and probes")
+        );
+        assert!(
+            refused(
+                &sync_message(&[bloom(1, 10, 4_000_000_000, 2)], &[]),
+                &mut budget
+            )
+            .contains("out of range")
+        );
+        assert!(
+            refused(&sync_message(&[bloom(100, 10, 7, 3)], &[]), &mut budget)
+                .contains("does not match")
+        );
+        assert!(refused(&[0x42, 0x05], &mut budget).contains("truncated"));
+        // What automerge itself sends passes: a real message with a real bloom filter.
+        let mut doc = automerge::AutoCommit::new();
+        automerge::transaction::Transactable::put(&mut doc, automerge::ROOT, "k", 1).unwrap();
+        doc.commit();
+        let mut state = automerge::sync::State::new();
+        let msg = automerge::sync::SyncDoc::generate_sync_message(&doc.sync(), &mut state)
+            .unwrap()
+            .encode();
+        super::decode_sync_message("d", &msg, &mut budget).unwrap();
+    }
+
+    /// One budget for a whole request: deflated chunks each under the cap but many together
+    /// (a 2.7 MB request once cost 27 s of inflating) are refused once the sum passes it.
+    #[test]
+    fn one_inflate_budget_covers_a_whole_request() {
+        let sixth = (super::MAX_INFLATED_BYTES / 6) as usize;
+        let change = deflated_chunk(&vec![0u8; sixth]);
+        let message = sync_message(&[], &[change]);
+        let mut budget = super::DecodeBudget::per_request();
+        let mut accepted = 0;
+        let reason = loop {
+            match super::decode_sync_message("d", &message, &mut budget) {
+                Ok(_) => accepted += 1,
+                Err(CoreError::CorruptDocument { reason, .. }) => break reason,
+                Err(other) => panic!("{other:?}"),
+            }
+            assert!(accepted < 10, "the budget never ran out");
+        };
+        assert_eq!(accepted, 6);
+        assert!(reason.contains("inflate to more than"), "{reason}");
+        // A fresh request starts with a fresh budget.
+        super::decode_sync_message("d", &message, &mut super::DecodeBudget::per_request()).unwrap();
+    }
 }

@@ -1,6 +1,8 @@
 //! The harness: a real fenlei-server process on loopback, and devices built from fenlei-core.
 #![allow(dead_code)]
 
+pub mod raw;
+
 use fenlei_core::progress::{CancelToken, NoProgress};
 use fenlei_core::store::Store;
 use fenlei_core::sync::{SyncClient, SyncOptions, SyncReport, enroll};
