@@ -21,7 +21,7 @@ use fenlei_core::tamper::{
     self, ChainEntryResponse, ChainLink, GENESIS, ReceiptRequest, ReceiptResponse, SignedHead,
     Statement,
 };
-use rusqlite::{Connection, OpenFlags};
+use rusqlite::Connection;
 use serde::{Deserialize, Serialize};
 use std::path::Path as FsPath;
 
@@ -349,10 +349,7 @@ pub struct ChainVerification {
 /// `expect` is a head published or held elsewhere (a device's receipt: index and entry hash)
 /// that the chain must still contain.
 pub fn verify_chain(db: &FsPath, expect: Option<(u64, String)>) -> ServerResult<ChainVerification> {
-    let conn = Connection::open_with_flags(
-        db,
-        OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX,
-    )?;
+    let conn = crate::storage::open_conn(db, true)?;
     verify_chain_conn(&conn, expect)
 }
 

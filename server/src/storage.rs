@@ -512,7 +512,12 @@ pub(crate) fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
     m.lock().unwrap_or_else(|p| p.into_inner())
 }
 
-fn open_conn(path: &Path, read_only: bool) -> ServerResult<Connection> {
+/// How long a server connection waits for another connection's (or process's) lock.
+pub const BUSY_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(30);
+
+/// A connection to the server's SQLite file, configured as every one must be: the busy
+/// timeout, and on writers immediate transactions, synchronous=FULL and foreign keys.
+pub(crate) fn open_conn(path: &Path, read_only: bool) -> ServerResult<Connection> {
     let flags = if read_only {
         OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX
     } else {
@@ -520,9 +525,14 @@ fn open_conn(path: &Path, read_only: bool) -> ServerResult<Connection> {
             | OpenFlags::SQLITE_OPEN_CREATE
             | OpenFlags::SQLITE_OPEN_NO_MUTEX
     };
-    let conn = Connection::open_with_flags(path, flags)?;
-    conn.busy_timeout(std::time::Duration::from_secs(30))?;
+    let mut conn = Connection::open_with_flags(path, flags)?;
+    // Admin commands run beside the serving process on the same file: both wait for the
+    // other's lock instead of failing with "database is locked".
+    conn.busy_timeout(BUSY_TIMEOUT)?;
     if !read_only {
+        // A write transaction takes the write lock when it begins: a deferred one that read
+        // first would get SQLITE_BUSY at once (no waiting) when another process wrote meanwhile.
+        conn.set_transaction_behavior(rusqlite::TransactionBehavior::Immediate);
         conn.pragma_update(None, "synchronous", "FULL")?;
         conn.pragma_update(None, "foreign_keys", "ON")?;
     }
