@@ -164,3 +164,267 @@ fn admin_commands_wait_while_serve_syncs_under_load() {
 fn uuid_v4() -> String {
     uuid::Uuid::new_v4().to_string()
 }
+
+// ---- connections
+
+use std::io::{Read, Write};
+use std::net::TcpStream;
+use std::time::Duration;
+
+/// Raises this test process's soft open-file limit to its hard one; the hard limit.
+fn raise_own_open_files() -> u64 {
+    // SAFETY: getrlimit/setrlimit read and write only the struct passed.
+    unsafe {
+        let mut lim = libc::rlimit {
+            rlim_cur: 0,
+            rlim_max: 0,
+        };
+        assert_eq!(libc::getrlimit(libc::RLIMIT_NOFILE, &mut lim), 0);
+        lim.rlim_cur = lim.rlim_max;
+        libc::setrlimit(libc::RLIMIT_NOFILE, &lim);
+        lim.rlim_max
+    }
+}
+
+/// A connection that sent the start of a request and stops there (half a request line).
+fn half_open(server: &Server) -> TcpStream {
+    let mut s = TcpStream::connect(("127.0.0.1", server.port)).unwrap();
+    s.write_all(b"GET /heal").unwrap();
+    s
+}
+
+/// One response read off a raw connection: status and body (Content-Length bodies only), or
+/// `None` when the server closed the connection first.
+fn read_response(s: &mut TcpStream) -> Option<(u16, String)> {
+    let mut head = Vec::new();
+    let mut byte = [0u8; 1];
+    while !head.ends_with(b"\r\n\r\n") {
+        match s.read(&mut byte) {
+            Ok(0) => return None,
+            Ok(_) => head.push(byte[0]),
+            Err(e) if e.kind() == std::io::ErrorKind::ConnectionReset => return None,
+            Err(e) => panic!("no answer from the server: {e}"),
+        }
+    }
+    let head = String::from_utf8_lossy(&head).to_string();
+    let status = head[9..12].parse().unwrap();
+    let length: usize = head
+        .lines()
+        .find_map(|l| {
+            let (k, v) = l.split_once(':')?;
+            k.eq_ignore_ascii_case("content-length")
+                .then(|| v.trim().parse().unwrap())
+        })
+        .unwrap_or(0);
+    let mut body = vec![0u8; length];
+    s.read_exact(&mut body).unwrap();
+    Some((status, String::from_utf8_lossy(&body).to_string()))
+}
+
+/// Whether the server has closed `s` (without waiting).
+fn closed_by_server(s: &mut TcpStream) -> bool {
+    s.set_nonblocking(true).unwrap();
+    let mut buf = [0u8; 64];
+    let closed = match s.read(&mut buf) {
+        Ok(0) => true,
+        Ok(_) => false,
+        Err(e) => e.kind() != std::io::ErrorKind::WouldBlock,
+    };
+    s.set_nonblocking(false).unwrap();
+    closed
+}
+
+/// Waits (at most `limit`) for the server to close `s`; whether it did.
+fn server_closes(s: &mut TcpStream, limit: Duration) -> bool {
+    s.set_read_timeout(Some(limit)).unwrap();
+    let mut buf = [0u8; 1024];
+    loop {
+        match s.read(&mut buf) {
+            Ok(0) => return true,
+            Ok(_) => continue,
+            Err(e)
+                if matches!(
+                    e.kind(),
+                    std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut
+                ) =>
+            {
+                return false;
+            }
+            Err(_) => return true,
+        }
+    }
+}
+
+fn healthz_client() -> Client {
+    Client::builder()
+        .timeout(Duration::from_secs(20))
+        .build()
+        .unwrap()
+}
+
+/// 1,200 connections that sent half a request line and wait, on a server started with the
+/// common login default of 1,024 open files: `/healthz` still answers while they are all open.
+#[test]
+fn healthz_answers_under_a_flood_of_half_open_connections() {
+    const FLOOD: usize = 1200;
+    if raise_own_open_files() < FLOOD as u64 + 200 {
+        eprintln!("skipped: this machine's hard open-file limit is below {FLOOD} connections");
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    // A head timeout longer than the test, so the flood stays open throughout.
+    let server = Server::start_with(
+        &dir.path().join("server"),
+        &["--header-timeout", "120"],
+        Some(1024),
+    );
+    let mut flood: Vec<TcpStream> = (0..FLOOD).map(|_| half_open(&server)).collect();
+    let r = healthz_client()
+        .get(format!("{}/healthz", server.url()))
+        .send()
+        .expect("/healthz answers under the flood");
+    assert_eq!(r.status(), 200);
+    assert_eq!(r.text().unwrap(), "ok");
+    // The flood was still there (nothing was dropped to make room).
+    let open = flood
+        .iter_mut()
+        .map(closed_by_server)
+        .filter(|closed| !closed)
+        .count();
+    assert_eq!(open, FLOOD);
+}
+
+/// A slowloris client trickles header bytes and never ends its head: the server closes the
+/// connection once the head timeout has passed, however the bytes keep coming.
+#[test]
+fn a_request_head_that_never_ends_is_cut_at_the_head_timeout() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = Server::start_with(&dir.path().join("server"), &["--header-timeout", "2"], None);
+    let mut s = TcpStream::connect(("127.0.0.1", server.port)).unwrap();
+    s.write_all(b"GET /healthz HTTP/1.1\r\nHost: x\r\nX-Slow: ")
+        .unwrap();
+    let mut trickle = s.try_clone().unwrap();
+    let dripping = std::thread::spawn(move || {
+        for _ in 0..120 {
+            std::thread::sleep(Duration::from_millis(250));
+            if trickle.write_all(b"a").is_err() {
+                return true;
+            }
+        }
+        false
+    });
+    assert!(
+        server_closes(&mut s, Duration::from_secs(30)),
+        "the server kept a never-ending request head open"
+    );
+    assert!(dripping.join().unwrap(), "the trickle was cut off");
+}
+
+/// A keep-alive connection left idle after its request is closed by the server.
+#[test]
+fn an_idle_keep_alive_connection_is_closed() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = Server::start_with(&dir.path().join("server"), &["--header-timeout", "2"], None);
+    let mut s = TcpStream::connect(("127.0.0.1", server.port)).unwrap();
+    s.write_all(b"GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n")
+        .unwrap();
+    assert_eq!(read_response(&mut s), Some((200, "ok".into())));
+    assert!(
+        server_closes(&mut s, Duration::from_secs(30)),
+        "an idle keep-alive connection stayed open"
+    );
+}
+
+/// At the connection cap the server stops accepting: an established connection keeps being
+/// served, a new one waits until a slot frees (a half-open one timing out) and is then served.
+#[test]
+fn at_the_connection_cap_new_connections_wait_and_established_ones_go_on() {
+    const CAP: usize = 32;
+    let dir = tempfile::tempdir().unwrap();
+    let server = Server::start_with(
+        &dir.path().join("server"),
+        &[
+            "--max-connections",
+            &CAP.to_string(),
+            "--header-timeout",
+            "4",
+        ],
+        None,
+    );
+    let request = b"GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n";
+    let mut established = TcpStream::connect(("127.0.0.1", server.port)).unwrap();
+    established.write_all(request).unwrap();
+    assert_eq!(read_response(&mut established), Some((200, "ok".into())));
+    // Fill every other slot, and some: the extra ones wait in the kernel's queue.
+    let mut flood: Vec<TcpStream> = (0..CAP + 8).map(|_| half_open(&server)).collect();
+    // The established connection is still served.
+    established.write_all(request).unwrap();
+    assert_eq!(read_response(&mut established), Some((200, "ok".into())));
+    // A new client is answered, but only once the server has closed a connection to make room.
+    let mut late = TcpStream::connect(("127.0.0.1", server.port)).unwrap();
+    late.set_read_timeout(Some(Duration::from_secs(60)))
+        .unwrap();
+    late.write_all(request).unwrap();
+    assert_eq!(read_response(&mut late), Some((200, "ok".into())));
+    let freed = flood.iter_mut().any(closed_by_server) || closed_by_server(&mut established);
+    assert!(
+        freed,
+        "a connection beyond the cap was served while the cap was full"
+    );
+}
+
+/// A request body that moves slowly but steadily is read whole, even when it takes longer
+/// than both timeouts together; one that stops for longer than the body timeout is cut.
+#[test]
+fn slow_bodies_that_move_are_read_and_stalled_ones_are_cut() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = Server::start_with(
+        &dir.path().join("server"),
+        &["--header-timeout", "2", "--body-timeout", "2"],
+        None,
+    );
+    let body = br#"{"code": "no-such-code", "device_id": "6f1c1d6e-3b1a-4c8e-9a57-0d2f8c1b7e42"}"#;
+    let head = format!(
+        "POST /v1/enroll HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n\
+         Content-Length: {}\r\n\r\n",
+        body.len()
+    );
+    // 80 pieces, 100 ms apart: 8 s in all.
+    let mut s = TcpStream::connect(("127.0.0.1", server.port)).unwrap();
+    s.set_read_timeout(Some(Duration::from_secs(60))).unwrap();
+    s.write_all(head.as_bytes()).unwrap();
+    for piece in body.chunks(1) {
+        std::thread::sleep(Duration::from_millis(100));
+        s.write_all(piece).unwrap();
+    }
+    // The whole body arrived: the enrollment code is judged (and refused), not the body.
+    let (status, answer) = read_response(&mut s).expect("an answer");
+    assert_eq!(status, 401, "{answer}");
+
+    // Half the body, then silence.
+    let mut s = TcpStream::connect(("127.0.0.1", server.port)).unwrap();
+    s.write_all(head.as_bytes()).unwrap();
+    s.write_all(&body[..20]).unwrap();
+    assert!(
+        server_closes_or_refuses(&mut s),
+        "a stalled body held its connection"
+    );
+}
+
+/// Whether the server answers a stalled request with an error and/or closes the connection
+/// (within 30 s).
+fn server_closes_or_refuses(s: &mut TcpStream) -> bool {
+    s.set_read_timeout(Some(Duration::from_secs(30))).unwrap();
+    let mut buf = [0u8; 4096];
+    match s.read(&mut buf) {
+        Ok(0) => true,
+        Ok(n) => {
+            let text = String::from_utf8_lossy(&buf[..n]);
+            text.starts_with("HTTP/1.1 4")
+        }
+        Err(e) => !matches!(
+            e.kind(),
+            std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut
+        ),
+    }
+}
