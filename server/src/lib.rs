@@ -14,6 +14,7 @@ pub mod damaged;
 pub mod dashboard;
 pub mod error;
 pub mod evidence_checks;
+pub mod files;
 pub mod media;
 pub mod pg;
 pub mod planning;
@@ -318,7 +319,7 @@ pub fn serve(
         if let Some(f) = port_file {
             // Written whole to a temp file and renamed, so a reader never sees half a port.
             let tmp = f.with_extension("tmp");
-            std::fs::write(&tmp, local.port().to_string())?;
+            files::write_private(&tmp, local.port().to_string().as_bytes())?;
             std::fs::rename(&tmp, &f)?;
         }
         serving::serve_connections(listener, router, limits, policy, async {
@@ -357,6 +358,13 @@ fn run(cli: Cli) -> error::ServerResult<()> {
     if sqlite {
         // Never an empty database silently in place of a damaged one (server/src/damaged.rs).
         damaged::refuse_fresh_after_damage(&cli.data, cli.accept_fresh_database)?;
+    }
+    if let Command::Serve { .. } = &cli.command {
+        files::warn_if_shared(&[
+            &cli.data,
+            &cli.data.join("fenlei-server.sqlite"),
+            &cli.data.join(chain::KEY_FILE),
+        ]);
     }
     let storage = storage::open_storage(&storage::StorageConfig {
         data_dir: cli.data.clone(),
@@ -532,8 +540,8 @@ fn run(cli: Cli) -> error::ServerResult<()> {
 /// serves the same folder. The operating system drops the lock when the process ends, however it
 /// ends, so a crash leaves nothing to clean up.
 fn claim_sqlite_folder(data: &std::path::Path) -> error::ServerResult<std::fs::File> {
-    std::fs::create_dir_all(data)?;
-    let file = std::fs::OpenOptions::new()
+    files::create_private_dir(data)?;
+    let file = files::private_options()
         .create(true)
         .truncate(false)
         .write(true)
@@ -606,6 +614,9 @@ fn verify_chain_command(
 
 /// The binary's entry point (also built as the end-to-end tests' server binary).
 pub fn cli_main() -> ExitCode {
+    // Everything this process creates — the database and its WAL, keys, blobs, staged uploads,
+    // the port file, reports — is the service user's alone: files 0600, folders 0700.
+    files::restrict_umask();
     let cli = Cli::parse();
     match run(cli) {
         Ok(()) => ExitCode::SUCCESS,

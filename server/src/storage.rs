@@ -490,7 +490,7 @@ pub struct StorageConfig {
 pub fn open_storage(config: &StorageConfig) -> ServerResult<std::sync::Arc<dyn Storage>> {
     // The data folder holds the serve lock and port files in every mode, even when neither the
     // database nor the blobs live in it.
-    std::fs::create_dir_all(&config.data_dir)?;
+    crate::files::create_private_dir(&config.data_dir)?;
     let blobs = crate::blobs::open_blob_store(&config.data_dir, config.blobs_url.as_deref())?;
     Ok(match &config.database_url {
         Some(url) => std::sync::Arc::new(crate::pg::PgStorage::open(url, blobs)?),
@@ -552,9 +552,12 @@ impl SqliteStorage {
         dir: &Path,
         blobs: Box<dyn crate::blobs::BlobStore>,
     ) -> ServerResult<SqliteStorage> {
-        std::fs::create_dir_all(dir)?;
+        crate::files::create_private_dir(dir)?;
         let path = dir.join("fenlei-server.sqlite");
-        // The core store creates the file, switches it to WAL and migrates its own tables.
+        // Created empty and private first: SQLite would create it with the umask's mode, and it
+        // gives the WAL and shared-memory files the database file's mode.
+        crate::files::touch_private(&path)?;
+        // The core store switches the file to WAL and migrates its own tables.
         let store = Store::open(&path)?;
         let mut writer = open_conn(&path, false)?;
         migrate(&mut writer)?;

@@ -428,3 +428,116 @@ fn server_closes_or_refuses(s: &mut TcpStream) -> bool {
         ),
     }
 }
+
+// ---- files
+
+/// Every file and folder under the data folder after a server ran, received a photo and a
+/// partial upload: the database with its WAL and shared-memory files, the signing key, the
+/// port and lock files, blobs and staged bytes — none readable by group or others.
+#[cfg(unix)]
+#[test]
+fn everything_the_server_creates_is_private() {
+    use fenlei_core::media::MediaStore;
+    use fenlei_core::sync::media::{MediaSyncOptions, NetworkKind};
+    use std::os::unix::fs::PermissionsExt;
+
+    let dir = tempfile::tempdir().unwrap();
+    let server = Server::start(&dir.path().join("server"));
+    let (street, communities, _) = sample_places();
+    server.admin(&["add-user", "--id", "insp", "--role", "inspector"]);
+    server.admin(&["assign", "--user", "insp", "--street", &street]);
+    let phone = Device::enroll(&server, dir.path(), "insp");
+    phone.sync();
+    let id = new_inspection(&phone, &communities[0]);
+    let item = compliant_items(&phone.store)[0].clone();
+    let media = MediaStore::open(dir.path().join("media")).unwrap();
+    let attach = |name: &str, seed: u64| {
+        let photo = fenlei_e2e::photos::write_photo(dir.path(), name, 640, 480, seed);
+        phone
+            .store
+            .attach_photo(&media, &id, &item, &photo, None, "insp")
+            .unwrap()
+            .record
+    };
+    // One photo uploaded whole (blobs), one half (staged bytes).
+    attach("whole.jpg", 1);
+    let report = phone
+        .client()
+        .sync_media(
+            &phone.store,
+            &media,
+            &MediaSyncOptions {
+                network: NetworkKind::Wifi,
+                ..Default::default()
+            },
+            &fenlei_core::progress::NoProgress,
+            &fenlei_core::progress::CancelToken::new(),
+        )
+        .unwrap();
+    assert!(report.failed.is_empty(), "{:?}", report.failed);
+    let half = attach("half.jpg", 2);
+    phone.sync();
+    let bytes = std::fs::read(dir.path().join("half.jpg")).unwrap();
+    let r = Client::new()
+        .put(format!(
+            "{}/v1/media/{sha}/original?blob={sha}&offset=0&total={}",
+            server.url(),
+            bytes.len(),
+            sha = half.sha256
+        ))
+        .bearer_auth(&phone.token)
+        .header("content-type", "image/jpeg")
+        .body(bytes[..bytes.len() / 2].to_vec())
+        .send()
+        .unwrap();
+    assert!(r.status().is_success(), "{}", r.text().unwrap());
+
+    let mut seen = Vec::new();
+    let mut open_to_others = Vec::new();
+    let mut stack = vec![server.data.clone()];
+    while let Some(path) = stack.pop() {
+        let meta = std::fs::symlink_metadata(&path).unwrap();
+        let mode = meta.permissions().mode() & 0o777;
+        if mode & 0o077 != 0 {
+            open_to_others.push(format!("{} {mode:03o}", path.display()));
+        }
+        let name = path
+            .strip_prefix(&server.data)
+            .unwrap()
+            .display()
+            .to_string();
+        seen.push(name);
+        if meta.is_dir() {
+            stack.extend(std::fs::read_dir(&path).unwrap().map(|e| e.unwrap().path()));
+        }
+    }
+    assert!(
+        open_to_others.is_empty(),
+        "open to others: {open_to_others:#?}"
+    );
+    let mut expected = vec!["port", "serve.lock"];
+    if !on_postgres() {
+        expected.extend([
+            "fenlei-server.sqlite",
+            "fenlei-server.sqlite-wal",
+            "fenlei-server.sqlite-shm",
+            "server-signing.key",
+        ]);
+    }
+    for name in expected {
+        assert!(seen.iter().any(|s| s == name), "{name} not in {seen:?}");
+    }
+    if !test_s3() {
+        assert!(
+            seen.iter()
+                .any(|s| s.starts_with("blobs/staging/") && s.len() > 20)
+        );
+        assert!(
+            seen.iter()
+                .filter(|s| s.starts_with("blobs/") && !s.starts_with("blobs/staging"))
+                .count()
+                > 3,
+            "{seen:?}"
+        );
+    }
+}
