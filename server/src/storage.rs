@@ -473,6 +473,20 @@ BEGIN SELECT RAISE(ABORT, 'the chain is append-only'); END;
 CREATE TRIGGER chain_entries_no_delete BEFORE DELETE ON chain_entries
 BEGIN SELECT RAISE(ABORT, 'the chain is append-only'); END;
 "#,
+    // Sign-in limits (docs/dashboard.md): failures counted per name typed (known or not) and
+    // client (IPv4 address or IPv6 /64). user_passwords.failed_attempts and locked_until are
+    // no longer used.
+    r#"
+CREATE TABLE sign_in_failures (
+    name         TEXT NOT NULL,
+    client       TEXT NOT NULL,
+    failures     INTEGER NOT NULL,
+    last_at      INTEGER NOT NULL,
+    locked_until INTEGER NOT NULL DEFAULT 0,
+    PRIMARY KEY (name, client)
+) STRICT;
+CREATE INDEX sign_in_failures_by_client ON sign_in_failures(client, last_at);
+"#,
 ];
 
 /// Where the server keeps its data (docs/deploy.md).

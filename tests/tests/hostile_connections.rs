@@ -515,9 +515,10 @@ fn everything_the_server_creates_is_private() {
         open_to_others.is_empty(),
         "open to others: {open_to_others:#?}"
     );
-    let mut expected = vec!["port", "serve.lock"];
+    let mut expected = vec!["port"];
     if !on_postgres() {
         expected.extend([
+            "serve.lock",
             "fenlei-server.sqlite",
             "fenlei-server.sqlite-wal",
             "fenlei-server.sqlite-shm",
@@ -540,4 +541,238 @@ fn everything_the_server_creates_is_private() {
             "{seen:?}"
         );
     }
+}
+
+// ---- sign-in
+
+fn set_password(server: &Server, user: &str, password: &str) {
+    let out = server
+        .command()
+        .args(["set-password", user])
+        .env("FENLEI_PASSWORD", password)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+/// An HTTP client whose connections come from `ip` (any 127.0.0.0/8 address reaches the server
+/// on Linux): another client, as the server sees it.
+fn client_from(ip: [u8; 4]) -> Client {
+    Client::builder()
+        .local_address(std::net::IpAddr::from(ip))
+        .build()
+        .unwrap()
+}
+
+/// One sign-in: status, the body without the parts that are random, and the Set-Cookie header.
+fn sign_in_as(
+    http: &Client,
+    url: &str,
+    user: &str,
+    password: &str,
+    forwarded_for: Option<&str>,
+) -> (u16, serde_json::Value, Option<String>) {
+    let mut r = http
+        .post(format!("{url}/v1/session"))
+        .json(&json!({"user": user, "password": password}));
+    if let Some(f) = forwarded_for {
+        r = r.header("x-forwarded-for", f);
+    }
+    let r = r.send().unwrap();
+    let status = r.status().as_u16();
+    let cookie = r
+        .headers()
+        .get("set-cookie")
+        .map(|v| v.to_str().unwrap().to_string());
+    (status, r.json().unwrap(), cookie)
+}
+
+/// Dashboard users: `sup` (supervisor), `other.sup` (supervisor), `former` (a supervisor with a
+/// password, now an inspector) and `insp` (an inspector without one), on `server`.
+fn dashboard_users(server: &Server) {
+    for (user, role) in [
+        ("sup", "supervisor"),
+        ("other.sup", "supervisor"),
+        ("former", "supervisor"),
+        ("insp", "inspector"),
+    ] {
+        server.admin(&["add-user", "--id", user, "--role", role]);
+    }
+    set_password(server, "sup", "the-right-password");
+    set_password(server, "other.sup", "the-other-password");
+    set_password(server, "former", "former-password");
+    server.admin(&["add-user", "--id", "former", "--role", "inspector"]);
+}
+
+/// A prober learns nothing about which accounts exist: an unknown user, a wrong password, an
+/// inspector with or without a password, and — after five tries each — a locked known account
+/// and a "locked" unknown one all get the same status and body.
+#[test]
+fn sign_in_answers_the_same_for_unknown_known_locked_and_inspector_accounts() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = Server::start(&dir.path().join("server"));
+    dashboard_users(&server);
+    let url = server.url();
+
+    let http = client_from([127, 0, 0, 1]);
+    let refused: Vec<_> = [
+        ("sup", "a-wrong-password"),
+        ("nobody.at.all", "a-wrong-password"),
+        ("insp", "a-wrong-password"),
+        ("former", "a-wrong-password"),
+        // The inspector's right password tells nothing either.
+        ("former", "former-password"),
+    ]
+    .iter()
+    .map(|(u, p)| sign_in_as(&http, &url, u, p, None))
+    .collect();
+    for (i, r) in refused.iter().enumerate() {
+        assert_eq!(
+            (r.0, &r.1, &r.2),
+            (refused[0].0, &refused[0].1, &None),
+            "attempt {i}"
+        );
+    }
+    assert_eq!(refused[0].0, 401);
+
+    // Another client probes a known and an unknown name, five wrong passwords each, then once
+    // more (the known one with the right password): step by step the same answers.
+    let prober = client_from([127, 0, 0, 2]);
+    let story = |user: &str, right: &str| -> Vec<(u16, serde_json::Value)> {
+        let mut steps: Vec<_> = (0..5)
+            .map(|_| sign_in_as(&prober, &url, user, "a-wrong-password", None))
+            .map(|(s, b, _)| (s, b))
+            .collect();
+        let (s, b, c) = sign_in_as(&prober, &url, user, right, None);
+        assert!(c.is_none());
+        steps.push((s, b));
+        steps
+    };
+    let known = story("sup", "the-right-password");
+    let unknown = story("ghost", "any-password-at-all");
+    assert_eq!(known, unknown);
+    assert_eq!(known[4].0, 401);
+    assert_eq!(known[5].0, 429);
+    assert_eq!(known[5].1["error"], "too_many_requests");
+}
+
+/// One client failing on an account locks that account for itself only: another client signs
+/// in with the right password. A client failing on many names is locked for every name, and
+/// again only itself. X-Forwarded-For counts only from a proxy the operator named.
+#[test]
+fn one_client_cannot_lock_another_clients_account() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = Server::start(&dir.path().join("server"));
+    dashboard_users(&server);
+    let url = server.url();
+    let attacker = client_from([127, 0, 0, 2]);
+    let victim = client_from([127, 0, 0, 3]);
+    for _ in 0..5 {
+        assert_eq!(sign_in_as(&attacker, &url, "sup", "guess", None).0, 401);
+    }
+    assert_eq!(
+        sign_in_as(&attacker, &url, "sup", "the-right-password", None).0,
+        429
+    );
+    let (status, body, cookie) = sign_in_as(&victim, &url, "sup", "the-right-password", None);
+    assert_eq!(status, 200, "{body}");
+    assert!(cookie.is_some());
+
+    // Spraying names: after 20 failures in all the attacker is refused for every name.
+    for n in 0..15 {
+        let (status, _, _) = sign_in_as(&attacker, &url, &format!("user.{n}"), "guess", None);
+        assert_eq!(status, 401, "failure {n}");
+    }
+    assert_eq!(
+        sign_in_as(&attacker, &url, "other.sup", "the-other-password", None).0,
+        429
+    );
+    assert_eq!(
+        sign_in_as(&victim, &url, "other.sup", "the-other-password", None).0,
+        200
+    );
+
+    // Without a trusted proxy, X-Forwarded-For is the client's own word and changes nothing.
+    let spoofer = client_from([127, 0, 0, 4]);
+    for n in 0..5 {
+        let f = format!("198.51.100.{n}");
+        assert_eq!(sign_in_as(&spoofer, &url, "sup", "guess", Some(&f)).0, 401);
+    }
+    assert_eq!(
+        sign_in_as(&spoofer, &url, "sup", "guess", Some("203.0.113.99")).0,
+        429
+    );
+
+    // Behind a proxy the operator named, clients are told apart by the address it appends.
+    let dir2 = tempfile::tempdir().unwrap();
+    let proxied = Server::start_with(
+        &dir2.path().join("server"),
+        &["--trusted-proxy", "127.0.0.1"],
+        None,
+    );
+    dashboard_users(&proxied);
+    let url = proxied.url();
+    let proxy = client_from([127, 0, 0, 1]);
+    for _ in 0..5 {
+        let (status, _, _) = sign_in_as(&proxy, &url, "sup", "guess", Some("198.51.100.7"));
+        assert_eq!(status, 401);
+    }
+    // The attacker's own X-Forwarded-For entry, left of the one the proxy appended, is not
+    // believed.
+    let (status, _, _) = sign_in_as(
+        &proxy,
+        &url,
+        "sup",
+        "the-right-password",
+        Some("203.0.113.5, 198.51.100.7"),
+    );
+    assert_eq!(status, 429);
+    let (status, _, _) = sign_in_as(
+        &proxy,
+        &url,
+        "sup",
+        "the-right-password",
+        Some("203.0.113.5"),
+    );
+    assert_eq!(status, 200);
+}
+
+/// The session cookie is `Secure` (with HttpOnly, SameSite=Strict) without any proxy header;
+/// only `serve --insecure-cookies` drops `Secure`, for development over plain HTTP.
+#[test]
+fn the_session_cookie_is_secure_unless_the_operator_says_otherwise() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = Server::start(&dir.path().join("server"));
+    dashboard_users(&server);
+    let (status, _, cookie) = sign_in_as(
+        &Client::new(),
+        &server.url(),
+        "sup",
+        "the-right-password",
+        None,
+    );
+    assert_eq!(status, 200);
+    let cookie = cookie.unwrap();
+    for attr in ["; Secure", "; HttpOnly", "; SameSite=Strict", "; Path=/"] {
+        assert!(cookie.contains(attr), "{attr} in {cookie}");
+    }
+
+    let dir2 = tempfile::tempdir().unwrap();
+    let dev = Server::start_with(&dir2.path().join("server"), &["--insecure-cookies"], None);
+    dashboard_users(&dev);
+    let (status, _, cookie) = sign_in_as(
+        &Client::new(),
+        &dev.url(),
+        "sup",
+        "the-right-password",
+        None,
+    );
+    assert_eq!(status, 200);
+    let cookie = cookie.unwrap();
+    assert!(!cookie.contains("Secure"), "{cookie}");
+    assert!(cookie.contains("; HttpOnly"), "{cookie}");
 }
