@@ -77,9 +77,22 @@ pub async fn authenticate(storage: &Shared, headers: &HeaderMap) -> ServerResult
         .ok_or_else(|| ServerError::Unauthorized("missing bearer token".into()))?
         .to_string();
     let storage = storage.clone();
-    blocking(move || storage.device_by_token(&hash_secret(&token)))
-        .await?
-        .ok_or_else(|| ServerError::Unauthorized("unknown or revoked device token".into()))
+    blocking(move || {
+        let auth = storage
+            .device_by_token(&hash_secret(&token))?
+            .ok_or_else(|| ServerError::Unauthorized("unknown or revoked device token".into()))?;
+        // A device enrolled under an id that is now refused (by a server before the rule)
+        // may not act: its changes would carry a server actor.
+        if let Some(why) =
+            crate::actors::device_id_refusal(&auth.device_id, &storage.opening_actor())
+        {
+            return Err(ServerError::Forbidden(format!(
+                "{why}: enroll the device again"
+            )));
+        }
+        Ok(auth)
+    })
+    .await
 }
 
 pub(crate) fn parse_json<T: serde::de::DeserializeOwned>(body: &[u8]) -> ServerResult<T> {
@@ -89,8 +102,9 @@ pub(crate) fn parse_json<T: serde::de::DeserializeOwned>(body: &[u8]) -> ServerR
 
 async fn enroll(State(storage): State<Shared>, body: Bytes) -> ServerResult<Response> {
     let req: EnrollRequest = parse_json(&body)?;
-    if uuid::Uuid::parse_str(&req.device_id).is_err() {
-        return Err(ServerError::BadRequest("device_id must be a UUID".into()));
+    // Checked before the code is redeemed: a refused request changes nothing.
+    if let Some(why) = crate::actors::device_id_refusal(&req.device_id, &storage.opening_actor()) {
+        return Err(ServerError::BadRequest(why));
     }
     if let Some(key) = &req.public_key {
         fenlei_core::tamper::verifying_key(key)

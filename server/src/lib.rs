@@ -6,6 +6,7 @@
 //! `import-communities`, `publish-standard`, `add-user`, `assign`, `set-password`, `enroll`, `revoke-device`; `simulate` runs
 //! simulated devices against a running server (the main job's demo).
 
+pub mod actors;
 pub mod api;
 pub mod blobs;
 pub mod blobs_s3;

@@ -237,6 +237,11 @@ impl SyncView {
 /// Automerge documents (inspections and rectification tasks), the change feed, and the
 /// supervisor actions that write documents (review, task decisions, rule-opened tasks).
 pub trait DocumentStore {
+    /// The actor this engine opens documents with to merge (never one a device may hold:
+    /// `actors::device_id_refusal`).
+    fn opening_actor(&self) -> String {
+        crate::actors::MERGE_ACTOR.to_string()
+    }
     /// What the sync handler needs of a stored document, read in one snapshot.
     fn sync_view(&self, id: &str) -> ServerResult<SyncView>;
     fn load_document(&self, id: &str) -> ServerResult<Option<InspectionDoc>>;
@@ -1006,6 +1011,11 @@ impl ReferenceStore for SqliteStorage {
 }
 
 impl DocumentStore for SqliteStorage {
+    fn opening_actor(&self) -> String {
+        // The core store opens documents with its own (random) device id.
+        self.store.device_id().to_string()
+    }
+
     fn sync_view(&self, id: &str) -> ServerResult<SyncView> {
         SyncView::parse(id, self.store.stored_document(id)?, self.store.device_id())
     }

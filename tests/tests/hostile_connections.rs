@@ -776,3 +776,93 @@ fn the_session_cookie_is_secure_unless_the_operator_says_otherwise() {
     assert!(!cookie.contains("Secure"), "{cookie}");
     assert!(cookie.contains("; HttpOnly"), "{cookie}");
 }
+
+// ---- enrollment
+
+/// A device may not enroll under an id the server writes or opens documents as — the nil UUID,
+/// a supervisor's review actor (for an existing user or one not created yet), the standard's
+/// actor, any version-8 id, the SQLite engine's own store id — nor under another spelling of a
+/// UUID. The code is not spent by a refused request; a random id then enrolls with it.
+#[test]
+fn reserved_device_ids_are_refused_at_enrollment() {
+    use fenlei_server::supervision::{STANDARD_USER, server_actor};
+    let dir = tempfile::tempdir().unwrap();
+    let server = Server::start(&dir.path().join("server"));
+    server.admin(&["add-user", "--id", "insp", "--role", "inspector"]);
+    server.admin(&["add-user", "--id", "sup", "--role", "supervisor"]);
+    let mut reserved = vec![
+        "00000000-0000-0000-0000-000000000000".to_string(),
+        "ffffffff-ffff-ffff-ffff-ffffffffffff".to_string(),
+        server_actor("review", "sup"),
+        server_actor("review", "someone.added.next.year"),
+        server_actor("standard", STANDARD_USER),
+        // Another spelling of the nil UUID and of a valid random id.
+        "00000000000000000000000000000000".to_string(),
+        "{00000000-0000-0000-0000-000000000000}".to_string(),
+        "6F1C1D6E-3B1A-4C8E-9A57-0D2F8C1B7E42".to_string(),
+        "phone-1".to_string(),
+    ];
+    if !on_postgres() {
+        let conn = rusqlite::Connection::open(server.data.join("fenlei-server.sqlite")).unwrap();
+        reserved.push(
+            conn.query_row("SELECT value FROM meta WHERE key = 'device_id'", [], |r| {
+                r.get(0)
+            })
+            .unwrap(),
+        );
+    }
+    let http = Client::new();
+    let code = server.enroll_code("insp");
+    for id in &reserved {
+        let r = http
+            .post(format!("{}/v1/enroll", server.url()))
+            .json(&json!({"code": code, "device_id": id}))
+            .send()
+            .unwrap();
+        let status = r.status().as_u16();
+        let body: serde_json::Value = r.json().unwrap();
+        assert_eq!(
+            (status, body["error"].as_str()),
+            (400, Some("bad_request")),
+            "{id}: {body}"
+        );
+    }
+    let r = http
+        .post(format!("{}/v1/enroll", server.url()))
+        .json(&json!({"code": code, "device_id": uuid_v4()}))
+        .send()
+        .unwrap();
+    assert_eq!(
+        r.status(),
+        200,
+        "the code was not spent by the refused requests"
+    );
+}
+
+/// A device that an older server let enroll under a reserved id cannot act with its token.
+#[test]
+fn a_device_already_enrolled_under_a_reserved_id_is_refused() {
+    if skip_on_postgres("writes a device row into the SQLite file") {
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let server = Server::start(&dir.path().join("server"));
+    server.admin(&["add-user", "--id", "insp", "--role", "inspector"]);
+    let token = "a-token-an-older-server-issued";
+    let conn = rusqlite::Connection::open(server.data.join("fenlei-server.sqlite")).unwrap();
+    conn.busy_timeout(Duration::from_secs(10)).unwrap();
+    conn.execute(
+        "INSERT INTO devices (id, user_id, token_hash, enrolled_at) VALUES (?1, 'insp', ?2, 0)",
+        rusqlite::params![
+            "00000000-0000-0000-0000-000000000000",
+            fenlei_server::api::hash_secret(token)
+        ],
+    )
+    .unwrap();
+    let r = Client::new()
+        .get(format!("{}/v1/me", server.url()))
+        .bearer_auth(token)
+        .send()
+        .unwrap();
+    assert_eq!(r.status(), 403);
+}
