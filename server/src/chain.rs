@@ -4,12 +4,13 @@
 //! `POST /v1/receipts`, `GET /v1/receipts?inspection=ID`, `GET /v1/chain/head`,
 //! `GET /v1/chain/entries/{index}`, `GET /v1/chain/links?from=&limit=`. [`verify_chain`] is the `verify-chain` command.
 
+use crate::api::{Path, Query};
 use crate::api::{Shared, authenticate, blocking};
 use crate::error::{ServerError, ServerResult};
 use crate::storage::{Role, Storage, now};
 use axum::Router;
 use axum::body::Bytes;
-use axum::extract::{Path, Query, State};
+use axum::extract::State;
 use axum::http::HeaderMap;
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
