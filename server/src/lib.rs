@@ -216,7 +216,8 @@ pub struct ServeHttpArgs {
     )]
     pub trusted_proxies: Vec<String>,
     /// Development over plain HTTP only: the session cookie without `Secure`.
-    #[arg(long, env = "FENLEI_INSECURE_COOKIES")]
+    #[arg(long, env = "FENLEI_INSECURE_COOKIES",
+          value_parser = clap::builder::BoolishValueParser::new())]
     pub insecure_cookies: bool,
 }
 
