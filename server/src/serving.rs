@@ -486,13 +486,14 @@ mod tests {
             let mut buf = [0u8; 16];
             let mut n = 0;
             while n < 2048 {
-                tokio::time::sleep(Duration::from_millis(2)).await;
+                tokio::time::sleep(Duration::from_millis(10)).await;
                 n += far.read(&mut buf).await.unwrap();
             }
             n
         });
-        // Each piece is taken well within the timeout, while the whole takes far longer.
-        let mut w = WriteStall::new(near, Duration::from_millis(200));
+        // Each piece is taken well within the timeout, while the whole (128 reads, 10 ms
+        // apart) takes more than twice as long.
+        let mut w = WriteStall::new(near, Duration::from_millis(500));
         w.write_all(&[1u8; 2048]).await.unwrap();
         assert_eq!(reader.await.unwrap(), 2048);
     }
