@@ -48,7 +48,10 @@ fi
 "$BIN" --data "$DATA" init --sample
 URLS=()
 for n in $(seq 0 $((INSTANCES - 1))); do
-    "$BIN" --data "$DATA" serve --addr "127.0.0.1:$((PORT + n))" --port-file "$DATA/port.$n" &
+    # Plain HTTP on loopback for the demo: the session cookie without Secure, so any browser
+    # keeps it (a real deployment serves through TLS and never sets this).
+    "$BIN" --data "$DATA" serve --addr "127.0.0.1:$((PORT + n))" --port-file "$DATA/port.$n" \
+        --insecure-cookies &
     SERVERS+=($!)
     for _ in $(seq 100); do [ -s "$DATA/port.$n" ] && break; sleep 0.1; done
     [ -s "$DATA/port.$n" ] || { echo "server $n did not start" >&2; exit 1; }

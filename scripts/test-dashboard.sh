@@ -17,6 +17,8 @@ SHOTS="$target_dir/dashboard-screenshots"
 rm -rf "$DATA" "$SHOTS"
 mkdir -p "$SHOTS"
 "$BIN" --data "$DATA" init --sample >/dev/null
+# No --insecure-cookies: the session cookie is Secure as in production, and Chromium keeps it on
+# http://127.0.0.1 (a secure context).
 "$BIN" --data "$DATA" serve --addr 127.0.0.1:0 --port-file "$DATA/port" >"$DATA/server.log" 2>&1 &
 SERVER=$!
 trap 'kill $SERVER 2>/dev/null || true' EXIT

@@ -6,8 +6,9 @@ use crate::storage::{DeviceAuth, ListFilter, Role, ScopeKind, Storage, now};
 use crate::sync::handle_sync;
 use axum::Router;
 use axum::body::Bytes;
-use axum::extract::{DefaultBodyLimit, Path, Query, State};
+use axum::extract::{DefaultBodyLimit, FromRequestParts, State};
 use axum::http::HeaderMap;
+use axum::http::request::Parts;
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use base64::Engine;
@@ -18,6 +19,37 @@ use sha2::{Digest, Sha256};
 use std::sync::Arc;
 
 pub type Shared = Arc<dyn Storage>;
+
+/// `axum::extract::Query` whose refusal is the API's typed 400 (`{"error":"bad_request",...}`)
+/// rather than axum's plain text: a number too large for its field, a negative count, a word
+/// where a number belongs.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Query<T>(pub T);
+
+impl<T: serde::de::DeserializeOwned, S: Send + Sync> FromRequestParts<S> for Query<T> {
+    type Rejection = ServerError;
+
+    async fn from_request_parts(parts: &mut Parts, _: &S) -> Result<Self, Self::Rejection> {
+        axum::extract::Query::<T>::try_from_uri(&parts.uri)
+            .map(|axum::extract::Query(q)| Query(q))
+            .map_err(|e| ServerError::BadRequest(e.body_text()))
+    }
+}
+
+/// `axum::extract::Path` with the API's typed 400, like [`Query`].
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Path<T>(pub T);
+
+impl<T: serde::de::DeserializeOwned + Send, S: Send + Sync> FromRequestParts<S> for Path<T> {
+    type Rejection = ServerError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Self::Rejection> {
+        axum::extract::Path::<T>::from_request_parts(parts, state)
+            .await
+            .map(|axum::extract::Path(p)| Path(p))
+            .map_err(|e| ServerError::BadRequest(e.body_text()))
+    }
+}
 
 pub fn router(storage: Shared) -> Router {
     Router::new()
@@ -82,9 +114,22 @@ pub async fn authenticate(storage: &Shared, headers: &HeaderMap) -> ServerResult
         .ok_or_else(|| ServerError::Unauthorized("missing bearer token".into()))?
         .to_string();
     let storage = storage.clone();
-    blocking(move || storage.device_by_token(&hash_secret(&token)))
-        .await?
-        .ok_or_else(|| ServerError::Unauthorized("unknown or revoked device token".into()))
+    blocking(move || {
+        let auth = storage
+            .device_by_token(&hash_secret(&token))?
+            .ok_or_else(|| ServerError::Unauthorized("unknown or revoked device token".into()))?;
+        // A device enrolled under an id that is now refused (by a server before the rule)
+        // may not act: its changes would carry a server actor.
+        if let Some(why) =
+            crate::actors::device_id_refusal(&auth.device_id, &storage.opening_actor())
+        {
+            return Err(ServerError::Forbidden(format!(
+                "{why}: enroll the device again"
+            )));
+        }
+        Ok(auth)
+    })
+    .await
 }
 
 pub(crate) fn parse_json<T: serde::de::DeserializeOwned>(body: &[u8]) -> ServerResult<T> {
@@ -94,8 +139,9 @@ pub(crate) fn parse_json<T: serde::de::DeserializeOwned>(body: &[u8]) -> ServerR
 
 async fn enroll(State(storage): State<Shared>, body: Bytes) -> ServerResult<Response> {
     let req: EnrollRequest = parse_json(&body)?;
-    if uuid::Uuid::parse_str(&req.device_id).is_err() {
-        return Err(ServerError::BadRequest("device_id must be a UUID".into()));
+    // Checked before the code is redeemed: a refused request changes nothing.
+    if let Some(why) = crate::actors::device_id_refusal(&req.device_id, &storage.opening_actor()) {
+        return Err(ServerError::BadRequest(why));
     }
     if let Some(key) = &req.public_key {
         fenlei_core::tamper::verifying_key(key)
@@ -158,10 +204,29 @@ pub fn require_reviewer(auth: &DeviceAuth) -> ServerResult<()> {
     }
 }
 
+/// The first year a date or time may fall in (dates and times in requests and commands).
+pub const FIRST_YEAR: i64 = 1;
+/// The last year a date or time may fall in.
+pub const LAST_YEAR: i64 = 9999;
+/// 0001-01-01 00:00 UTC+8 in ms since the epoch: the earliest time accepted.
+pub const MIN_TIME_MS: i64 = -62_135_625_600_000;
+/// 9999-12-31 23:59:59.999 UTC+8: the latest time accepted.
+pub const MAX_TIME_MS: i64 = 253_402_271_999_999;
+
+fn out_of_range(text: &str) -> ServerError {
+    ServerError::BadRequest(format!(
+        "{text:?} is out of range (dates from {FIRST_YEAR:04}-01-01 to {LAST_YEAR}-12-31)"
+    ))
+}
+
 /// A day `YYYY-MM-DD` (China Standard Time, UTC+8, where the bulletins are read) or ms since
-/// the epoch.
-pub(crate) fn parse_time(text: &str) -> ServerResult<i64> {
+/// the epoch, between [`MIN_TIME_MS`] and [`MAX_TIME_MS`]; anything else is a typed 400. The one
+/// reading of every date or time query value (`at`, `from`, `to`) and command option (`--at`).
+pub fn parse_time(text: &str) -> ServerResult<i64> {
     if let Ok(ms) = text.parse::<i64>() {
+        if !(MIN_TIME_MS..=MAX_TIME_MS).contains(&ms) {
+            return Err(out_of_range(text));
+        }
         return Ok(ms);
     }
     let (y, m, d) = parse_date(text)?;
@@ -170,11 +235,27 @@ pub(crate) fn parse_time(text: &str) -> ServerResult<i64> {
 
 fn parse_date(text: &str) -> ServerResult<(i64, u32, u32)> {
     let bad = || ServerError::BadRequest(format!("{text:?} is not a date (YYYY-MM-DD)"));
+    let digits = |p: &str, n: std::ops::RangeInclusive<usize>| {
+        n.contains(&p.len()) && p.bytes().all(|b| b.is_ascii_digit())
+    };
     let mut parts = text.split('-');
-    let y: i64 = parts.next().and_then(|p| p.parse().ok()).ok_or_else(bad)?;
-    let m: u32 = parts.next().and_then(|p| p.parse().ok()).ok_or_else(bad)?;
-    let d: u32 = parts.next().and_then(|p| p.parse().ok()).ok_or_else(bad)?;
-    if parts.next().is_some() || !(1..=12).contains(&m) || d == 0 || d > days_in_month(y, m) {
+    let (Some(y), Some(m), Some(d), None) =
+        (parts.next(), parts.next(), parts.next(), parts.next())
+    else {
+        return Err(bad());
+    };
+    if !digits(y, 4..=5) || !digits(m, 1..=2) || !digits(d, 1..=2) {
+        return Err(bad());
+    }
+    let (y, m, d): (i64, u32, u32) = (
+        y.parse().map_err(|_| bad())?,
+        m.parse().map_err(|_| bad())?,
+        d.parse().map_err(|_| bad())?,
+    );
+    if !(FIRST_YEAR..=LAST_YEAR).contains(&y) {
+        return Err(out_of_range(text));
+    }
+    if !(1..=12).contains(&m) || d == 0 || d > days_in_month(y, m) {
         return Err(bad());
     }
     Ok((y, m, d))
@@ -206,18 +287,20 @@ fn day_start_ms(y: i64, m: u32, d: u32) -> i64 {
     days_from_civil(y, m, d) * 86_400_000 - CST_OFFSET_MS
 }
 
-/// The civil date (UTC+8) of a time.
-/// The start (00:00 UTC+8) of the day holding `ms`.
+/// The start (00:00 UTC+8) of the day holding `ms` (clamped to the accepted range).
 pub(crate) fn day_start(ms: i64) -> i64 {
     let (y, m, d) = civil_of(ms);
     day_start_ms(y, m, d)
 }
 
+/// The civil date (UTC+8) of a time (clamped to the accepted range).
 pub(crate) fn civil_date(ms: i64) -> (i64, u32, u32) {
     civil_of(ms)
 }
 
 fn civil_of(ms: i64) -> (i64, u32, u32) {
+    // Callers pass checked times; the clamp keeps the arithmetic below in range whatever comes.
+    let ms = ms.clamp(MIN_TIME_MS, MAX_TIME_MS);
     let days = (ms + CST_OFFSET_MS).div_euclid(86_400_000);
     let z = days + 719_468;
     let era = z.div_euclid(146_097);
@@ -251,6 +334,9 @@ pub fn split_list(s: &str) -> Vec<String> {
 
 /// The week (Monday to Monday) or month holding `at`, as [from, to) in ms.
 pub fn period_bounds(period: &str, at_ms: i64) -> ServerResult<(i64, i64)> {
+    if !(MIN_TIME_MS..=MAX_TIME_MS).contains(&at_ms) {
+        return Err(out_of_range(&at_ms.to_string()));
+    }
     let (y, m, d) = civil_of(at_ms);
     match period {
         "week" => {
@@ -436,5 +522,90 @@ mod tests {
         assert_eq!(civil_of(to), (2026, 6, 1));
         assert!(parse_time("2026-02-30").is_err());
         assert!(period_bounds("year", at).is_err());
+    }
+
+    #[test]
+    fn the_accepted_range_is_years_1_to_9999_in_china_time() {
+        assert_eq!(day_start_ms(FIRST_YEAR, 1, 1), MIN_TIME_MS);
+        assert_eq!(day_start_ms(LAST_YEAR + 1, 1, 1) - 1, MAX_TIME_MS);
+        assert_eq!(parse_time("0001-01-01").unwrap(), MIN_TIME_MS);
+        assert_eq!(civil_date(MAX_TIME_MS), (9999, 12, 31));
+        for bad in [
+            "9223372036854775807",
+            "-9223372036854775808",
+            "99999-12-31",
+            "0000-12-31",
+            "-2026-01-01",
+            "+2026-01-01",
+            "2026-1-1-1",
+            "２０２６-01-01",
+            "",
+        ] {
+            assert!(
+                matches!(parse_time(bad), Err(ServerError::BadRequest(_))),
+                "{bad}"
+            );
+        }
+        // The last month: its end is the first instant after the range, computed, not refused.
+        let (from, to) = period_bounds("month", MAX_TIME_MS).unwrap();
+        assert_eq!((civil_date(from), to), ((9999, 12, 1), MAX_TIME_MS + 1));
+    }
+
+    use proptest::prelude::*;
+
+    proptest! {
+        /// Any text: a time inside the range or a typed 400, for every period; never a panic.
+        #[test]
+        fn any_text_is_a_time_in_range_or_a_typed_400(text in "\\PC{0,24}") {
+            match parse_time(&text) {
+                Ok(ms) => prop_assert!((MIN_TIME_MS..=MAX_TIME_MS).contains(&ms)),
+                Err(e) => prop_assert!(matches!(e, ServerError::BadRequest(_))),
+            }
+            for period in ["week", "month", "year"] {
+                if let Err(e) = period_at(period, Some(&text)) {
+                    prop_assert!(matches!(e, ServerError::BadRequest(_)));
+                }
+            }
+            let _ = split_list(&text);
+        }
+
+        /// Any integer, as ms in a query: itself when in range, else a typed 400; the calendar
+        /// functions take any integer without overflowing.
+        #[test]
+        fn any_integer_is_a_time_or_a_typed_400(ms in any::<i64>()) {
+            let in_range = (MIN_TIME_MS..=MAX_TIME_MS).contains(&ms);
+            match parse_time(&ms.to_string()) {
+                Ok(t) => prop_assert!(in_range && t == ms),
+                Err(e) => prop_assert!(!in_range && matches!(e, ServerError::BadRequest(_))),
+            }
+            for period in ["week", "month"] {
+                match period_bounds(period, ms) {
+                    Ok((from, to)) => prop_assert!(in_range && from <= ms && ms < to),
+                    Err(e) => prop_assert!(!in_range && matches!(e, ServerError::BadRequest(_))),
+                }
+            }
+            let start = day_start(ms);
+            prop_assert!(start <= ms.clamp(MIN_TIME_MS, MAX_TIME_MS));
+            let _ = civil_date(ms);
+        }
+
+        /// Date-shaped text with any numbers in it.
+        #[test]
+        fn any_numbers_in_a_date_are_a_date_or_a_typed_400(
+            y in any::<i64>(), m in any::<i64>(), d in any::<i64>()
+        ) {
+            if let Ok(ms) = parse_time(&format!("{y:04}-{m:02}-{d:02}")) {
+                prop_assert_eq!(civil_date(ms), (y, m as u32, d as u32));
+            }
+        }
+
+        /// Every day of the range reads back as itself and starts its own day.
+        #[test]
+        fn dates_in_range_round_trip(y in FIRST_YEAR..=LAST_YEAR, m in 1u32..=12, d in 1u32..=31) {
+            prop_assume!(d <= days_in_month(y, m));
+            let ms = parse_time(&format!("{y:04}-{m:02}-{d:02}")).unwrap();
+            prop_assert_eq!(civil_date(ms), (y, m, d));
+            prop_assert_eq!(day_start(ms + 86_399_999), ms);
+        }
     }
 }

@@ -4,12 +4,13 @@
 //! `POST /v1/receipts`, `GET /v1/receipts?inspection=ID`, `GET /v1/chain/head`,
 //! `GET /v1/chain/entries/{index}`, `GET /v1/chain/links?from=&limit=`. [`verify_chain`] is the `verify-chain` command.
 
+use crate::api::{Path, Query};
 use crate::api::{Shared, authenticate, blocking};
 use crate::error::{ServerError, ServerResult};
 use crate::storage::{Role, Storage, now};
 use axum::Router;
 use axum::body::Bytes;
-use axum::extract::{Path, Query, State};
+use axum::extract::State;
 use axum::http::HeaderMap;
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
@@ -21,7 +22,7 @@ use fenlei_core::tamper::{
     self, ChainEntryResponse, ChainLink, GENESIS, ReceiptRequest, ReceiptResponse, SignedHead,
     Statement,
 };
-use rusqlite::{Connection, OpenFlags};
+use rusqlite::Connection;
 use serde::{Deserialize, Serialize};
 use std::path::Path as FsPath;
 
@@ -343,10 +344,7 @@ pub struct ChainVerification {
 /// `expect` is a head published or held elsewhere (a device's receipt: index and entry hash)
 /// that the chain must still contain.
 pub fn verify_chain(db: &FsPath, expect: Option<(u64, String)>) -> ServerResult<ChainVerification> {
-    let conn = Connection::open_with_flags(
-        db,
-        OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX,
-    )?;
+    let conn = crate::storage::open_conn(db, true)?;
     verify_chain_conn(&conn, expect)
 }
 

@@ -6,6 +6,7 @@
 //! `import-communities`, `publish-standard`, `add-user`, `assign`, `set-password`, `enroll`, `revoke-device`; `simulate` runs
 //! simulated devices against a running server (the main job's demo).
 
+pub mod actors;
 pub mod api;
 pub mod blobs;
 pub mod blobs_s3;
@@ -14,11 +15,13 @@ pub mod damaged;
 pub mod dashboard;
 pub mod error;
 pub mod evidence_checks;
+pub mod files;
 pub mod media;
 pub mod output;
 pub mod pg;
 pub mod planning;
 pub mod reports;
+pub mod serving;
 pub mod session;
 pub mod sim;
 pub mod storage;
@@ -68,6 +71,8 @@ enum Command {
         /// Also write the bound port to this file once listening.
         #[arg(long)]
         port_file: Option<PathBuf>,
+        #[command(flatten)]
+        http: ServeHttpArgs,
     },
     /// Create the database; with --sample, load the sample city and standards.
     Init {
@@ -186,6 +191,49 @@ enum Command {
     },
 }
 
+/// How `serve` treats connections and clients (docs/deploy.md, "Connection limits").
+#[derive(clap::Args, Debug, Clone)]
+pub struct ServeHttpArgs {
+    /// At most this many connections open at once (lowered to fit the open-file limit); beyond
+    /// it new connections wait until one ends.
+    #[arg(long, env = "FENLEI_MAX_CONNECTIONS", default_value_t = serving::DEFAULT_MAX_CONNECTIONS)]
+    pub max_connections: usize,
+    /// Seconds a client has to send a request's line and headers, counted from when the server
+    /// waits for them (so also the longest idle time of a keep-alive connection).
+    #[arg(long, env = "FENLEI_HEADER_TIMEOUT", default_value_t = serving::DEFAULT_HEADER_TIMEOUT.as_secs(),
+          value_parser = clap::value_parser!(u64).range(1..=3600))]
+    pub header_timeout: u64,
+    /// Seconds a request body may pause between two pieces, and a client between taking two
+    /// pieces of a response (per piece, never a total: slow uploads that move are never cut).
+    #[arg(long, env = "FENLEI_BODY_TIMEOUT", default_value_t = serving::DEFAULT_BODY_TIMEOUT.as_secs(),
+          value_parser = clap::value_parser!(u64).range(1..=3600))]
+    pub body_timeout: u64,
+    /// A reverse proxy (IP or CIDR, repeatable or comma-separated) whose X-Forwarded-For names
+    /// the client for sign-in limits. Without it X-Forwarded-For is ignored.
+    #[arg(
+        long = "trusted-proxy",
+        env = "FENLEI_TRUSTED_PROXIES",
+        value_delimiter = ','
+    )]
+    pub trusted_proxies: Vec<String>,
+    /// Development over plain HTTP only: the session cookie without `Secure`.
+    #[arg(long, env = "FENLEI_INSECURE_COOKIES",
+          value_parser = clap::builder::BoolishValueParser::new())]
+    pub insecure_cookies: bool,
+}
+
+impl Default for ServeHttpArgs {
+    fn default() -> Self {
+        ServeHttpArgs {
+            max_connections: serving::DEFAULT_MAX_CONNECTIONS,
+            header_timeout: serving::DEFAULT_HEADER_TIMEOUT.as_secs(),
+            body_timeout: serving::DEFAULT_BODY_TIMEOUT.as_secs(),
+            trusted_proxies: Vec::new(),
+            insecure_cookies: false,
+        }
+    }
+}
+
 /// Creates a one-time enrollment code for `user` and returns it (only its hash is stored).
 pub fn issue_enrollment_code(
     storage: &dyn Storage,
@@ -232,7 +280,21 @@ pub fn serve(
     storage: Arc<dyn Storage>,
     addr: &str,
     port_file: Option<PathBuf>,
+    http: &ServeHttpArgs,
 ) -> error::ServerResult<()> {
+    let policy = Arc::new(serving::HttpPolicy {
+        trusted_proxies: serving::HttpPolicy::parse_proxies(&http.trusted_proxies)
+            .map_err(error::ServerError::BadRequest)?,
+        insecure_cookies: http.insecure_cookies,
+    });
+    // Every connection is a file descriptor: the soft limit goes up to the hard one, and the
+    // connection cap comes down to what fits.
+    let open_files = serving::raise_open_files_limit()?;
+    let limits = serving::ConnectionLimits {
+        max_connections: serving::fit_connections(http.max_connections, open_files),
+        header_timeout: std::time::Duration::from_secs(http.header_timeout),
+        body_timeout: std::time::Duration::from_secs(http.body_timeout),
+    };
     // Uploads abandoned for two weeks will not be resumed: drop their staged bytes (a blocking
     // store call, so before the runtime starts).
     let swept = storage
@@ -249,17 +311,24 @@ pub fn serve(
         let listener = tokio::net::TcpListener::bind(addr).await?;
         let local = listener.local_addr()?;
         println!("fenlei-server listening on http://{local}");
+        println!(
+            "at most {} connections (open-file limit {open_files}), request heads within {} s, \
+             bodies pausing at most {} s",
+            limits.max_connections, http.header_timeout, http.body_timeout
+        );
+        if policy.insecure_cookies {
+            println!("session cookies without Secure (--insecure-cookies): development only");
+        }
         if let Some(f) = port_file {
             // Written whole to a temp file and renamed, so a reader never sees half a port.
             let tmp = f.with_extension("tmp");
-            std::fs::write(&tmp, local.port().to_string())?;
+            files::write_private(&tmp, local.port().to_string().as_bytes())?;
             std::fs::rename(&tmp, &f)?;
         }
-        axum::serve(listener, router)
-            .with_graceful_shutdown(async {
-                let _ = tokio::signal::ctrl_c().await;
-            })
-            .await?;
+        serving::serve_connections(listener, router, limits, policy, async {
+            let _ = tokio::signal::ctrl_c().await;
+        })
+        .await;
         Ok(())
     });
     // The storage is dropped here, outside the runtime: PostgreSQL's blocking clients close
@@ -293,6 +362,13 @@ fn run(cli: Cli) -> error::ServerResult<()> {
         // Never an empty database silently in place of a damaged one (server/src/damaged.rs).
         damaged::refuse_fresh_after_damage(&cli.data, cli.accept_fresh_database)?;
     }
+    if let Command::Serve { .. } = &cli.command {
+        files::warn_if_shared(&[
+            &cli.data,
+            &cli.data.join("fenlei-server.sqlite"),
+            &cli.data.join(chain::KEY_FILE),
+        ]);
+    }
     let storage = storage::open_storage(&storage::StorageConfig {
         data_dir: cli.data.clone(),
         database_url: cli.database_url.clone(),
@@ -306,7 +382,11 @@ fn run(cli: Cli) -> error::ServerResult<()> {
         }
     })?;
     match cli.command {
-        Command::Serve { addr, port_file } => serve(storage, &addr, port_file),
+        Command::Serve {
+            addr,
+            port_file,
+            http,
+        } => serve(storage, &addr, port_file, &http),
         Command::Init { sample } => {
             if sample {
                 let n = load_sample(storage.as_ref())?;
@@ -464,8 +544,8 @@ fn run(cli: Cli) -> error::ServerResult<()> {
 /// serves the same folder. The operating system drops the lock when the process ends, however it
 /// ends, so a crash leaves nothing to clean up.
 fn claim_sqlite_folder(data: &std::path::Path) -> error::ServerResult<std::fs::File> {
-    std::fs::create_dir_all(data)?;
-    let file = std::fs::OpenOptions::new()
+    files::create_private_dir(data)?;
+    let file = files::private_options()
         .create(true)
         .truncate(false)
         .write(true)
@@ -538,6 +618,9 @@ fn verify_chain_command(
 
 /// The binary's entry point (also built as the end-to-end tests' server binary).
 pub fn cli_main() -> ExitCode {
+    // Everything this process creates — the database and its WAL, keys, blobs, staged uploads,
+    // the port file, reports — is the service user's alone: files 0600, folders 0700.
+    files::restrict_umask();
     let cli = Cli::parse();
     match run(cli) {
         Ok(()) => ExitCode::SUCCESS,

@@ -8,13 +8,14 @@
 //! media of documents it has synced and may write, and the server never becomes an open file
 //! host; a supervisor fetches only evidence of inspections in scope.
 
+use crate::api::{Path, Query};
 use crate::api::{Shared, authenticate, blocking};
 use crate::blobs::{BlobStore, Finished, StagingKey};
 use crate::error::{ServerError, ServerResult};
 use crate::storage::DeviceAuth;
 use axum::Router;
 use axum::body::{Body, Bytes};
-use axum::extract::{Path, Query, State};
+use axum::extract::State;
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};

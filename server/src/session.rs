@@ -5,9 +5,14 @@
 //! - Sessions: a random 256-bit cookie of which only the SHA-256 is stored; 12 h absolute
 //!   lifetime, 2 h idle timeout; signing out deletes the row; a new password or a user who is no
 //!   longer a supervisor/admin ends every session.
-//! - Lockout: 5 wrong passwords in a row lock the account for 15 minutes (even the right password
-//!   is refused meanwhile); unknown users cost the same Argon2 work, so timing tells nothing; at
-//!   most two password checks run at once, so a flood of sign-ins cannot starve sync.
+//! - Sign-in limits that tell nothing about accounts: every refusal (unknown user, wrong
+//!   password, no password, inspector) is the same 401 after the same Argon2 work (a dummy hash
+//!   for unknown names). Failures are counted per name typed *and client* (IPv4 address or IPv6
+//!   /64, through a trusted proxy's X-Forwarded-For only when the operator names the proxy):
+//!   5 in a row lock that name for that client only, 20 across any names in 15 minutes lock the
+//!   client; a lock lasts 15 minutes and is the same 429 whether or not the account exists, so
+//!   one client can neither learn which accounts exist nor lock anyone out but itself. At most
+//!   two password checks run at once, so a flood of sign-ins cannot starve sync.
 //! - CSRF: the cookie is SameSite=Strict, and every state-changing request that a cookie
 //!   authenticates must carry the session's token in `X-CSRF-Token` ([`csrf_guard`]); sign-in
 //!   itself must be JSON (a cross-site form cannot send that without a preflight, which is never
@@ -15,11 +20,12 @@
 
 use crate::api::{Shared, hash_secret, new_secret};
 use crate::error::{ServerError, ServerResult};
+use crate::serving::{Peer, client_key};
 use crate::storage::{DeviceAuth, Role, SqliteStorage, Storage, User, now};
 use argon2::password_hash::{PasswordHash, PasswordHasher, PasswordVerifier, SaltString};
 use argon2::{Algorithm, Argon2, Params, Version};
 use axum::body::{Body, Bytes};
-use axum::extract::{Request, State};
+use axum::extract::{Extension, Request, State};
 use axum::http::{HeaderMap, HeaderValue, Method, StatusCode, header};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
@@ -31,20 +37,24 @@ pub const COOKIE: &str = "fenlei_session";
 pub const CSRF_HEADER: &str = "x-csrf-token";
 pub const SESSION_TTL_MS: i64 = 12 * 3_600_000;
 pub const IDLE_TIMEOUT_MS: i64 = 2 * 3_600_000;
+/// Failed sign-ins in a row of one name from one client that lock that name for that client.
 pub const MAX_FAILURES: i64 = 5;
+/// Failed sign-ins of one client across all names, within [`LOCKOUT_MS`], that lock the client.
+pub const CLIENT_MAX_FAILURES: i64 = 20;
+/// How long a lock lasts, and how long a failure counts.
 pub const LOCKOUT_MS: i64 = 15 * 60_000;
+/// Names are counted by their first this many characters (a failure row stays small).
+pub const MAX_NAME_CHARS: usize = 128;
 /// Passwords shorter than this are refused by `set-password`.
 pub const MIN_PASSWORD_CHARS: usize = 10;
 /// `last_seen` is written at most this often, so reading pages does not write on every request.
 pub(crate) const TOUCH_EVERY_MS: i64 = 60_000;
 
-/// The user a password check is about, with the lockout state.
+/// The user a password check is about.
 #[derive(Debug, Clone)]
 pub struct PasswordRecord {
     pub user: User,
     pub phc: String,
-    pub failed_attempts: i64,
-    pub locked_until: i64,
 }
 
 /// A live web session.
@@ -93,15 +103,24 @@ pub struct ItemTitle {
 /// What the dashboard keeps beyond [`Storage`]'s sync and API state: passwords, sessions and
 /// the plot's overview. A supertrait of [`Storage`], so every engine provides it.
 pub trait DashboardStorage {
-    /// Stores a new password hash for `user_id`, clears its lockout and ends its sessions.
+    /// Stores a new password hash for `user_id`, lifts every lock on its name and ends its
+    /// sessions.
     fn set_password(&self, user_id: &str, phc: &str, now_ms: i64) -> ServerResult<()>;
     fn password_record(&self, user_id: &str) -> ServerResult<Option<PasswordRecord>>;
-    /// Counts a wrong password; locks the account once `MAX_FAILURES` follow in a row.
-    fn record_failed_sign_in(&self, user_id: &str, now_ms: i64) -> ServerResult<()>;
-    /// Creates a session after a good password (and clears the failure count).
+    /// Until when `client` may not try to sign in as `name` (0 or a past time: it may now):
+    /// `MAX_FAILURES` in a row on the name, or `CLIENT_MAX_FAILURES` on any names within
+    /// `LOCKOUT_MS`. Known and unknown names alike.
+    fn sign_in_blocked_until(&self, name: &str, client: &str, now_ms: i64) -> ServerResult<i64>;
+    /// Counts a refused sign-in of `name` (known or not) from `client`; the `MAX_FAILURES`th in
+    /// a row locks the name for that client for `LOCKOUT_MS`. Failures older than `LOCKOUT_MS`
+    /// are forgotten.
+    fn record_failed_sign_in(&self, name: &str, client: &str, now_ms: i64) -> ServerResult<()>;
+    /// Creates a session after a good password (and clears the failures of the name at that
+    /// client).
     fn create_session(
         &self,
         user_id: &str,
+        client: &str,
         token_hash: &str,
         csrf_token: &str,
         now_ms: i64,
@@ -143,6 +162,7 @@ impl DashboardStorage for SqliteStorage {
             params![user_id, phc, now_ms],
         )?;
         tx.execute("DELETE FROM web_sessions WHERE user_id = ?1", [user_id])?;
+        tx.execute("DELETE FROM sign_in_failures WHERE name = ?1", [user_id])?;
         tx.commit()?;
         Ok(())
     }
@@ -150,16 +170,13 @@ impl DashboardStorage for SqliteStorage {
     fn password_record(&self, user_id: &str) -> ServerResult<Option<PasswordRecord>> {
         self.read(|c| {
             Ok(c.query_row(
-                "SELECT u.id, u.name, u.role, u.scope_epoch, p.phc, p.failed_attempts,
-                        p.locked_until
+                "SELECT u.id, u.name, u.role, u.scope_epoch, p.phc
                  FROM users u JOIN user_passwords p ON p.user_id = u.id WHERE u.id = ?1",
                 [user_id],
                 |r| {
                     Ok(PasswordRecord {
                         user: user_of(&r.get::<_, String>(2)?, r.get(0)?, r.get(1)?, r.get(3)?),
                         phc: r.get(4)?,
-                        failed_attempts: r.get(5)?,
-                        locked_until: r.get(6)?,
                     })
                 },
             )
@@ -167,25 +184,57 @@ impl DashboardStorage for SqliteStorage {
         })
     }
 
-    fn record_failed_sign_in(&self, user_id: &str, now_ms: i64) -> ServerResult<()> {
-        // A lock that has run out starts a fresh count.
-        self.writer().execute(
-            "UPDATE user_passwords SET
-                 failed_attempts = CASE WHEN locked_until != 0 AND locked_until <= ?2 THEN 1
-                                        ELSE failed_attempts + 1 END,
+    fn sign_in_blocked_until(&self, name: &str, client: &str, now_ms: i64) -> ServerResult<i64> {
+        self.read(|c| {
+            let name_lock: i64 = c
+                .prepare_cached(
+                    "SELECT locked_until FROM sign_in_failures WHERE name = ?1 AND client = ?2",
+                )?
+                .query_row(params![name, client], |r| r.get(0))
+                .optional()?
+                .unwrap_or(0);
+            let (total, last): (i64, i64) = c
+                .prepare_cached(
+                    "SELECT coalesce(sum(failures), 0), coalesce(max(last_at), 0)
+                     FROM sign_in_failures WHERE client = ?1 AND last_at > ?2",
+                )?
+                .query_row(params![client, now_ms - LOCKOUT_MS], |r| {
+                    Ok((r.get(0)?, r.get(1)?))
+                })?;
+            Ok(blocked_until(name_lock, total, last))
+        })
+    }
+
+    fn record_failed_sign_in(&self, name: &str, client: &str, now_ms: i64) -> ServerResult<()> {
+        let w = self.writer();
+        // Rows whose failures no longer count and whose lock ran out go.
+        w.prepare_cached(
+            "DELETE FROM sign_in_failures WHERE last_at <= ?1 - ?2 AND locked_until <= ?1",
+        )?
+        .execute(params![now_ms, LOCKOUT_MS])?;
+        // A lock that ran out, or a last failure that no longer counts, starts a fresh count.
+        w.prepare_cached(
+            "INSERT INTO sign_in_failures (name, client, failures, last_at, locked_until)
+             VALUES (?1, ?2, 1, ?3, CASE WHEN 1 >= ?4 THEN ?3 + ?5 ELSE 0 END)
+             ON CONFLICT(name, client) DO UPDATE SET
+                 failures = CASE
+                     WHEN (locked_until != 0 AND locked_until <= ?3) OR last_at <= ?3 - ?5 THEN 1
+                     ELSE failures + 1 END,
                  locked_until = CASE
-                     WHEN locked_until != 0 AND locked_until <= ?2 THEN 0
-                     WHEN failed_attempts + 1 >= ?3 THEN ?2 + ?4
-                     ELSE locked_until END
-             WHERE user_id = ?1",
-            params![user_id, now_ms, MAX_FAILURES, LOCKOUT_MS],
-        )?;
+                     WHEN (locked_until != 0 AND locked_until <= ?3) OR last_at <= ?3 - ?5
+                         THEN CASE WHEN 1 >= ?4 THEN ?3 + ?5 ELSE 0 END
+                     WHEN failures + 1 >= ?4 THEN ?3 + ?5
+                     ELSE locked_until END,
+                 last_at = ?3",
+        )?
+        .execute(params![name, client, now_ms, MAX_FAILURES, LOCKOUT_MS])?;
         Ok(())
     }
 
     fn create_session(
         &self,
         user_id: &str,
+        client: &str,
         token_hash: &str,
         csrf_token: &str,
         now_ms: i64,
@@ -194,8 +243,8 @@ impl DashboardStorage for SqliteStorage {
         let mut w = self.writer();
         let tx = w.transaction()?;
         tx.execute(
-            "UPDATE user_passwords SET failed_attempts = 0, locked_until = 0 WHERE user_id = ?1",
-            [user_id],
+            "DELETE FROM sign_in_failures WHERE name = ?1 AND client = ?2",
+            params![user_id, client],
         )?;
         // Sessions that ran out are swept here rather than by a timer.
         tx.execute(
@@ -342,6 +391,18 @@ impl DashboardStorage for SqliteStorage {
         };
         Ok(item_titles(&standard))
     }
+}
+
+/// The end of a sign-in block (every engine): the name's lock at the client, or — when the
+/// client's failures within `LOCKOUT_MS` reached `CLIENT_MAX_FAILURES` — `LOCKOUT_MS` after its
+/// last one.
+pub(crate) fn blocked_until(name_lock: i64, client_failures: i64, client_last: i64) -> i64 {
+    let client_lock = if client_failures >= CLIENT_MAX_FAILURES {
+        client_last + LOCKOUT_MS
+    } else {
+        0
+    };
+    name_lock.max(client_lock)
 }
 
 /// A score as a percentage of full marks, to two decimals (every engine's overview).
@@ -574,13 +635,11 @@ impl From<&WebSession> for SessionBody {
     }
 }
 
-fn cookie_header(value: &str, max_age_s: i64, headers: &HeaderMap) -> HeaderValue {
-    // Secure when a TLS-terminating proxy says so; plain loopback HTTP (the demo, the tests)
-    // would drop a Secure cookie.
-    let secure = headers
-        .get("x-forwarded-proto")
-        .and_then(|v| v.to_str().ok())
-        .is_some_and(|v| v.eq_ignore_ascii_case("https"));
+/// The session cookie. `Secure` unless the operator serves plain HTTP for development
+/// (`serve --insecure-cookies`): browsers treat `http://127.0.0.1` and `localhost` as secure
+/// contexts and keep Secure cookies there too.
+fn cookie_header(value: &str, max_age_s: i64, peer: Option<&Peer>) -> HeaderValue {
+    let secure = peer.is_none_or(Peer::secure_cookies);
     let text = format!(
         "{COOKIE}={value}; Path=/; HttpOnly; SameSite=Strict; Max-Age={max_age_s}{}",
         if secure { "; Secure" } else { "" }
@@ -588,20 +647,58 @@ fn cookie_header(value: &str, max_age_s: i64, headers: &HeaderMap) -> HeaderValu
     HeaderValue::from_str(&text).unwrap_or_else(|_| HeaderValue::from_static(""))
 }
 
-/// Refused sign-ins all say the same, whatever was wrong (no user enumeration).
+/// Refused sign-ins all say the same, whatever was wrong: unknown user, wrong password, a user
+/// without a password, an inspector (no user enumeration).
 fn wrong_credentials() -> ServerError {
     ServerError::Unauthorized("用户名或密码错误 (wrong user or password)".into())
+}
+
+/// A blocked client: the same answer whether or not the account exists.
+fn blocked(until_ms: i64, now_ms: i64) -> ServerError {
+    let minutes = (until_ms - now_ms + 59_999) / 60_000;
+    ServerError::TooManyRequests(format!(
+        "登录失败次数过多，已暂时锁定，请 {minutes} 分钟后再试 \
+         (too many failed sign-ins from this address; try again later)"
+    ))
+}
+
+/// The name failures are counted under: as typed, trimmed, at most `MAX_NAME_CHARS`.
+fn sign_in_name(typed: &str) -> String {
+    typed.trim().chars().take(MAX_NAME_CHARS).collect()
+}
+
+/// The client failed sign-ins are counted for (`serving::client_key`); requests that did not
+/// come through `serve` (in-process tests) share one.
+pub fn sign_in_client(peer: Option<&Peer>, headers: &HeaderMap) -> String {
+    peer.map(|p| client_key(p.client_ip(headers)))
+        .unwrap_or_else(|| "local".into())
 }
 
 /// `POST /v1/session` `{"user","password"}` → the session (and its cookie).
 pub async fn sign_in(
     State(storage): State<Shared>,
+    peer: Option<Extension<Peer>>,
     headers: HeaderMap,
     body: Bytes,
 ) -> ServerResult<Response> {
+    let peer = peer.map(|Extension(p)| p);
     let req: SignIn = serde_json::from_slice(&body)
         .map_err(|e| ServerError::BadRequest(format!("malformed body: {e}")))?;
-    let user_id = req.user.trim().to_string();
+    let name = sign_in_name(&req.user);
+    let client = sign_in_client(peer.as_ref(), &headers);
+    // The dummy hash exists before the first check, so the first unknown name costs no more
+    // than a known one.
+    LazyLock::force(&DUMMY_PHC);
+    // A blocked client is answered at once, before the queue of password checks, so it cannot
+    // hold the queue.
+    {
+        let (storage, name, client) = (storage.clone(), name.clone(), client.clone());
+        let now = now();
+        let until = blocking(move || storage.sign_in_blocked_until(&name, &client, now)).await?;
+        if until > now {
+            return Err(blocked(until, now));
+        }
+    }
     // Each check costs ~40 ms of CPU and 19 MiB: a flood of sign-ins queues here instead of
     // taking every core and the blocking pool from sync and the API.
     let _slot = SIGN_IN_SLOTS
@@ -613,33 +710,35 @@ pub async fn sign_in(
     let csrf = new_secret();
     let outcome = blocking(move || {
         let now = now();
-        let record = storage.password_record(&user_id)?;
-        let Some(record) = record else {
-            verify_password(&req.password, &DUMMY_PHC);
-            return Err(wrong_credentials());
+        // Again, now that this request's turn came: requests that queued together count too.
+        let until = storage.sign_in_blocked_until(&name, &client, now)?;
+        if until > now {
+            return Err(blocked(until, now));
+        }
+        let record = storage.password_record(&name)?;
+        // One Argon2 check whatever the account: an unknown name checks the dummy hash.
+        let good = match &record {
+            Some(r) => verify_password(&req.password, &r.phc),
+            None => {
+                verify_password(&req.password, &DUMMY_PHC);
+                false
+            }
         };
-        if record.locked_until > now {
-            let minutes = (record.locked_until - now + 59_999) / 60_000;
-            return Err(ServerError::TooManyRequests(format!(
-                "密码错误次数过多，账号已锁定，请 {minutes} 分钟后再试 (locked after repeated failures)"
-            )));
+        match record {
+            Some(r) if good && r.user.role != Role::Inspector => {
+                storage.create_session(&r.user.id, &client, &token_hash, &csrf, now)
+            }
+            _ => {
+                storage.record_failed_sign_in(&name, &client, now)?;
+                Err(wrong_credentials())
+            }
         }
-        if !verify_password(&req.password, &record.phc) {
-            storage.record_failed_sign_in(&user_id, now)?;
-            return Err(wrong_credentials());
-        }
-        if record.user.role == Role::Inspector {
-            return Err(ServerError::Forbidden(
-                "检查员账号不能登录督导平台 (the dashboard is for supervisors and admins)".into(),
-            ));
-        }
-        storage.create_session(&user_id, &token_hash, &csrf, now)
     })
     .await?;
     let mut response = axum::Json(SessionBody::from(&outcome)).into_response();
     response.headers_mut().insert(
         header::SET_COOKIE,
-        cookie_header(&token, SESSION_TTL_MS / 1000, &headers),
+        cookie_header(&token, SESSION_TTL_MS / 1000, peer.as_ref()),
     );
     response
         .headers_mut()
@@ -660,7 +759,12 @@ pub async fn current(State(storage): State<Shared>, headers: HeaderMap) -> Serve
 }
 
 /// `DELETE /v1/session`: ends the session server-side and clears the cookie.
-pub async fn sign_out(State(storage): State<Shared>, headers: HeaderMap) -> ServerResult<Response> {
+pub async fn sign_out(
+    State(storage): State<Shared>,
+    peer: Option<Extension<Peer>>,
+    headers: HeaderMap,
+) -> ServerResult<Response> {
+    let peer = peer.map(|Extension(p)| p);
     if let Some(cookie) = session_cookie(&headers) {
         let storage = storage.clone();
         blocking(move || storage.delete_session(&hash_secret(&cookie))).await?;
@@ -669,8 +773,74 @@ pub async fn sign_out(State(storage): State<Shared>, headers: HeaderMap) -> Serv
     *response.status_mut() = StatusCode::NO_CONTENT;
     response
         .headers_mut()
-        .insert(header::SET_COOKIE, cookie_header("", 0, &headers));
+        .insert(header::SET_COOKIE, cookie_header("", 0, peer.as_ref()));
     Ok(response)
+}
+
+/// The sign-in limits step by step, on any engine (`u1` must exist); what each step shows.
+#[cfg(test)]
+pub(crate) fn sign_in_limits_story(s: &dyn Storage) -> Vec<i64> {
+    let mut seen = Vec::new();
+    let blocked =
+        |name: &str, client: &str, now: i64| s.sign_in_blocked_until(name, client, now).unwrap();
+    let t = 1_000_000;
+    // Four wrong passwords of u1 from client A: not locked; the fifth locks u1 for A only.
+    for _ in 1..MAX_FAILURES {
+        s.record_failed_sign_in("u1", "A", t).unwrap();
+    }
+    assert_eq!(blocked("u1", "A", t), 0);
+    s.record_failed_sign_in("u1", "A", t).unwrap();
+    assert_eq!(blocked("u1", "A", t), t + LOCKOUT_MS);
+    assert_eq!(blocked("u1", "B", t), 0, "another client is not locked out");
+    assert_eq!(
+        blocked("ghost", "A", t),
+        0,
+        "another name at the same client"
+    );
+    // An unknown name locks just the same (a lock says nothing about the account).
+    for _ in 0..MAX_FAILURES {
+        s.record_failed_sign_in("ghost", "A", t).unwrap();
+    }
+    assert_eq!(blocked("ghost", "A", t), t + LOCKOUT_MS);
+    // Failures spread over many names lock the client, for every name, and only it.
+    for n in 0..CLIENT_MAX_FAILURES {
+        assert_eq!(blocked(&format!("n{n}"), "C", t + n), 0);
+        s.record_failed_sign_in(&format!("n{n}"), "C", t + n)
+            .unwrap();
+    }
+    let last = t + CLIENT_MAX_FAILURES - 1;
+    assert_eq!(blocked("u1", "C", last), last + LOCKOUT_MS);
+    assert_eq!(blocked("anyone", "C", last), last + LOCKOUT_MS);
+    assert_eq!(blocked("u1", "D", last), 0);
+    // After the lock, a wrong password starts a new count instead of locking again.
+    let later = t + LOCKOUT_MS + 1;
+    s.record_failed_sign_in("u1", "A", later).unwrap();
+    assert!(blocked("u1", "A", later) <= later);
+    seen.push(blocked("u1", "A", later));
+    // Failures older than the lockout no longer count.
+    for _ in 1..MAX_FAILURES {
+        s.record_failed_sign_in("u1", "E", later).unwrap();
+    }
+    let much_later = later + LOCKOUT_MS + 1;
+    s.record_failed_sign_in("u1", "E", much_later).unwrap();
+    assert!(blocked("u1", "E", much_later) <= much_later);
+    // A good sign-in clears the name's count at that client.
+    for _ in 1..MAX_FAILURES {
+        s.record_failed_sign_in("u1", "F", much_later).unwrap();
+    }
+    s.create_session("u1", "F", "story", "csrf", much_later)
+        .unwrap();
+    s.record_failed_sign_in("u1", "F", much_later).unwrap();
+    assert!(blocked("u1", "F", much_later) <= much_later);
+    // A new password lifts every lock on the name.
+    for _ in 0..MAX_FAILURES {
+        s.record_failed_sign_in("u1", "G", much_later).unwrap();
+    }
+    assert_eq!(blocked("u1", "G", much_later), much_later + LOCKOUT_MS);
+    s.set_password("u1", "$argon2id$new", much_later).unwrap();
+    assert!(blocked("u1", "G", much_later) <= much_later);
+    seen.push(blocked("u1", "G", much_later));
+    seen
 }
 
 #[cfg(test)]
@@ -710,28 +880,16 @@ mod tests {
     }
 
     #[test]
-    fn five_failures_lock_the_account_until_the_lock_runs_out() {
+    fn failures_lock_a_name_at_one_client_and_a_client_at_every_name() {
         let (_d, s) = storage_with_user(Role::Supervisor);
-        for n in 1..MAX_FAILURES {
-            s.record_failed_sign_in("u1", 2_000).unwrap();
-            let r = s.password_record("u1").unwrap().unwrap();
-            assert_eq!((r.failed_attempts, r.locked_until), (n, 0));
-        }
-        s.record_failed_sign_in("u1", 2_000).unwrap();
-        let r = s.password_record("u1").unwrap().unwrap();
-        assert_eq!(r.locked_until, 2_000 + LOCKOUT_MS);
-        // After the lock a wrong password starts a new count instead of re-locking at once.
-        s.record_failed_sign_in("u1", 2_000 + LOCKOUT_MS + 1)
-            .unwrap();
-        let r = s.password_record("u1").unwrap().unwrap();
-        assert_eq!((r.failed_attempts, r.locked_until), (1, 0));
+        sign_in_limits_story(&s);
     }
 
     #[test]
     fn sessions_expire_idle_out_end_on_new_password_and_on_demotion() {
         let (_d, s) = storage_with_user(Role::Supervisor);
         let t0 = 10_000_000;
-        s.create_session("u1", "h1", "csrf", t0).unwrap();
+        s.create_session("u1", "a", "h1", "csrf", t0).unwrap();
         let live = s.session_by_token("h1", t0 + 1).unwrap().unwrap();
         assert_eq!(live.user.id, "u1");
         assert!(
@@ -740,7 +898,7 @@ mod tests {
                 .is_none()
         );
 
-        s.create_session("u1", "h2", "csrf", t0).unwrap();
+        s.create_session("u1", "a", "h2", "csrf", t0).unwrap();
         // Kept alive by use, it still ends at the absolute limit.
         let mut t = t0;
         while t + IDLE_TIMEOUT_MS / 2 < t0 + SESSION_TTL_MS {
@@ -753,16 +911,16 @@ mod tests {
                 .is_none()
         );
 
-        s.create_session("u1", "h3", "csrf", t0).unwrap();
+        s.create_session("u1", "a", "h3", "csrf", t0).unwrap();
         s.set_password("u1", &hash_password("another long one").unwrap(), t0)
             .unwrap();
         assert!(s.session_by_token("h3", t0 + 1).unwrap().is_none());
 
-        s.create_session("u1", "h4", "csrf", t0).unwrap();
+        s.create_session("u1", "a", "h4", "csrf", t0).unwrap();
         s.add_user("u1", "User One", Role::Inspector).unwrap();
         assert!(s.session_by_token("h4", t0 + 1).unwrap().is_none());
 
-        s.create_session("u1", "h5", "csrf", t0).unwrap();
+        s.create_session("u1", "a", "h5", "csrf", t0).unwrap();
         s.delete_session("h5").unwrap();
         assert!(s.session_by_token("h5", t0 + 1).unwrap().is_none());
     }

@@ -243,6 +243,11 @@ impl SyncView {
 /// Automerge documents (inspections and rectification tasks), the change feed, and the
 /// supervisor actions that write documents (review, task decisions, rule-opened tasks).
 pub trait DocumentStore {
+    /// The actor this engine opens documents with to merge (never one a device may hold:
+    /// `actors::device_id_refusal`).
+    fn opening_actor(&self) -> String {
+        crate::actors::MERGE_ACTOR.to_string()
+    }
     /// What the sync handler needs of a stored document, read in one snapshot.
     fn sync_view(&self, id: &str) -> ServerResult<SyncView>;
     fn load_document(&self, id: &str) -> ServerResult<Option<InspectionDoc>>;
@@ -479,6 +484,20 @@ BEGIN SELECT RAISE(ABORT, 'the chain is append-only'); END;
 CREATE TRIGGER chain_entries_no_delete BEFORE DELETE ON chain_entries
 BEGIN SELECT RAISE(ABORT, 'the chain is append-only'); END;
 "#,
+    // Sign-in limits (docs/dashboard.md): failures counted per name typed (known or not) and
+    // client (IPv4 address or IPv6 /64). user_passwords.failed_attempts and locked_until are
+    // no longer used.
+    r#"
+CREATE TABLE sign_in_failures (
+    name         TEXT NOT NULL,
+    client       TEXT NOT NULL,
+    failures     INTEGER NOT NULL,
+    last_at      INTEGER NOT NULL,
+    locked_until INTEGER NOT NULL DEFAULT 0,
+    PRIMARY KEY (name, client)
+) STRICT;
+CREATE INDEX sign_in_failures_by_client ON sign_in_failures(client, last_at);
+"#,
 ];
 
 /// Where the server keeps its data (docs/deploy.md).
@@ -496,7 +515,7 @@ pub struct StorageConfig {
 pub fn open_storage(config: &StorageConfig) -> ServerResult<std::sync::Arc<dyn Storage>> {
     // The data folder holds the serve lock and port files in every mode, even when neither the
     // database nor the blobs live in it.
-    std::fs::create_dir_all(&config.data_dir)?;
+    crate::files::create_private_dir(&config.data_dir)?;
     let blobs = crate::blobs::open_blob_store(&config.data_dir, config.blobs_url.as_deref())?;
     Ok(match &config.database_url {
         Some(url) => std::sync::Arc::new(crate::pg::PgStorage::open(url, blobs)?),
@@ -518,7 +537,12 @@ pub(crate) fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
     m.lock().unwrap_or_else(|p| p.into_inner())
 }
 
-fn open_conn(path: &Path, read_only: bool) -> ServerResult<Connection> {
+/// How long a server connection waits for another connection's (or process's) lock.
+pub const BUSY_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(30);
+
+/// A connection to the server's SQLite file, configured as every one must be: the busy
+/// timeout, and on writers immediate transactions, synchronous=FULL and foreign keys.
+pub(crate) fn open_conn(path: &Path, read_only: bool) -> ServerResult<Connection> {
     let flags = if read_only {
         OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX
     } else {
@@ -526,9 +550,14 @@ fn open_conn(path: &Path, read_only: bool) -> ServerResult<Connection> {
             | OpenFlags::SQLITE_OPEN_CREATE
             | OpenFlags::SQLITE_OPEN_NO_MUTEX
     };
-    let conn = Connection::open_with_flags(path, flags)?;
-    conn.busy_timeout(std::time::Duration::from_secs(30))?;
+    let mut conn = Connection::open_with_flags(path, flags)?;
+    // Admin commands run beside the serving process on the same file: both wait for the
+    // other's lock instead of failing with "database is locked".
+    conn.busy_timeout(BUSY_TIMEOUT)?;
     if !read_only {
+        // A write transaction takes the write lock when it begins: a deferred one that read
+        // first would get SQLITE_BUSY at once (no waiting) when another process wrote meanwhile.
+        conn.set_transaction_behavior(rusqlite::TransactionBehavior::Immediate);
         conn.pragma_update(None, "synchronous", "FULL")?;
         conn.pragma_update(None, "foreign_keys", "ON")?;
     }
@@ -548,9 +577,12 @@ impl SqliteStorage {
         dir: &Path,
         blobs: Box<dyn crate::blobs::BlobStore>,
     ) -> ServerResult<SqliteStorage> {
-        std::fs::create_dir_all(dir)?;
+        crate::files::create_private_dir(dir)?;
         let path = dir.join("fenlei-server.sqlite");
-        // The core store creates the file, switches it to WAL and migrates its own tables.
+        // Created empty and private first: SQLite would create it with the umask's mode, and it
+        // gives the WAL and shared-memory files the database file's mode.
+        crate::files::touch_private(&path)?;
+        // The core store switches the file to WAL and migrates its own tables.
         let store = Store::open(&path)?;
         let mut writer = open_conn(&path, false)?;
         migrate(&mut writer)?;
@@ -997,6 +1029,11 @@ impl ReferenceStore for SqliteStorage {
 }
 
 impl DocumentStore for SqliteStorage {
+    fn opening_actor(&self) -> String {
+        // The core store opens documents with its own (random) device id.
+        self.store.device_id().to_string()
+    }
+
     fn sync_view(&self, id: &str) -> ServerResult<SyncView> {
         SyncView::parse(id, self.store.stored_document(id)?, self.store.device_id())
     }

@@ -2,12 +2,13 @@
 //! rectification board, bulletins and planning. Every handler authenticates through
 //! `api::authenticate` and runs storage work on the blocking pool.
 
+use crate::api::{Path, Query};
 use crate::api::{Shared, authenticate, blocking, parse_json, period_at, split_list};
 use crate::error::{ServerError, ServerResult};
 use crate::supervision::{TaskFilter, require_reviewer};
 use axum::Router;
 use axum::body::Bytes;
-use axum::extract::{Path, Query, State};
+use axum::extract::State;
 use axum::http::{HeaderMap, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};

@@ -21,8 +21,8 @@ use fenlei_core::sync::protocol::*;
 use std::collections::HashSet;
 use std::panic::{AssertUnwindSafe, catch_unwind};
 
-/// The actor the server opens documents with. It never writes: it only merges.
-const SERVER_DEVICE: &str = "00000000-0000-0000-0000-000000000000";
+// The actor documents are opened with: it merges, never writes (crate::actors).
+use crate::actors::MERGE_ACTOR as SERVER_DEVICE;
 
 fn invalid(doc: &str, reason: impl Into<String>) -> ServerError {
     ServerError::InvalidDocument {

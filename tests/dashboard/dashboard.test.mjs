@@ -122,17 +122,18 @@ test("a wrong password is refused", async () => {
 
 test("an inspector cannot sign in", async () => {
   const p = await newPage();
-  // former.sup had a password as a supervisor and is an inspector now: the right password is refused.
+  // former.sup had a password as a supervisor and is an inspector now: the right password is
+  // refused, with the very answer a wrong password gets (no account enumeration).
   await signInForm(p, "former.sup", "former-sup-password");
   await p.waitForSelector("#signin-error:not([hidden])");
-  assert.match(await p.textContent("#signin-error"), /不能登录/);
+  assert.match(await p.textContent("#signin-error"), /用户名或密码错误/);
   assert.equal(await p.isVisible("#app"), false);
   const r = await apiJson(p, "/v1/session", {
     method: "POST",
     headers: { "Content-Type": "application/json" },
     body: JSON.stringify({ user: "former.sup", password: "former-sup-password" }),
   });
-  assert.equal(r.status, 403);
+  assert.equal(r.status, 401);
   // A simulated inspector (no dashboard password at all) is refused like any wrong credential.
   const i = await apiJson(p, "/v1/session", {
     method: "POST",
@@ -168,6 +169,8 @@ test("a supervisor signs in through the form; the cookie is HttpOnly and SameSit
   assert.ok(cookie, "session cookie set");
   assert.equal(cookie.httpOnly, true);
   assert.equal(cookie.sameSite, "Strict");
+  // Secure even on plain http://127.0.0.1: Chromium treats loopback as a secure context.
+  assert.equal(cookie.secure, true);
   assert.equal(await page.evaluate(() => document.cookie.includes("fenlei_session")), false);
   sessionCookie = `${cookie.name}=${cookie.value}`;
   // The cookie authenticates the supervisor API; a state change without the CSRF token does not pass.

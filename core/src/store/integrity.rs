@@ -53,6 +53,7 @@ pub(crate) fn check_at_open(
         path,
         OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX,
     )?;
+    conn.busy_timeout(super::BUSY_TIMEOUT)?;
     prepare(&conn)?;
     match check(&conn)? {
         Check::Ok => Ok(()),

@@ -127,6 +127,9 @@ struct Writer {
     docs: DocCache,
 }
 
+/// How long a connection waits for another one's lock before giving up with "database is locked".
+pub const BUSY_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(10);
+
 fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
     // A panic while holding a lock leaves SQLite consistent (transactions roll back on drop),
     // so a poisoned lock is safe to take over.
@@ -163,12 +166,19 @@ impl Store {
                 | OpenFlags::SQLITE_OPEN_NO_MUTEX,
         )?;
         encryption::apply_key(&conn, key.as_ref())?;
+        // Another process may hold the write lock (the server's admin commands run beside the
+        // serving process): wait for it, from the very first statement on.
+        conn.busy_timeout(BUSY_TIMEOUT)?;
+        // Every transaction on the writer takes the write lock when it begins. A deferred one
+        // that read first and then wants to write while another connection writes gets
+        // SQLITE_BUSY at once — SQLite cannot wait there without risking a deadlock, so the
+        // busy timeout does not help.
+        conn.set_transaction_behavior(rusqlite::TransactionBehavior::Immediate);
         // WAL: readers never block on the writer. synchronous=FULL: a commit that returned
         // survives power loss too, not just an app crash — these scores decide money.
         conn.pragma_update(None, "journal_mode", "WAL")?;
         conn.pragma_update(None, "synchronous", "FULL")?;
         conn.pragma_update(None, "foreign_keys", "ON")?;
-        conn.busy_timeout(std::time::Duration::from_secs(10))?;
         schema::upgrade(&mut conn)?;
         let device_id = device_id(&conn, clock.as_ref())?;
         Ok(Store {
@@ -211,7 +221,7 @@ impl Store {
                     OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX,
                 )?;
                 self.key.apply(&c)?;
-                c.busy_timeout(std::time::Duration::from_secs(10))?;
+                c.busy_timeout(BUSY_TIMEOUT)?;
                 c
             }
         };

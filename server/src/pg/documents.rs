@@ -28,9 +28,8 @@ use fenlei_core::store::{
 use fenlei_core::sync::protocol::FeedEntry;
 use std::sync::Arc;
 
-/// The actor documents are opened with here: the server only merges with it, never writes (its
-/// own writes use the per-purpose actors of `supervision::server_actor`).
-const SERVER_DEVICE: &str = "00000000-0000-0000-0000-000000000000";
+// The actor documents are opened with: it merges, never writes (crate::actors).
+use crate::actors::MERGE_ACTOR as SERVER_DEVICE;
 
 /// A stored document — kind, feed position and bytes (snapshot, then the changes saved since) —
 /// read in one statement, so a concurrent write or compaction cannot be seen half done.

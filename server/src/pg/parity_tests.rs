@@ -721,33 +721,25 @@ fn inspection_of(n: u64) -> String {
 
 /// The dashboard's sign-in rules, step by step on one engine; `demote` makes u1 an inspector.
 fn sign_in_story(s: &dyn Storage, demote: &dyn Fn()) -> Vec<String> {
-    use crate::session::{IDLE_TIMEOUT_MS, LOCKOUT_MS, MAX_FAILURES, SESSION_TTL_MS};
+    use crate::session::{IDLE_TIMEOUT_MS, SESSION_TTL_MS};
     let mut seen = Vec::new();
     assert!(matches!(
         s.set_password("nobody", "$argon2id$x", 1),
         Err(crate::error::ServerError::NotFound(_))
     ));
     s.set_password("u1", "$argon2id$first", 1_000).unwrap();
-    for n in 1..MAX_FAILURES {
-        s.record_failed_sign_in("u1", 2_000).unwrap();
-        let r = s.password_record("u1").unwrap().unwrap();
-        assert_eq!((r.failed_attempts, r.locked_until), (n, 0));
-    }
-    s.record_failed_sign_in("u1", 2_000).unwrap();
+    seen.extend(
+        crate::session::sign_in_limits_story(s)
+            .iter()
+            .map(|t| t.to_string()),
+    );
     let r = s.password_record("u1").unwrap().unwrap();
-    assert_eq!(r.locked_until, 2_000 + LOCKOUT_MS);
-    s.record_failed_sign_in("u1", 2_000 + LOCKOUT_MS + 1)
-        .unwrap();
-    let r = s.password_record("u1").unwrap().unwrap();
-    assert_eq!((r.failed_attempts, r.locked_until), (1, 0));
     seen.push(format!("{:?} {}", r.user, r.phc));
     assert!(s.password_record("nobody").unwrap().is_none());
 
     let t0 = 10_000_000;
-    let created = s.create_session("u1", "h1", "csrf", t0).unwrap();
+    let created = s.create_session("u1", "c", "h1", "csrf", t0).unwrap();
     assert_eq!(created.expires_ms, t0 + SESSION_TTL_MS);
-    let r = s.password_record("u1").unwrap().unwrap();
-    assert_eq!(r.failed_attempts, 0, "a good sign-in clears the count");
     let live = s.session_by_token("h1", t0 + 1).unwrap().unwrap();
     assert_eq!((live.id, live.user.id), (created.id, "u1".to_string()));
     assert!(
@@ -755,7 +747,7 @@ fn sign_in_story(s: &dyn Storage, demote: &dyn Fn()) -> Vec<String> {
             .unwrap()
             .is_none()
     );
-    s.create_session("u1", "h2", "csrf2", t0).unwrap();
+    s.create_session("u1", "c", "h2", "csrf2", t0).unwrap();
     let mut t = t0;
     while t + IDLE_TIMEOUT_MS / 2 < t0 + SESSION_TTL_MS {
         t += IDLE_TIMEOUT_MS / 2;
@@ -767,13 +759,13 @@ fn sign_in_story(s: &dyn Storage, demote: &dyn Fn()) -> Vec<String> {
             .unwrap()
             .is_none()
     );
-    s.create_session("u1", "h3", "csrf", t0).unwrap();
+    s.create_session("u1", "c", "h3", "csrf", t0).unwrap();
     s.set_password("u1", "$argon2id$second", t0).unwrap();
     assert!(s.session_by_token("h3", t0 + 1).unwrap().is_none());
-    s.create_session("u1", "h5", "csrf", t0).unwrap();
+    s.create_session("u1", "c", "h5", "csrf", t0).unwrap();
     s.delete_session("h5").unwrap();
     assert!(s.session_by_token("h5", t0 + 1).unwrap().is_none());
-    s.create_session("u1", "h4", "csrf", t0).unwrap();
+    s.create_session("u1", "c", "h4", "csrf", t0).unwrap();
     demote();
     assert!(s.session_by_token("h4", t0 + 1).unwrap().is_none());
     seen

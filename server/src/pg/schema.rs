@@ -255,4 +255,17 @@ CREATE TABLE server_keys (
     created_at BIGINT NOT NULL
 );
 "#,
+    // 2: sign-in limits per name and client (docs/dashboard.md); user_passwords.failed_attempts
+    // and locked_until are no longer used.
+    r#"
+CREATE TABLE sign_in_failures (
+    name         TEXT NOT NULL,
+    client       TEXT NOT NULL,
+    failures     BIGINT NOT NULL,
+    last_at      BIGINT NOT NULL,
+    locked_until BIGINT NOT NULL DEFAULT 0,
+    PRIMARY KEY (name, client)
+);
+CREATE INDEX sign_in_failures_by_client ON sign_in_failures(client, last_at);
+"#,
 ];

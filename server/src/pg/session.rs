@@ -6,7 +6,7 @@ use super::queries::community_in_scope;
 use crate::error::{ServerError, ServerResult};
 use crate::session::{
     CommunityOverview, DashboardStorage, IDLE_TIMEOUT_MS, ItemTitle, LOCKOUT_MS, LatestScore,
-    MAX_FAILURES, PasswordRecord, SESSION_TTL_MS, TOUCH_EVERY_MS, WebSession,
+    MAX_FAILURES, PasswordRecord, SESSION_TTL_MS, TOUCH_EVERY_MS, WebSession, blocked_until,
 };
 use crate::storage::{DeviceAuth, Role, User};
 
@@ -37,6 +37,7 @@ impl DashboardStorage for PgStorage {
             &[&user_id, &phc, &now_ms],
         )?;
         tx.execute("DELETE FROM web_sessions WHERE user_id = $1", &[&user_id])?;
+        tx.execute("DELETE FROM sign_in_failures WHERE name = $1", &[&user_id])?;
         tx.commit()?;
         Ok(())
     }
@@ -44,8 +45,7 @@ impl DashboardStorage for PgStorage {
     fn password_record(&self, user_id: &str) -> ServerResult<Option<PasswordRecord>> {
         self.client()?
             .query_opt(
-                "SELECT u.id, u.name, u.role, u.scope_epoch, p.phc, p.failed_attempts,
-                        p.locked_until
+                "SELECT u.id, u.name, u.role, u.scope_epoch, p.phc
                  FROM users u JOIN user_passwords p ON p.user_id = u.id WHERE u.id = $1",
                 &[&user_id],
             )?
@@ -53,26 +53,49 @@ impl DashboardStorage for PgStorage {
                 Ok(PasswordRecord {
                     user: user_at(&r, 0)?,
                     phc: r.try_get(4)?,
-                    failed_attempts: r.try_get(5)?,
-                    locked_until: r.try_get(6)?,
                 })
             })
             .transpose()
     }
 
-    fn record_failed_sign_in(&self, user_id: &str, now_ms: i64) -> ServerResult<()> {
-        // One statement, so two instances counting failures at once both count (the row lock
-        // orders them). A lock that has run out starts a fresh count.
-        self.client()?.execute(
-            "UPDATE user_passwords SET
-                 failed_attempts = CASE WHEN locked_until != 0 AND locked_until <= $2::bigint
-                                        THEN 1 ELSE failed_attempts + 1 END,
+    fn sign_in_blocked_until(&self, name: &str, client: &str, now_ms: i64) -> ServerResult<i64> {
+        let r = self.client()?.query_one(
+            "SELECT coalesce((SELECT locked_until FROM sign_in_failures
+                              WHERE name = $1 AND client = $2), 0),
+                    coalesce(sum(failures), 0)::bigint, coalesce(max(last_at), 0)
+             FROM sign_in_failures WHERE client = $2 AND last_at > $3::bigint - $4::bigint",
+            &[&name, &client, &now_ms, &LOCKOUT_MS],
+        )?;
+        Ok(blocked_until(r.try_get(0)?, r.try_get(1)?, r.try_get(2)?))
+    }
+
+    fn record_failed_sign_in(&self, name: &str, client: &str, now_ms: i64) -> ServerResult<()> {
+        let mut c = self.client()?;
+        // Rows whose failures no longer count and whose lock ran out go.
+        c.execute(
+            "DELETE FROM sign_in_failures
+             WHERE last_at <= $1::bigint - $2::bigint AND locked_until <= $1::bigint",
+            &[&now_ms, &LOCKOUT_MS],
+        )?;
+        // One statement, so instances counting failures at once all count (the row lock orders
+        // them). A lock that ran out, or a last failure that no longer counts, starts afresh.
+        c.execute(
+            "INSERT INTO sign_in_failures AS f (name, client, failures, last_at, locked_until)
+             VALUES ($1, $2, 1, $3::bigint,
+                     CASE WHEN 1 >= $4::bigint THEN $3::bigint + $5::bigint ELSE 0 END)
+             ON CONFLICT (name, client) DO UPDATE SET
+                 failures = CASE
+                     WHEN (f.locked_until != 0 AND f.locked_until <= $3::bigint)
+                          OR f.last_at <= $3::bigint - $5::bigint THEN 1
+                     ELSE f.failures + 1 END,
                  locked_until = CASE
-                     WHEN locked_until != 0 AND locked_until <= $2::bigint THEN 0
-                     WHEN failed_attempts + 1 >= $3::bigint THEN $2::bigint + $4::bigint
-                     ELSE locked_until END
-             WHERE user_id = $1",
-            &[&user_id, &now_ms, &MAX_FAILURES, &LOCKOUT_MS],
+                     WHEN (f.locked_until != 0 AND f.locked_until <= $3::bigint)
+                          OR f.last_at <= $3::bigint - $5::bigint
+                         THEN CASE WHEN 1 >= $4::bigint THEN $3::bigint + $5::bigint ELSE 0 END
+                     WHEN f.failures + 1 >= $4::bigint THEN $3::bigint + $5::bigint
+                     ELSE f.locked_until END,
+                 last_at = $3::bigint",
+            &[&name, &client, &now_ms, &MAX_FAILURES, &LOCKOUT_MS],
         )?;
         Ok(())
     }
@@ -80,6 +103,7 @@ impl DashboardStorage for PgStorage {
     fn create_session(
         &self,
         user_id: &str,
+        sign_in_client: &str,
         token_hash: &str,
         csrf_token: &str,
         now_ms: i64,
@@ -88,8 +112,8 @@ impl DashboardStorage for PgStorage {
         let mut client = self.client()?;
         let mut tx = client.transaction()?;
         tx.execute(
-            "UPDATE user_passwords SET failed_attempts = 0, locked_until = 0 WHERE user_id = $1",
-            &[&user_id],
+            "DELETE FROM sign_in_failures WHERE name = $1 AND client = $2",
+            &[&user_id, &sign_in_client],
         )?;
         // Sessions that ran out are swept here rather than by a timer.
         tx.execute(

@@ -19,6 +19,11 @@ pub struct Server {
     /// The server's own fresh PostgreSQL database, when the suite runs on PostgreSQL
     /// (`FENLEI_TEST_DATABASE_URL`); `None`: the SQLite file in `data`.
     pub database_url: Option<String>,
+    /// Extra `serve` options (e.g. `--header-timeout 2`), kept across restarts.
+    pub serve_args: Vec<String>,
+    /// The soft open-file limit the server process starts with (its hard limit stays), as on a
+    /// machine whose login default is 1,024; `None`: inherited from the test.
+    pub open_files: Option<u64>,
 }
 
 /// The PostgreSQL cluster the e2e suite runs against (`FENLEI_TEST_DATABASE_URL`, the URL of
@@ -105,11 +110,18 @@ impl Server {
     /// `FENLEI_TEST_DATABASE_URL` set, its data lives in a fresh database of that cluster (blobs
     /// stay in `data`).
     pub fn start(data: &Path) -> Server {
+        Server::start_with(data, &[], None)
+    }
+
+    /// [`Server::start`] with extra `serve` options and, if given, a soft open-file limit.
+    pub fn start_with(data: &Path, serve_args: &[&str], open_files: Option<u64>) -> Server {
         let mut s = Server {
             child: None,
             data: data.to_path_buf(),
             port: 0,
             database_url: test_cluster().map(|c| fresh_database(&c)),
+            serve_args: serve_args.iter().map(|a| a.to_string()).collect(),
+            open_files,
         };
         s.admin(&["init", "--sample"]);
         s.launch();
@@ -130,17 +142,37 @@ impl Server {
     fn launch(&mut self) {
         let port_file = self.data.join("port");
         let _ = std::fs::remove_file(&port_file);
-        let child = self
-            .command()
+        let mut command = self.command();
+        command
             .args(["serve", "--addr"])
             .arg(format!("127.0.0.1:{}", self.port))
             .arg("--port-file")
             .arg(&port_file)
+            .args(&self.serve_args)
             .envs(blob_env(&self.data))
             .stdout(Stdio::null())
-            .stderr(Stdio::inherit())
-            .spawn()
-            .expect("spawn server");
+            .stderr(Stdio::inherit());
+        if let Some(soft) = self.open_files {
+            use std::os::unix::process::CommandExt;
+            // SAFETY: only async-signal-safe calls between fork and exec.
+            unsafe {
+                command.pre_exec(move || {
+                    let mut lim = libc::rlimit {
+                        rlim_cur: 0,
+                        rlim_max: 0,
+                    };
+                    if libc::getrlimit(libc::RLIMIT_NOFILE, &mut lim) != 0 {
+                        return Err(std::io::Error::last_os_error());
+                    }
+                    lim.rlim_cur = (soft as libc::rlim_t).min(lim.rlim_max);
+                    if libc::setrlimit(libc::RLIMIT_NOFILE, &lim) != 0 {
+                        return Err(std::io::Error::last_os_error());
+                    }
+                    Ok(())
+                });
+            }
+        }
+        let child = command.spawn().expect("spawn server");
         self.child = Some(child);
         let deadline = Instant::now() + Duration::from_secs(60);
         loop {
@@ -208,6 +240,8 @@ impl Server {
             data: self.data.clone(),
             port: 0,
             database_url: None,
+            serve_args: self.serve_args.clone(),
+            open_files: None,
         };
         let port_file = self.data.join(format!("port-{}", uuid_like()));
         let child = self
@@ -450,6 +484,8 @@ impl Instances {
                     port,
                     // The database is the group's, dropped with it, not with one instance.
                     database_url: None,
+                    serve_args: Vec::new(),
+                    open_files: None,
                 });
             }
             if let Some(status) = child.try_wait().expect("server status") {
