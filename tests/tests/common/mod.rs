@@ -17,6 +17,8 @@ pub struct Server {
     /// The server's own fresh PostgreSQL database, when the suite runs on PostgreSQL
     /// (`FENLEI_TEST_DATABASE_URL`); `None`: the SQLite file in `data`.
     pub database_url: Option<String>,
+    /// Extra environment of the `serve` process (e.g. `FENLEI_STAGING_QUOTA_MIB`).
+    pub serve_env: Vec<(String, String)>,
 }
 
 /// The PostgreSQL cluster the e2e suite runs against (`FENLEI_TEST_DATABASE_URL`, the URL of
@@ -103,11 +105,20 @@ impl Server {
     /// `FENLEI_TEST_DATABASE_URL` set, its data lives in a fresh database of that cluster (blobs
     /// stay in `data`).
     pub fn start(data: &Path) -> Server {
+        Server::start_with_env(data, &[])
+    }
+
+    /// [`Server::start`] with extra environment for the `serve` process (its limits).
+    pub fn start_with_env(data: &Path, env: &[(&str, &str)]) -> Server {
         let mut s = Server {
             child: None,
             data: data.to_path_buf(),
             port: 0,
             database_url: test_cluster().map(|c| fresh_database(&c)),
+            serve_env: env
+                .iter()
+                .map(|(k, v)| (k.to_string(), v.to_string()))
+                .collect(),
         };
         s.admin(&["init", "--sample"]);
         s.launch();
@@ -135,6 +146,7 @@ impl Server {
             .arg("--port-file")
             .arg(&port_file)
             .envs(blob_env(&self.data))
+            .envs(self.serve_env.iter().cloned())
             .stdout(Stdio::null())
             .stderr(Stdio::inherit())
             .spawn()
@@ -206,6 +218,7 @@ impl Server {
             data: self.data.clone(),
             port: 0,
             database_url: None,
+            serve_env: self.serve_env.clone(),
         };
         let port_file = self.data.join(format!("port-{}", uuid_like()));
         let child = self
@@ -215,6 +228,7 @@ impl Server {
             .arg("--port-file")
             .arg(&port_file)
             .envs(blob_env(&self.data))
+            .envs(self.serve_env.iter().cloned())
             .stdout(Stdio::null())
             .stderr(Stdio::inherit())
             .spawn()
@@ -444,6 +458,7 @@ impl Instances {
                     port,
                     // The database is the group's, dropped with it, not with one instance.
                     database_url: None,
+                    serve_env: Vec::new(),
                 });
             }
             if let Some(status) = child.try_wait().expect("server status") {
