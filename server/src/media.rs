@@ -41,7 +41,7 @@ use futures_util::StreamExt;
 use serde::Deserialize;
 use std::collections::{HashMap, HashSet};
 use std::io::Read;
-use std::sync::{LazyLock, Mutex};
+use std::sync::{Arc, LazyLock, Mutex};
 
 /// A verified blob kept for an evidence hash and rendition.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -99,9 +99,14 @@ pub const MAX_REFERENCING_DOCUMENTS: usize = 64;
 pub trait MediaIndex {
     fn blobs(&self) -> &dyn BlobStore;
     /// Documents `auth`'s user may read that reference `sha256`: inspections whose evidence and
-    /// rectification tasks whose closure photos name it. Those the user created or opened come
-    /// first, then by id; at most [`MAX_REFERENCING_DOCUMENTS`].
-    fn referencing_documents(&self, auth: &DeviceAuth, sha256: &str) -> ServerResult<Vec<String>>;
+    /// rectification tasks whose closure photos name it, each with its change-feed position.
+    /// Those the user created or opened come first, then by id; at most
+    /// [`MAX_REFERENCING_DOCUMENTS`].
+    fn referencing_documents(
+        &self,
+        auth: &DeviceAuth,
+        sha256: &str,
+    ) -> ServerResult<Vec<(String, Option<i64>)>>;
     /// The other inspections whose evidence holds `sha256`: those `auth` may read (ids, sorted)
     /// and how many more exist outside the caller's scope.
     fn evidence_reuse(
@@ -128,7 +133,7 @@ pub trait MediaIndex {
         rendition: MediaRendition,
     ) -> ServerResult<Vec<(StoredBlob, i64)>>;
     /// Records a verified upload: the blob as `rendition` of `sha256` (a row already there
-    /// stays), and that `blob.device_id` holds it.
+    /// stays), that `blob.device_id` holds it, and the end of that device's reservation for it.
     fn record_media_blob(&self, blob: &StoredBlob) -> ServerResult<()>;
     /// Opens (or refreshes) the reservation of an upload in progress: `total` bytes for `key`,
     /// counted against `user_id`'s quota. Changes nothing unless admitted.
@@ -229,9 +234,18 @@ impl Reference {
 struct References<'a> {
     storage: &'a dyn Storage,
     auth: &'a DeviceAuth,
-    documents: HashMap<String, Vec<Reference>>,
+    documents: HashMap<String, Arc<Vec<Reference>>>,
     by_hash: HashMap<String, Vec<Reference>>,
 }
+
+/// The references of documents read lately, by id, with the change-feed position they were read
+/// at: a document whose position has not moved holds the same references, so the thumbnails of
+/// one inspection do not each parse it again. Any instance's write moves the position (it lives
+/// in the database), so a hit is never stale.
+type CachedReferences = (Option<i64>, Arc<Vec<Reference>>);
+static REFERENCE_CACHE: LazyLock<Mutex<HashMap<String, CachedReferences>>> =
+    LazyLock::new(Default::default);
+const REFERENCE_CACHE_MAX: usize = 20_000;
 
 impl<'a> References<'a> {
     fn new(storage: &'a dyn Storage, auth: &'a DeviceAuth) -> Self {
@@ -246,9 +260,9 @@ impl<'a> References<'a> {
     fn of(&mut self, sha256: &str) -> ServerResult<&[Reference]> {
         if !self.by_hash.contains_key(sha256) {
             let mut found = Vec::new();
-            for id in self.storage.referencing_documents(self.auth, sha256)? {
+            for (id, seq) in self.storage.referencing_documents(self.auth, sha256)? {
                 if !self.documents.contains_key(&id) {
-                    let refs = document_references(self.storage, &id)?;
+                    let refs = cached_references(self.storage, &id, seq)?;
                     self.documents.insert(id.clone(), refs);
                 }
                 found.extend(
@@ -264,10 +278,43 @@ impl<'a> References<'a> {
     }
 }
 
+/// The references of document `id`, from the cache when it was read at feed position `seq`.
+fn cached_references(
+    storage: &dyn Storage,
+    id: &str,
+    seq: Option<i64>,
+) -> ServerResult<Arc<Vec<Reference>>> {
+    if seq.is_some() {
+        let cache = REFERENCE_CACHE.lock().unwrap_or_else(|p| p.into_inner());
+        if let Some((at, refs)) = cache.get(id)
+            && *at == seq
+        {
+            return Ok(refs.clone());
+        }
+    }
+    let (at, refs) = document_references(storage, id)?;
+    let refs = Arc::new(refs);
+    if at.is_some() {
+        let mut cache = REFERENCE_CACHE.lock().unwrap_or_else(|p| p.into_inner());
+        if cache.len() >= REFERENCE_CACHE_MAX {
+            cache.clear();
+        }
+        cache.insert(id.to_string(), (at, refs.clone()));
+    }
+    Ok(refs)
+}
+
 /// Every reference one stored document holds, read from the document itself (the projection
-/// only says which documents to read).
-fn document_references(storage: &dyn Storage, id: &str) -> ServerResult<Vec<Reference>> {
+/// only says which documents to read), with the feed position of the copy read.
+fn document_references(
+    storage: &dyn Storage,
+    id: &str,
+) -> ServerResult<(Option<i64>, Vec<Reference>)> {
     let view = storage.sync_view(id)?;
+    Ok((view.seq, references_of(&view)?))
+}
+
+fn references_of(view: &crate::storage::SyncView) -> ServerResult<Vec<Reference>> {
     if let Some(doc) = &view.inspection {
         return Ok(doc
             .evidence()
@@ -681,6 +728,7 @@ async fn upload(
         };
         let outcome = match finished {
             // Verified: kept now, or already kept (then this upload proved possession only).
+            // Recording it also ends the upload's reservation (one transaction).
             Finished::Stored(bytes) => {
                 s.record_media_blob(&StoredBlob {
                     sha256: k.sha256.clone(),
@@ -692,9 +740,11 @@ async fn upload(
                 })?;
                 Ok(bytes)
             }
-            Finished::HashMismatch { actual } => Err(actual),
+            Finished::HashMismatch { actual } => {
+                s.release_staging(&k)?;
+                Err(actual)
+            }
         };
-        s.release_staging(&k)?;
         Ok(Some(outcome))
     })
     .await?;
@@ -1001,7 +1051,7 @@ pub(crate) fn referencing_documents_sql(
     collate: &str,
 ) -> String {
     format!(
-        "SELECT id FROM (
+        "SELECT id, (SELECT f.seq FROM change_feed f WHERE f.doc_id = d.id) FROM (
              SELECT e.inspection_id AS id, max(CASE WHEN i.created_by = ?2 THEN 1 ELSE 0 END) AS own
              FROM evidence_refs e
              JOIN inspections i ON i.id = e.inspection_id
@@ -1062,12 +1112,34 @@ pub(crate) fn admission(
     Admission::Admitted
 }
 
+/// Ends one upload's reservation: ?1 device, ?2 hash, ?3 rendition, ?4 blob.
+pub(crate) const RELEASE_SQL: &str = "DELETE FROM media_staging WHERE device_id = ?1
+     AND sha256 = ?2 AND rendition = ?3 AND blob_sha256 = ?4";
+
+/// Runs `f` on the writer with commits that skip the fsync (SQLite's `synchronous = NORMAL`,
+/// which in WAL mode loses no committed transaction to a crash of the process, only to one of
+/// the machine), for reservations: one is written per upload, and losing the last few to a power
+/// cut only lets those uploads reserve again on their next request. `FULL` again afterwards.
+fn relaxed<T>(
+    conn: &mut rusqlite::Connection,
+    f: impl FnOnce(&mut rusqlite::Connection) -> ServerResult<T>,
+) -> ServerResult<T> {
+    conn.pragma_update(None, "synchronous", "NORMAL")?;
+    let out = f(conn);
+    conn.pragma_update(None, "synchronous", "FULL")?;
+    out
+}
+
 impl MediaIndex for crate::storage::SqliteStorage {
     fn blobs(&self) -> &dyn BlobStore {
         self.blobs.as_ref()
     }
 
-    fn referencing_documents(&self, auth: &DeviceAuth, sha256: &str) -> ServerResult<Vec<String>> {
+    fn referencing_documents(
+        &self,
+        auth: &DeviceAuth,
+        sha256: &str,
+    ) -> ServerResult<Vec<(String, Option<i64>)>> {
         let sql = referencing_documents_sql(
             &crate::storage::readable(1, 2),
             &crate::supervision::task_readable_sql(1, 2),
@@ -1082,9 +1154,9 @@ impl MediaIndex for crate::storage::SqliteStorage {
                     sha256,
                     MAX_REFERENCING_DOCUMENTS as i64
                 ],
-                |r| r.get(0),
+                |r| Ok((r.get(0)?, r.get(1)?)),
             )?;
-            Ok(rows.collect::<rusqlite::Result<Vec<String>>>()?)
+            Ok(rows.collect::<rusqlite::Result<Vec<_>>>()?)
         })
     }
 
@@ -1209,6 +1281,12 @@ impl MediaIndex for crate::storage::SqliteStorage {
              ON CONFLICT (device_id, blob_sha256) DO NOTHING",
         )?
         .execute(rusqlite::params![b.device_id, b.blob, now])?;
+        tx.prepare_cached(RELEASE_SQL)?.execute(rusqlite::params![
+            b.device_id,
+            b.sha256,
+            b.rendition.as_str(),
+            b.blob
+        ])?;
         tx.commit()?;
         Ok(())
     }
@@ -1222,55 +1300,54 @@ impl MediaIndex for crate::storage::SqliteStorage {
     ) -> ServerResult<Admission> {
         let now = crate::storage::now();
         // One writer: the read and the write below cannot interleave with another reservation.
-        let mut w = self.writer();
-        let tx = w.transaction()?;
-        let (reserved, open, mine): (i64, i64, i64) = tx.prepare_cached(RESERVED_SQL)?.query_row(
-            rusqlite::params![
-                user_id,
-                key.device,
-                key.sha256,
-                key.rendition.as_str(),
-                key.blob
-            ],
-            |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
-        )?;
-        let decision = admission(reserved as u64, open as u64, mine != 0, total, limits);
-        if decision == Admission::Admitted {
-            tx.prepare_cached(
-                "INSERT INTO media_staging (device_id, sha256, rendition, blob_sha256, user_id,
+        relaxed(&mut self.writer(), |w| {
+            let tx = w.transaction()?;
+            let (reserved, open, mine): (i64, i64, i64) =
+                tx.prepare_cached(RESERVED_SQL)?.query_row(
+                    rusqlite::params![
+                        user_id,
+                        key.device,
+                        key.sha256,
+                        key.rendition.as_str(),
+                        key.blob
+                    ],
+                    |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
+                )?;
+            let decision = admission(reserved as u64, open as u64, mine != 0, total, limits);
+            if decision == Admission::Admitted {
+                tx.prepare_cached(
+                    "INSERT INTO media_staging (device_id, sha256, rendition, blob_sha256, user_id,
                      total, opened_at, touched_at)
                  VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?7)
                  ON CONFLICT (device_id, sha256, rendition, blob_sha256)
                  DO UPDATE SET user_id = excluded.user_id, total = excluded.total,
                      touched_at = excluded.touched_at",
-            )?
-            .execute(rusqlite::params![
-                key.device,
-                key.sha256,
-                key.rendition.as_str(),
-                key.blob,
-                user_id,
-                total as i64,
-                now
-            ])?;
-            tx.commit()?;
-        }
-        Ok(decision)
+                )?
+                .execute(rusqlite::params![
+                    key.device,
+                    key.sha256,
+                    key.rendition.as_str(),
+                    key.blob,
+                    user_id,
+                    total as i64,
+                    now
+                ])?;
+                tx.commit()?;
+            }
+            Ok(decision)
+        })
     }
 
     fn release_staging(&self, key: &StagingKey) -> ServerResult<()> {
-        self.writer()
-            .prepare_cached(
-                "DELETE FROM media_staging WHERE device_id = ?1 AND sha256 = ?2
-                 AND rendition = ?3 AND blob_sha256 = ?4",
-            )?
-            .execute(rusqlite::params![
+        relaxed(&mut self.writer(), |w| {
+            w.prepare_cached(RELEASE_SQL)?.execute(rusqlite::params![
                 key.device,
                 key.sha256,
                 key.rendition.as_str(),
                 key.blob
             ])?;
-        Ok(())
+            Ok(())
+        })
     }
 
     fn sweep_reservations(&self, before_ms: i64) -> ServerResult<u64> {

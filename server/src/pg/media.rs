@@ -7,8 +7,8 @@ use super::{PgStorage, pg_params};
 use crate::blobs::StagingKey;
 use crate::error::ServerResult;
 use crate::media::{
-    Admission, MAX_REFERENCING_DOCUMENTS, MediaLimits, RESERVED_SQL, StoredBlob, admission,
-    held_blobs_sql, referencing_documents_sql,
+    Admission, MAX_REFERENCING_DOCUMENTS, MediaLimits, RELEASE_SQL, RESERVED_SQL, StoredBlob,
+    admission, held_blobs_sql, referencing_documents_sql,
 };
 use crate::storage::DeviceAuth;
 use fenlei_core::sync::media_protocol::MediaRendition;
@@ -18,7 +18,11 @@ impl crate::media::MediaIndex for PgStorage {
         self.blob_store()
     }
 
-    fn referencing_documents(&self, auth: &DeviceAuth, sha256: &str) -> ServerResult<Vec<String>> {
+    fn referencing_documents(
+        &self,
+        auth: &DeviceAuth,
+        sha256: &str,
+    ) -> ServerResult<Vec<(String, Option<i64>)>> {
         let sql = pg_params(&referencing_documents_sql(
             &readable(1, 2),
             &task_readable(1, 2),
@@ -36,7 +40,7 @@ impl crate::media::MediaIndex for PgStorage {
                 ],
             )?
             .iter()
-            .map(|r| r.get(0))
+            .map(|r| (r.get(0), r.get(1)))
             .collect())
     }
 
@@ -162,6 +166,10 @@ impl crate::media::MediaIndex for PgStorage {
              ON CONFLICT (device_id, blob_sha256) DO NOTHING",
             &[&b.device_id, &b.blob, &now],
         )?;
+        tx.execute(
+            &pg_params(RELEASE_SQL),
+            &[&b.device_id, &b.sha256, &b.rendition.as_str(), &b.blob],
+        )?;
         tx.commit()?;
         Ok(())
     }
@@ -176,6 +184,10 @@ impl crate::media::MediaIndex for PgStorage {
         let now = crate::storage::now();
         let mut client = self.client()?;
         let mut tx = client.transaction()?;
+        // A reservation is written per upload: its commit need not wait for the WAL flush (a
+        // crash of the database machine loses at most the last few, whose uploads then reserve
+        // again on their next request).
+        tx.batch_execute("SET LOCAL synchronous_commit = off")?;
         // The user's row lock makes the reservations of one user, on any instance, one after the
         // other: two uploads cannot both take the last of the quota.
         tx.query_opt("SELECT 1 FROM users WHERE id = $1 FOR UPDATE", &[&user_id])?;
@@ -215,11 +227,14 @@ impl crate::media::MediaIndex for PgStorage {
     }
 
     fn release_staging(&self, key: &StagingKey) -> ServerResult<()> {
-        self.client()?.execute(
-            "DELETE FROM media_staging WHERE device_id = $1 AND sha256 = $2
-             AND rendition = $3 AND blob_sha256 = $4",
+        let mut client = self.client()?;
+        let mut tx = client.transaction()?;
+        tx.batch_execute("SET LOCAL synchronous_commit = off")?;
+        tx.execute(
+            &pg_params(RELEASE_SQL),
             &[&key.device, &key.sha256, &key.rendition.as_str(), &key.blob],
         )?;
+        tx.commit()?;
         Ok(())
     }
 
