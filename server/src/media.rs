@@ -242,8 +242,9 @@ struct References<'a> {
 /// at: a document whose position has not moved holds the same references, so the thumbnails of
 /// one inspection do not each parse it again. Any instance's write moves the position (it lives
 /// in the database), so a hit is never stale.
+/// Keyed by the storage (its address: one per server process, several in tests) and the id.
 type CachedReferences = (Option<i64>, Arc<Vec<Reference>>);
-static REFERENCE_CACHE: LazyLock<Mutex<HashMap<String, CachedReferences>>> =
+static REFERENCE_CACHE: LazyLock<Mutex<HashMap<(usize, String), CachedReferences>>> =
     LazyLock::new(Default::default);
 const REFERENCE_CACHE_MAX: usize = 20_000;
 
@@ -284,9 +285,13 @@ fn cached_references(
     id: &str,
     seq: Option<i64>,
 ) -> ServerResult<Arc<Vec<Reference>>> {
+    let key = (
+        storage as *const dyn Storage as *const () as usize,
+        id.to_string(),
+    );
     if seq.is_some() {
         let cache = REFERENCE_CACHE.lock().unwrap_or_else(|p| p.into_inner());
-        if let Some((at, refs)) = cache.get(id)
+        if let Some((at, refs)) = cache.get(&key)
             && *at == seq
         {
             return Ok(refs.clone());
@@ -299,7 +304,7 @@ fn cached_references(
         if cache.len() >= REFERENCE_CACHE_MAX {
             cache.clear();
         }
-        cache.insert(id.to_string(), (at, refs.clone()));
+        cache.insert(key, (at, refs.clone()));
     }
     Ok(refs)
 }
