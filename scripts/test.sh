@@ -30,7 +30,8 @@ FENLEI_TEST_DATABASE_URL=$pg_url cargo test --workspace --locked --lib -- pg::
 FENLEI_TEST_DATABASE_URL=$pg_url cargo test --workspace --locked --test pg_verify_chain
 FENLEI_TEST_DATABASE_URL=$pg_url cargo test --workspace --locked \
   --test sync_e2e --test supervision_e2e --test authz_matrix --test media_sync \
-  --test evidence_flags --test dashboard_session --test tamper --test fault_sync --test tls
+  --test hostile_media --test evidence_flags --test dashboard_session --test tamper \
+  --test fault_sync --test tls
 # Two server processes on one database: devices syncing through both converge (docs/deploy.md).
 FENLEI_TEST_DATABASE_URL=$pg_url cargo test --workspace --locked --test two_instances
 # Two instances racing one upload: on the blob folder, then on S3 (moto).
@@ -41,7 +42,8 @@ bash scripts/postgres.sh stop "$target_dir/pg"
 trap - EXIT
 echo "== object storage: blob store and media e2e tests against moto's S3 server (scripts/moto.sh)"
 FENLEI_MOTO_SERVER=$(bash scripts/moto.sh path) FENLEI_TEST_S3=1 \
-  cargo test --workspace --locked --test blobs_s3 --test media_sync -- --include-ignored
+  cargo test --workspace --locked --test blobs_s3 --test media_sync --test hostile_media \
+  -- --include-ignored
 echo "== cargo deny: licenses, bans, sources (advisories need GitHub; docs/reliability.md)"
 bash scripts/deny.sh
 echo "== swift bindings: generated from the library and checked complete (no Swift compiler here)"

@@ -554,6 +554,9 @@ fn the_edit_methods_follow_the_same_workflow() {
             media: fenlei_core::inspection::MediaKind::Photo,
             added_by: "li.ming".into(),
             at_ms: T0,
+            thumb: None,
+            upload: None,
+            device_id: String::new(),
         })
         .unwrap();
     assert!(matches!(

@@ -491,6 +491,9 @@ fn photo(item: &str, fill: char) -> EvidenceRef {
         media: MediaKind::Photo,
         added_by: "li.ming".into(),
         at_ms: T0,
+        thumb: None,
+        upload: None,
+        device_id: String::new(),
     }
 }
 

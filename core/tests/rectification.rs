@@ -46,6 +46,7 @@ fn evidence(
         sha256: sha.map(str::to_string),
         by: by.into(),
         at_ms: at,
+        ..Default::default()
     }
 }
 

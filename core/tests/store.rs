@@ -493,6 +493,9 @@ fn rebuilt_projection_equals_the_live_one() {
                     media: MediaKind::Photo,
                     added_by: "li.ming".into(),
                     at_ms: clock.now_ms(),
+                    thumb: None,
+                    upload: None,
+                    device_id: String::new(),
                 },
             )
             .unwrap();

@@ -110,6 +110,9 @@ proptest! {
                         media: MediaKind::Photo,
                         added_by: users[phone].into(),
                         at_ms: T0,
+                        thumb: None,
+                        upload: None,
+                        device_id: String::new(),
                     };
                     phones[phone].add_evidence(&id, &e).unwrap();
                 }

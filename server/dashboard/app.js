@@ -503,7 +503,9 @@ function mediaFigure(ev, itemTitle) {
   if (ev.kind === "voice_note") {
     return h("figure", { "data-testid": "voice-note", "data-state": state }, h("audio", { controls: true, preload: "none", src: `/v1/media/${sha}?rendition=original` }), caption, flags);
   }
-  const img = h("img", { src: `/v1/media/${sha}?rendition=thumb`, alt: `证据照片 ${ev.item_code}`, loading: "lazy", "data-sha256": ev.sha256 });
+  // The thumbnail this document declares (docs/media-sync.md): never another document's.
+  const blob = ev.thumb ? `&blob=${encodeURIComponent(ev.thumb)}` : "";
+  const img = h("img", { src: `/v1/media/${sha}?rendition=thumb${blob}`, alt: `证据照片 ${ev.item_code}`, loading: "lazy", "data-sha256": ev.sha256 });
   // Until the photo's bytes have reached the server (or where the media route is absent) the
   // thumbnail cannot load: say so instead of showing a broken image.
   img.addEventListener("error", () => img.replaceWith(h("div", { class: "missing", "data-testid": "photo-missing" }, "照片尚未上传")));
@@ -522,7 +524,7 @@ async function viewInspection(main, [id]) {
   const i = d.inspection, c = d.community || {}, score = d.score;
   const titles = Object.fromEntries((d.items || []).map((it) => [it.code, it]));
   const deduction = Object.fromEntries(((score && score.items) || []).map((it) => [it.code, it]));
-  const evidence = d.evidence || (i.evidence || []).map((e) => ({ sha256: e.sha256, kind: e.media, item_code: e.item_code, added_by: e.added_by, at_ms: e.at_ms }));
+  const evidence = d.evidence || (i.evidence || []).map((e) => ({ sha256: e.sha256, kind: e.media, item_code: e.item_code, added_by: e.added_by, at_ms: e.at_ms, thumb: e.thumb }));
   // The server's checks of each piece of evidence, matched by hash and item.
   const checkOf = new Map(((d.checks && d.checks.evidence) || []).map((c) => [`${c.sha256}|${c.item_code}`, c]));
   for (const e of evidence) e.check = checkOf.get(`${e.sha256}|${e.item_code}`);

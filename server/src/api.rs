@@ -52,6 +52,11 @@ impl<T: serde::de::DeserializeOwned + Send, S: Send + Sync> FromRequestParts<S> 
 }
 
 pub fn router(storage: Shared) -> Router {
+    router_with(storage, crate::media::MediaLimits::default())
+}
+
+/// The routes with the media upload limits the server was started with.
+pub fn router_with(storage: Shared, limits: crate::media::MediaLimits) -> Router {
     Router::new()
         .route("/healthz", get(|| async { "ok" }))
         .route("/v1/enroll", post(enroll))
@@ -61,7 +66,7 @@ pub fn router(storage: Shared) -> Router {
         .route("/v1/inspections/{id}", get(inspection))
         .route("/v1/communities/{id}/scores", get(score_history))
         .route("/v1/rankings", get(rankings))
-        .merge(crate::media::routes())
+        .merge(crate::media::routes(limits))
         .merge(crate::supervisor_api::routes())
         .merge(crate::chain::routes())
         .merge(crate::dashboard::routes())
@@ -423,6 +428,8 @@ async fn inspection(
                 serde_json::json!({
                     "sha256": e.sha256, "kind": e.media, "item_code": e.item_code,
                     "added_by": e.added_by, "at_ms": e.at_ms,
+                    // The renditions this document declares: fetch them with `blob=`.
+                    "thumb": e.thumb, "upload": e.upload,
                 })
             })
             .collect();

@@ -27,7 +27,8 @@ use std::fs::{self, File, OpenOptions};
 use std::io::{Read, Write};
 use std::path::{Path, PathBuf};
 
-/// Where an upload in progress is staged.
+/// Where an upload in progress is staged: one staging per device and file, so no device sees,
+/// resumes or spoils another's upload.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub struct StagingKey {
     /// The evidence hash (SHA-256 of the original).
@@ -35,10 +36,13 @@ pub struct StagingKey {
     pub rendition: MediaRendition,
     /// The SHA-256 the staged bytes must have.
     pub blob: String,
+    /// The uploading device (a lower-case UUID); empty only for store-level tools and tests.
+    pub device: String,
 }
 
 impl StagingKey {
-    /// Checks both hashes are lower-case hex (they become file names).
+    /// A staging without a device (store-level tools and tests). Checks both hashes are
+    /// lower-case hex (they become file names).
     pub fn new(sha256: &str, rendition: MediaRendition, blob: &str) -> ServerResult<StagingKey> {
         if !is_sha256_hex(sha256) || !is_sha256_hex(blob) {
             return Err(ServerError::BadRequest(
@@ -54,17 +58,49 @@ impl StagingKey {
             sha256: sha256.into(),
             rendition,
             blob: blob.into(),
+            device: String::new(),
         })
     }
 
-    /// `<sha>.<rendition>.<blob>`: the staging's name in every store.
+    /// The staging of `device`'s upload of this file. Only enrolled devices (UUIDs) upload.
+    pub fn for_device(
+        sha256: &str,
+        rendition: MediaRendition,
+        blob: &str,
+        device: &str,
+    ) -> ServerResult<StagingKey> {
+        let mut key = StagingKey::new(sha256, rendition, blob)?;
+        if !is_device_id(device) {
+            return Err(ServerError::Forbidden(
+                "media uploads come from enrolled devices".into(),
+            ));
+        }
+        key.device = device.to_string();
+        Ok(key)
+    }
+
+    /// `<sha>.<rendition>.<blob>[.<device>]`: the staging's name in every store.
     pub(crate) fn name(&self) -> String {
-        format!("{}.{}.{}", self.sha256, self.rendition.as_str(), self.blob)
+        let mut name = format!("{}.{}.{}", self.sha256, self.rendition.as_str(), self.blob);
+        if !self.device.is_empty() {
+            name.push('.');
+            name.push_str(&self.device);
+        }
+        name
     }
 
     fn file_name(&self) -> String {
         format!("{}.part", self.name())
     }
+}
+
+/// Whether `s` is a device id as enrollment issues them: a hyphenated lower-case UUID (it becomes
+/// part of a file name).
+pub fn is_device_id(s: &str) -> bool {
+    s.len() == 36
+        && uuid::Uuid::parse_str(s).is_ok()
+        && s.bytes()
+            .all(|b| b == b'-' || b.is_ascii_digit() || (b'a'..=b'f').contains(&b))
 }
 
 /// How finishing a staged upload went.
@@ -100,6 +136,8 @@ pub trait BlobStore: Send + Sync + 'static {
     fn has(&self, blob: &str) -> ServerResult<Option<u64>>;
     /// Reads a kept blob.
     fn open(&self, blob: &str) -> ServerResult<Option<Box<dyn Read + Send>>>;
+    /// Drops the staged bytes of `key` (an upload its device cancelled); nothing staged is fine.
+    fn discard(&self, key: &StagingKey) -> ServerResult<()>;
     /// Removes stagings untouched for longer than `max_age` (abandoned uploads).
     fn sweep_staging(&self, max_age: std::time::Duration) -> ServerResult<u64>;
 }
@@ -281,6 +319,25 @@ impl BlobStore for FsBlobStore {
         }
     }
 
+    fn discard(&self, key: &StagingKey) -> ServerResult<()> {
+        let path = self.staging(key);
+        let file = match File::open(&path) {
+            Ok(f) => f,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(()),
+            Err(e) => return Err(e.into()),
+        };
+        // Under the lock, and only the file the path still names (not one a racer made since).
+        match locked_staging(&file, &path) {
+            Ok(()) => match fs::remove_file(&path) {
+                Ok(()) => Ok(()),
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(()),
+                Err(e) => Err(e.into()),
+            },
+            Err(ServerError::Conflict(_)) => Ok(()),
+            Err(e) => Err(e),
+        }
+    }
+
     fn sweep_staging(&self, max_age: std::time::Duration) -> ServerResult<u64> {
         let mut removed = 0;
         for entry in fs::read_dir(self.root.join("staging"))? {
@@ -427,6 +484,41 @@ mod tests {
         // Finishing again (a racer that came second) answers with the kept blob.
         assert_eq!(store.finish(&key).unwrap(), Finished::Stored(800));
         assert_eq!(store.has(&h).unwrap(), Some(800));
+    }
+
+    #[test]
+    fn each_device_stages_on_its_own_and_discards_only_its_own() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = FsBlobStore::open(dir.path()).unwrap();
+        let h = sha(b"one photo");
+        let a = "0192f000-0000-7000-8000-00000000000a";
+        let b = "0192f000-0000-7000-8000-00000000000b";
+        let ka = StagingKey::for_device(&h, MediaRendition::Original, &h, a).unwrap();
+        let kb = StagingKey::for_device(&h, MediaRendition::Original, &h, b).unwrap();
+        store.append(&ka, 0, b"one ").unwrap();
+        assert_eq!(store.staged_len(&kb).unwrap(), 0);
+        store.append(&kb, 0, b"x").unwrap();
+        store.discard(&kb).unwrap();
+        store.discard(&kb).unwrap();
+        assert_eq!(
+            (
+                store.staged_len(&ka).unwrap(),
+                store.staged_len(&kb).unwrap()
+            ),
+            (4, 0)
+        );
+        // Only enrolled devices' ids name a staging.
+        for bad in [
+            "web:123",
+            "../x",
+            "0192F000-0000-7000-8000-00000000000A",
+            "",
+        ] {
+            assert!(matches!(
+                StagingKey::for_device(&h, MediaRendition::Original, &h, bad),
+                Err(ServerError::Forbidden(_))
+            ));
+        }
     }
 
     #[test]

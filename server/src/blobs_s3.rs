@@ -419,6 +419,14 @@ impl BlobStore for S3BlobStore {
         })))
     }
 
+    fn discard(&self, key: &StagingKey) -> ServerResult<()> {
+        let (store, dir) = (self.store.clone(), self.staging_dir(key));
+        self.run(async move {
+            let all = parts(store.as_ref(), &dir).await?;
+            delete_all(store.as_ref(), &all).await
+        })?
+    }
+
     fn sweep_staging(&self, max_age: std::time::Duration) -> ServerResult<u64> {
         let (store, staging) = (self.store.clone(), self.path("staging"));
         self.run(async move {

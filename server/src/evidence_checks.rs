@@ -36,8 +36,17 @@ const EXIF_CACHE_MAX: usize = 20_000;
 /// the first 64 KiB, but a HEIF may keep it in a box after the image data).
 const EXIF_READ_MAX: u64 = 100 * 1024 * 1024;
 
-/// The EXIF of the verified original of `sha256`, or `None` when the server has no original yet.
-fn original_exif(storage: &dyn Storage, sha256: &str) -> ServerResult<Option<ExifEntry>> {
+/// The EXIF of the verified original of `sha256` as the device that attached it (`device`) sent
+/// it, or `None` when that device has not: the original of another device (of a document the
+/// caller may not read) never speaks for this reference.
+fn original_exif(
+    storage: &dyn Storage,
+    device: &str,
+    sha256: &str,
+) -> ServerResult<Option<ExifEntry>> {
+    if device.is_empty() || storage.proved_at(device, sha256)?.is_none() {
+        return Ok(None);
+    }
     if let Some(hit) = EXIF_CACHE
         .lock()
         .unwrap_or_else(|p| p.into_inner())
@@ -45,7 +54,7 @@ fn original_exif(storage: &dyn Storage, sha256: &str) -> ServerResult<Option<Exi
     {
         return Ok(Some(hit.clone()));
     }
-    let Some(kept) = storage.media_blob(sha256, MediaRendition::Original)? else {
+    let Some(kept) = storage.media_blob(sha256, MediaRendition::Original, sha256)? else {
         return Ok(None);
     };
     let Some(reader) = storage.blobs().open(&kept.blob)? else {
@@ -93,7 +102,7 @@ pub fn inspection_checks(
                 }
                 "checked"
             }
-            MediaKind::Photo => match original_exif(storage, &e.sha256)? {
+            MediaKind::Photo => match original_exif(storage, &e.device_id, &e.sha256)? {
                 Some(entry) => {
                     let (exif, media_flags) = &*entry;
                     exif_seen = exif.as_ref().map(exif_summary).unwrap_or(Value::Null);

@@ -73,6 +73,16 @@ enum Command {
         port_file: Option<PathBuf>,
         #[command(flatten)]
         http: ServeHttpArgs,
+        /// Bytes (MiB) one user's media uploads in progress may declare in all; an upload over
+        /// it is refused with 507 `quota_exceeded` (docs/media-sync.md, "Staging quota").
+        #[arg(long, env = "FENLEI_STAGING_QUOTA_MIB", default_value_t = 1024)]
+        staging_quota_mib: u64,
+        /// Media uploads one user may have in progress at once (507 `too_many_uploads`).
+        #[arg(long, env = "FENLEI_MAX_OPEN_UPLOADS", default_value_t = 32)]
+        max_open_uploads: u32,
+        /// Hours after which an untouched upload in progress is dropped (checked hourly).
+        #[arg(long, env = "FENLEI_STAGING_MAX_AGE_HOURS", default_value_t = 14 * 24)]
+        staging_max_age_hours: u64,
     },
     /// Create the database; with --sample, load the sample city and standards.
     Init {
@@ -281,6 +291,7 @@ pub fn serve(
     addr: &str,
     port_file: Option<PathBuf>,
     http: &ServeHttpArgs,
+    media_limits: media::MediaLimits,
 ) -> error::ServerResult<()> {
     let policy = Arc::new(serving::HttpPolicy {
         trusted_proxies: serving::HttpPolicy::parse_proxies(&http.trusted_proxies)
@@ -295,19 +306,35 @@ pub fn serve(
         header_timeout: std::time::Duration::from_secs(http.header_timeout),
         body_timeout: std::time::Duration::from_secs(http.body_timeout),
     };
-    // Uploads abandoned for two weeks will not be resumed: drop their staged bytes (a blocking
-    // store call, so before the runtime starts).
-    let swept = storage
-        .blobs()
-        .sweep_staging(std::time::Duration::from_secs(14 * 86_400))?;
+    // Uploads abandoned for longer than the limit will not be resumed: drop their staged bytes
+    // and reservations (blocking store calls, so before the runtime starts), and again every
+    // hour while serving.
+    let (swept, _) = media::sweep(storage.as_ref(), &media_limits)?;
     if swept > 0 {
         println!("removed {swept} abandoned partial uploads");
     }
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()?;
-    let router = api::router(storage.clone());
+    let router = api::router_with(storage.clone(), media_limits.clone());
+    let sweeper = storage.clone();
     let served = runtime.block_on(async move {
+        tokio::spawn(async move {
+            let mut every = tokio::time::interval(std::time::Duration::from_secs(3600));
+            every.tick().await;
+            loop {
+                every.tick().await;
+                let s = sweeper.clone();
+                let l = media_limits.clone();
+                match tokio::task::spawn_blocking(move || media::sweep(s.as_ref(), &l)).await {
+                    Ok(Ok((files, _))) if files > 0 => {
+                        println!("removed {files} abandoned partial uploads")
+                    }
+                    Ok(Err(e)) => eprintln!("fenlei-server: sweeping partial uploads: {e}"),
+                    _ => {}
+                }
+            }
+        });
         let listener = tokio::net::TcpListener::bind(addr).await?;
         let local = listener.local_addr()?;
         println!("fenlei-server listening on http://{local}");
@@ -386,7 +413,19 @@ fn run(cli: Cli) -> error::ServerResult<()> {
             addr,
             port_file,
             http,
-        } => serve(storage, &addr, port_file, &http),
+            staging_quota_mib,
+            max_open_uploads,
+            staging_max_age_hours,
+        } => {
+            let limits = media::MediaLimits {
+                staging_quota_bytes: staging_quota_mib.saturating_mul(1 << 20),
+                max_open_uploads,
+                staging_max_age: std::time::Duration::from_secs(
+                    staging_max_age_hours.saturating_mul(3600),
+                ),
+            };
+            serve(storage, &addr, port_file, &http, limits)
+        }
         Command::Init { sample } => {
             if sample {
                 let n = load_sample(storage.as_ref())?;

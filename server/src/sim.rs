@@ -236,6 +236,7 @@ fn rectify_one(
                     sha256: None,
                     by: user.into(),
                     at_ms: 0,
+                    ..Default::default()
                 },
             )
             .map_err(core)?;

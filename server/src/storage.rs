@@ -498,6 +498,49 @@ CREATE TABLE sign_in_failures (
 ) STRICT;
 CREATE INDEX sign_in_failures_by_client ON sign_in_failures(client, last_at);
 "#,
+    // Media bound to documents (docs/media-sync.md): a blob per evidence hash, rendition AND the
+    // blob's own hash (no upload replaces what a document declares); which device proved it holds
+    // which blob (every upload so far was verified from its device); the uploads in progress,
+    // each reserving its declared size against its user's staging quota.
+    r#"
+CREATE TABLE media_blobs_bound (
+    sha256      TEXT NOT NULL,
+    rendition   TEXT NOT NULL CHECK (rendition IN ('thumb', 'upload', 'original')),
+    blob_sha256 TEXT NOT NULL,
+    bytes       INTEGER NOT NULL,
+    mime        TEXT NOT NULL,
+    device_id   TEXT NOT NULL,
+    stored_at   INTEGER NOT NULL,
+    PRIMARY KEY (sha256, rendition, blob_sha256)
+) STRICT;
+INSERT INTO media_blobs_bound
+    SELECT sha256, rendition, blob_sha256, bytes, mime, device_id, stored_at
+    FROM media_blobs ORDER BY rowid;
+DROP TABLE media_blobs;
+ALTER TABLE media_blobs_bound RENAME TO media_blobs;
+CREATE INDEX media_blobs_by_blob ON media_blobs(blob_sha256);
+CREATE TABLE media_proofs (
+    device_id   TEXT NOT NULL,
+    blob_sha256 TEXT NOT NULL,
+    proved_at   INTEGER NOT NULL,
+    PRIMARY KEY (device_id, blob_sha256)
+) STRICT;
+INSERT INTO media_proofs
+    SELECT device_id, blob_sha256, min(stored_at) FROM media_blobs GROUP BY device_id, blob_sha256;
+CREATE TABLE media_staging (
+    device_id   TEXT NOT NULL,
+    sha256      TEXT NOT NULL,
+    rendition   TEXT NOT NULL,
+    blob_sha256 TEXT NOT NULL,
+    user_id     TEXT NOT NULL,
+    total       INTEGER NOT NULL,
+    opened_at   INTEGER NOT NULL,
+    touched_at  INTEGER NOT NULL,
+    PRIMARY KEY (device_id, sha256, rendition, blob_sha256)
+) STRICT;
+CREATE INDEX media_staging_by_user ON media_staging(user_id);
+CREATE INDEX media_staging_by_touch ON media_staging(touched_at);
+"#,
 ];
 
 /// Where the server keeps its data (docs/deploy.md).
@@ -1419,4 +1462,60 @@ impl SqliteStorage {
 pub fn now() -> i64 {
     use fenlei_core::store::Clock;
     fenlei_core::store::SystemClock.now_ms()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::media::MediaIndex;
+    use fenlei_core::sync::media_protocol::MediaRendition;
+
+    /// A database left by the release before renditions were bound to documents (server schema
+    /// 4): its kept blobs stay, each uploading device is known to hold what it uploaded, and a
+    /// second rendition of the same photo can now be kept beside the first.
+    #[test]
+    fn kept_blobs_survive_the_move_to_bound_renditions() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("fenlei-server.sqlite");
+        drop(Store::open(&path).unwrap());
+        let conn = Connection::open(&path).unwrap();
+        for sql in &SERVER_SCHEMA[..4] {
+            conn.execute_batch(sql).unwrap();
+        }
+        let (h, t1, t2) = ("a".repeat(64), "b".repeat(64), "c".repeat(64));
+        conn.execute_batch(&format!(
+            "INSERT INTO server_meta (key, value) VALUES ('schema_version', '4');
+             INSERT INTO media_blobs VALUES ('{h}', 'original', '{h}', 10, 'image/jpeg', 'dev-1', 5);
+             INSERT INTO media_blobs VALUES ('{h}', 'thumb', '{t1}', 3, 'image/jpeg', 'dev-2', 6);"
+        ))
+        .unwrap();
+        drop(conn);
+
+        let s = SqliteStorage::open(dir.path()).unwrap();
+        let kept = s
+            .media_blob(&h, MediaRendition::Thumb, &t1)
+            .unwrap()
+            .unwrap();
+        assert_eq!((kept.bytes, kept.device_id.as_str()), (3, "dev-2"));
+        assert_eq!(s.proved_at("dev-1", &h).unwrap(), Some(5));
+        assert_eq!(s.proved_at("dev-2", &t1).unwrap(), Some(6));
+        assert_eq!(s.proved_at("dev-1", &t1).unwrap(), None);
+        s.record_media_blob(&crate::media::StoredBlob {
+            sha256: h.clone(),
+            rendition: MediaRendition::Thumb,
+            blob: t2.clone(),
+            bytes: 4,
+            mime: "image/jpeg".into(),
+            device_id: "dev-1".into(),
+        })
+        .unwrap();
+        let held = s.held_blobs("dev-1", &h, MediaRendition::Thumb).unwrap();
+        assert_eq!(held.len(), 1);
+        assert_eq!(held[0].0.blob, t2);
+        assert!(
+            s.media_blob(&h, MediaRendition::Thumb, &t1)
+                .unwrap()
+                .is_some()
+        );
+    }
 }

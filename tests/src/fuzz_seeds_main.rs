@@ -174,6 +174,9 @@ fn main() {
                 media: MediaKind::Photo,
                 added_by: "insp.seed".into(),
                 at_ms: store.now_ms(),
+                thumb: None,
+                upload: None,
+                device_id: String::new(),
             },
         )
         .expect("evidence");

@@ -760,6 +760,7 @@ fn cause(by: &str, at_ms: i64) -> ClosureEvidence {
         sha256: None,
         by: by.into(),
         at_ms,
+        ..Default::default()
     }
 }
 

@@ -682,6 +682,7 @@ fn a_task_is_closed_only_by_a_supervisor_with_its_evidence() {
                     sha256: sha,
                     by: a.user.clone(),
                     at_ms: a.store.now_ms(),
+                    ..Default::default()
                 },
             )
             .unwrap();

@@ -128,6 +128,9 @@ fn draft_with_finding(
                 media: MediaKind::Photo,
                 added_by: d.user.clone(),
                 at_ms: d.store.now_ms(),
+                thumb: None,
+                upload: None,
+                device_id: String::new(),
             },
         )
         .unwrap();

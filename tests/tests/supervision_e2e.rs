@@ -116,6 +116,9 @@ fn submitted_with_finding(d: &Device, community: &str) -> String {
                 media: MediaKind::Photo,
                 added_by: d.user.clone(),
                 at_ms: d.store.now_ms(),
+                thumb: None,
+                upload: None,
+                device_id: String::new(),
             },
         )
         .unwrap();
@@ -362,6 +365,7 @@ fn rectification_tasks_open_from_findings_sync_and_close_with_a_supervisor() {
             sha256: None,
             by: "insp.a".into(),
             at_ms: 0,
+            ..Default::default()
         },
     )
     .unwrap();
@@ -373,6 +377,7 @@ fn rectification_tasks_open_from_findings_sync_and_close_with_a_supervisor() {
             sha256: Some(PHOTO.replace('5', "6")),
             by: "insp.a".into(),
             at_ms: 0,
+            ..Default::default()
         },
     )
     .unwrap();

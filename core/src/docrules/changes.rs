@@ -46,6 +46,8 @@ pub(crate) struct NewOp {
     pub action: OpAction,
     /// The operation overwrites or deletes values it has seen (its `pred` is not empty).
     pub overwrites: bool,
+    /// The operation overwrites or deletes a value another actor wrote.
+    pub overwrites_others: bool,
 }
 
 struct Author {
@@ -100,6 +102,7 @@ impl NewChanges {
                         key,
                         action,
                         overwrites: !op.pred.is_empty(),
+                        overwrites_others: op.pred.iter().any(|p| p.1 != actor),
                     });
                 }
                 new.authors.push(Author {

@@ -325,8 +325,14 @@ impl InspectionDoc {
 
     /// Attaches evidence to an item by content hash. Adding the same file to the same item
     /// twice is one reference.
+    /// Adding it again (e.g. with renditions made later from a HEIF's preview) replaces the entry
+    /// with a new one. `thumb` and `upload` name the device's renditions (docs/media-sync.md);
+    /// `device_id` is not written (the entry's creator is the device editing).
     pub fn add_evidence(&mut self, evidence: &EvidenceRef) -> Result<()> {
         check_sha256(&evidence.sha256)?;
+        for h in [&evidence.thumb, &evidence.upload].into_iter().flatten() {
+            check_sha256(h)?;
+        }
         non_blank(&evidence.item_code, "item code")?;
         non_blank(&evidence.added_by, "user id")?;
         self.check_edit(Edit::AddEvidence, "evidence added")?;
@@ -340,6 +346,12 @@ impl InspectionDoc {
             self.doc.put(&entry, "by", evidence.added_by.as_str())?;
             self.doc
                 .put(&entry, "at", ScalarValue::Timestamp(evidence.at_ms))?;
+            if let Some(h) = &evidence.thumb {
+                self.doc.put(&entry, "thumb", h.as_str())?;
+            }
+            if let Some(h) = &evidence.upload {
+                self.doc.put(&entry, "upload", h.as_str())?;
+            }
             Ok(())
         })();
         self.finish(
@@ -583,6 +595,9 @@ impl InspectionDoc {
             .collect()
     }
 
+    /// The evidence entries. An entry whose hash is not 64 lower-case hex digits is left out,
+    /// and a `thumb` / `upload` that is not one, or that another device than the entry's creator
+    /// wrote, reads as absent (see [`EvidenceRef::device_id`]).
     pub fn evidence(&self) -> Vec<EvidenceRef> {
         let Some(map) = self.map_obj("evidence") else {
             return vec![];
@@ -590,13 +605,29 @@ impl InspectionDoc {
         self.doc
             .map_range(&map, ..)
             .filter_map(|item| {
-                let f = Fields::of(&self.doc, &item.id());
+                let entry = item.id();
+                let f = Fields::of(&self.doc, &entry);
+                let sha256 = f.str("sha256").filter(|h| check_sha256(h).is_ok())?;
+                let creator = creator_of(&entry)?;
+                let by_creator =
+                    |key: &str| written_by(&self.doc, &entry, key).as_ref() == Some(&creator);
+                let rendition = |key: &str| {
+                    f.str(key)
+                        .filter(|h| check_sha256(h).is_ok() && by_creator(key))
+                };
                 Some(EvidenceRef {
-                    sha256: f.str("sha256")?,
                     item_code: f.str("item")?,
                     media: MediaKind::parse(&f.str("media")?)?,
                     added_by: f.str("by").unwrap_or_default(),
                     at_ms: f.time("at").unwrap_or_default(),
+                    thumb: rendition("thumb"),
+                    upload: rendition("upload"),
+                    device_id: if by_creator("sha256") {
+                        device_id_of(&creator)
+                    } else {
+                        String::new()
+                    },
+                    sha256,
                 })
             })
             .collect()
@@ -697,6 +728,22 @@ impl InspectionDoc {
                 }
             })
             .collect()
+    }
+}
+
+/// The actor that created an object (the first part of its id).
+pub(crate) fn creator_of(obj: &ObjId) -> Option<ActorId> {
+    match obj {
+        ObjId::Id(_, actor, _) => Some(actor.clone()),
+        ObjId::Root => None,
+    }
+}
+
+/// The actor whose operation set the current value of `key` in `obj`.
+pub(crate) fn written_by(doc: &AutoCommit, obj: &ObjId, key: &str) -> Option<ActorId> {
+    match doc.get(obj, key) {
+        Ok(Some((_, id))) => creator_of(&id),
+        _ => None,
     }
 }
 

@@ -9,6 +9,7 @@ mod guard;
 mod rules;
 
 pub use doc::{InspectionDoc, actor_of, device_id_of};
+pub(crate) use doc::{creator_of, written_by};
 pub use guard::{DecodeBudget, decode_sync_message, load_automerge};
 pub(crate) use guard::{apply_strictly, guarded, refuse_foreign_chunks};
 pub use rules::check_write;
@@ -192,6 +193,24 @@ pub struct EvidenceRef {
     pub media: MediaKind,
     pub added_by: String,
     pub at_ms: i64,
+    /// Lower-case hex SHA-256 of this device's thumbnail of the photo (`MediaRecord.thumbnail`):
+    /// the one thumbnail the server accepts and serves for this reference (docs/media-sync.md).
+    /// `None` for a voice note, a HEIF without a preview, or an entry written before the field
+    /// existed.
+    #[serde(default)]
+    #[cfg_attr(feature = "uniffi", uniffi(default))]
+    pub thumb: Option<String>,
+    /// Lower-case hex SHA-256 of this device's upload rendition (`MediaRecord.upload`), as `thumb`.
+    #[serde(default)]
+    #[cfg_attr(feature = "uniffi", uniffi(default))]
+    pub upload: Option<String>,
+    /// Read from the document, ignored when adding: the device that created this entry (the
+    /// automerge actor of its map, which the server checks is the device that pushed it). Empty
+    /// when its hash was written by another device than the one that created the entry: such an
+    /// entry vouches for no device's bytes.
+    #[serde(default)]
+    #[cfg_attr(feature = "uniffi", uniffi(default))]
+    pub device_id: String,
 }
 
 /// One answer as it stands in the document, with who set it, when and where.

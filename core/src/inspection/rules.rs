@@ -451,6 +451,12 @@ fn structure(walk: &Walk, new: &NewChanges) -> Checked<Edits> {
                     ));
                 }
             },
+            (Some(Part::Evidence), Some(_)) if op.overwrites_others => {
+                return Err(RuleBreak::new(
+                    Rule::EntriesImmutable,
+                    "an evidence entry is replaced or removed only by the device that attached it",
+                ));
+            }
             (Some(Part::Evidence), Some(k)) => match op.action {
                 OpAction::Make(ObjType::Map) => {
                     edits.evidence_added.insert(k.to_string());

@@ -9,7 +9,8 @@ use super::{
 };
 use crate::docrules::ChangeNote;
 use crate::inspection::{
-    HistoryEntry, actor_of, apply_strictly, device_id_of, guarded, refuse_foreign_chunks,
+    HistoryEntry, actor_of, apply_strictly, creator_of, device_id_of, guarded,
+    refuse_foreign_chunks, written_by,
 };
 use crate::{CoreError, Result};
 use automerge::transaction::{CommitOptions, Transactable};
@@ -274,6 +275,14 @@ impl RectificationDoc {
         if let Some(h) = &e.sha256 {
             check_sha256(h)?;
         }
+        for h in [&e.thumb, &e.upload].into_iter().flatten() {
+            if e.sha256.is_none() {
+                return Err(invalid(
+                    "a thumbnail or upload rendition belongs to a photo",
+                ));
+            }
+            check_sha256(h)?;
+        }
         if self.status()? == RectificationStatus::Closed {
             return Err(CoreError::InvalidTransition {
                 from: "closed".into(),
@@ -301,6 +310,12 @@ impl RectificationDoc {
             }
             if let Some(h) = &e.sha256 {
                 self.doc.put(&entry, "sha256", h.as_str())?;
+            }
+            if let Some(h) = &e.thumb {
+                self.doc.put(&entry, "thumb", h.as_str())?;
+            }
+            if let Some(h) = &e.upload {
+                self.doc.put(&entry, "upload", h.as_str())?;
             }
             self.doc.put(&entry, "by", e.by.as_str())?;
             self.doc
@@ -477,10 +492,27 @@ impl RectificationDoc {
                 let Some(kind) = self.str_at(&e, "kind") else {
                     continue;
                 };
+                // Hashes as in `InspectionDoc::evidence`: 64 lower-case hex digits, renditions
+                // only as the entry's creator wrote them, the creator only if it wrote the hash.
+                let creator = creator_of(&e);
+                let by_creator =
+                    |key: &str| creator.is_some() && written_by(&self.doc, &e, key) == creator;
+                let hash = |key: &str| self.str_at(&e, key).filter(|h| check_sha256(h).is_ok());
+                let sha256 = hash("sha256");
+                let rendition = |key: &str| {
+                    sha256.as_ref()?;
+                    hash(key).filter(|_| by_creator(key))
+                };
                 closure_evidence.push(ClosureEvidence {
                     kind,
                     text: self.str_at(&e, "text"),
-                    sha256: self.str_at(&e, "sha256"),
+                    thumb: rendition("thumb"),
+                    upload: rendition("upload"),
+                    device_id: match &creator {
+                        Some(a) if sha256.is_some() && by_creator("sha256") => device_id_of(a),
+                        _ => String::new(),
+                    },
+                    sha256,
                     by: self.str_at(&e, "by").unwrap_or_default(),
                     at_ms: self.time_at(&e, "at").unwrap_or_default(),
                 });

@@ -120,7 +120,7 @@ pub struct NewRectification {
 }
 
 /// One piece of closure evidence: a text (cause analysis, actions, report...) or a photo by hash.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 #[cfg_attr(feature = "uniffi", derive(uniffi::Record))]
 pub struct ClosureEvidence {
     /// One of [`EVIDENCE_KINDS`].
@@ -133,6 +133,19 @@ pub struct ClosureEvidence {
     pub by: String,
     #[cfg_attr(feature = "uniffi", uniffi(default))]
     pub at_ms: i64,
+    /// For a photo: SHA-256 of the device's thumbnail and upload rendition, the only ones the
+    /// server accepts and serves for it (as `EvidenceRef::thumb` / `upload`).
+    #[serde(default)]
+    #[cfg_attr(feature = "uniffi", uniffi(default))]
+    pub thumb: Option<String>,
+    #[serde(default)]
+    #[cfg_attr(feature = "uniffi", uniffi(default))]
+    pub upload: Option<String>,
+    /// Read from the document, ignored when adding: the device that created the entry, as
+    /// `EvidenceRef::device_id` (empty when another device wrote its hash).
+    #[serde(default)]
+    #[cfg_attr(feature = "uniffi", uniffi(default))]
+    pub device_id: String,
 }
 
 /// A follow-up inspection (复查) linked to the task.

@@ -137,6 +137,27 @@ impl Store {
         self.commit_attach(media, inspection_id, item_code, record, by)
     }
 
+    /// The thumbnail and upload rendition hashes an evidence entry declares for `record`
+    /// (docs/media-sync.md): the ones media sync uploads, i.e. those of the stored `media` row,
+    /// which keeps the renditions it first had, else the record's own.
+    pub(crate) fn declared_renditions(
+        &self,
+        record: &MediaRecord,
+    ) -> Result<(Option<String>, Option<String>)> {
+        let stored = self.media(&record.sha256)?;
+        let pick = |mine: Option<&Rendition>, theirs: Option<&Rendition>| {
+            mine.or(theirs).map(|r| r.sha256.clone())
+        };
+        let (st, su) = match &stored {
+            Some(m) => (m.thumbnail.as_ref(), m.upload.as_ref()),
+            None => (None, None),
+        };
+        Ok((
+            pick(st, record.thumbnail.as_ref()),
+            pick(su, record.upload.as_ref()),
+        ))
+    }
+
     /// The stored record of a photo or voice note, if this store has it.
     pub fn media(&self, sha256: &str) -> Result<Option<MediaRecord>> {
         self.read(|c| {
@@ -282,12 +303,16 @@ impl Store {
         by: &str,
     ) -> Result<AttachedMedia> {
         let now = self.now_ms();
+        let (thumb, upload) = self.declared_renditions(&record)?;
         let evidence = EvidenceRef {
             sha256: record.sha256.clone(),
             item_code: item_code.to_string(),
             media: record.kind,
             added_by: by.to_string(),
             at_ms: now,
+            thumb,
+            upload,
+            device_id: String::new(),
         };
         let mut flags = Vec::new();
         let result = self.edit_with(

@@ -342,16 +342,19 @@ impl Store {
     ) -> Result<MediaRecord> {
         self.rectification(task_id)?;
         let record = media.ingest_photo(path, preview)?;
+        let (thumb, upload) = self.declared_renditions(&record)?;
         let result = self.edit_task_with(
             task_id,
             None,
             |doc, now| {
                 doc.add_closure_evidence(&ClosureEvidence {
                     kind: kind.to_string(),
-                    text: None,
                     sha256: Some(record.sha256.clone()),
+                    thumb: thumb.clone(),
+                    upload: upload.clone(),
                     by: by.to_string(),
                     at_ms: now,
+                    ..Default::default()
                 })
             },
             |tx, now| {
@@ -426,6 +429,14 @@ impl Store {
             ));
         }
         let mut result = task.status;
+        // The renditions of the photos this device holds (what its media sync uploads).
+        let mut declared = Vec::with_capacity(after_photos.len());
+        for h in after_photos {
+            declared.push(match self.media(h)? {
+                Some(m) => self.declared_renditions(&m)?,
+                None => (None, None),
+            });
+        }
         self.edit_task(task_id, None, |doc, now| {
             doc.link_follow_up(&FollowUp {
                 inspection_id: follow_up_inspection_id.into(),
@@ -434,13 +445,15 @@ impl Store {
                 at_ms: now,
                 note: note.map(str::to_string),
             })?;
-            for h in after_photos {
+            for (h, (thumb, upload)) in after_photos.iter().zip(&declared) {
                 doc.add_closure_evidence(&ClosureEvidence {
                     kind: "photo_after".into(),
-                    text: None,
                     sha256: Some(h.clone()),
+                    thumb: thumb.clone(),
+                    upload: upload.clone(),
                     by: by.into(),
                     at_ms: now,
+                    ..Default::default()
                 })?;
             }
             let status = doc.status()?;

@@ -7,7 +7,10 @@
 //! the app allows metered networks. For each file it asks the server how many bytes it holds and
 //! sends the rest in chunks from there, so a cut connection, a cancel or a killed app resumes
 //! where the server stopped, never from zero. The server checks every byte against the file's
-//! SHA-256 before keeping it.
+//! SHA-256 before keeping it, and answers "complete" only for files this device has sent: a
+//! photo the server already holds from another device is sent once more by this one, which
+//! proves the device holds it (what lets the server show it through this device's documents).
+//! A file over the user's staging quota waits for the next sync.
 
 use std::fs::File;
 use std::io::{Read, Seek, SeekFrom};
@@ -272,18 +275,29 @@ impl SyncClient {
     ) -> Result<Outcome> {
         let mut resumed = offset > 0;
         let path = media.file_path(&p.path)?;
+        let url = join(
+            &self.base,
+            &format!("v1/media/{}/{}", p.sha256, p.rendition.as_str()),
+        )?;
         let mut file = match File::open(&path) {
             Ok(f) => f,
             Err(e) => {
                 let reason = format!("local file unreadable: {e}");
                 store.record_media_upload(p, offset, false, Some(&reason))?;
+                if offset > 0 {
+                    // What the server staged of it cannot be finished from here: free the
+                    // user's staging quota (best effort; the server drops it in time anyway).
+                    let _ = self
+                        .http
+                        .delete(url.clone())
+                        .query(&[("blob", p.blob.as_str())])
+                        .bearer_auth(&self.token)
+                        .send();
+                    report.round_trips += 1;
+                }
                 return Ok(Outcome::Refused(reason));
             }
         };
-        let url = join(
-            &self.base,
-            &format!("v1/media/{}/{}", p.sha256, p.rendition.as_str()),
-        )?;
         let mut attempt = 0u32;
         let mut mismatches = 0u32;
         loop {
@@ -339,6 +353,16 @@ impl SyncClient {
                         (403, _) => {
                             store.record_media_upload(p, offset, false, Some(NOTE_WAITING))?;
                             return Ok(Outcome::NotReferenced);
+                        }
+                        // This user's uploads in progress fill the server's staging quota: this
+                        // file waits for the next sync; the others (which may be the partial
+                        // uploads holding the quota) go on.
+                        (507, "quota_exceeded" | "too_many_uploads") => {
+                            let reason = body
+                                .map(|b| format!("{}: {}", b.error, b.reason))
+                                .unwrap_or_else(|| "HTTP 507".into());
+                            store.record_media_upload(p, offset, false, Some(&reason))?;
+                            return Ok(Outcome::Refused(reason));
                         }
                         (s, _) if (400..500).contains(&s) && s != 429 && s != 409 => {
                             let reason = body

@@ -4,9 +4,9 @@
 //! Every stored file is addressed twice: by the evidence hash (`sha256`, the SHA-256 of the
 //! original, which is what inspection documents reference) and the rendition
 //! (`thumb` / `upload` / `original`), and by the blob's own SHA-256 (`blob`). For the original
-//! the two hashes are the same; a thumbnail or upload rendition is a different file, so its own
-//! hash is declared by the uploader (it is in the device's media record) and the server checks
-//! every byte against it before keeping it.
+//! the two hashes are the same; a thumbnail or upload rendition is a different file, whose own
+//! hash the document's evidence entry declares (`thumb` / `upload`, from the device's media
+//! record); the server accepts only that blob and checks every byte against it before keeping it.
 
 use serde::{Deserialize, Serialize};
 
@@ -97,14 +97,15 @@ pub struct MediaStatusRequest {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum MediaState {
-    /// A verified blob is kept for this hash and rendition: nothing to send.
+    /// This device has sent this blob and the server verified it: nothing to send.
     Complete,
-    /// `offset` bytes of an upload are staged: send from there.
+    /// `offset` bytes of this device's upload are staged: send from there.
     Partial,
-    /// Nothing: send from 0.
+    /// Nothing of this device's: send from 0 (also when the server keeps the bytes from another
+    /// device: sending them proves this device holds them; no second copy is kept).
     Absent,
-    /// No inspection this device's user may write references the hash (yet): sync the
-    /// document first. Uploads of it are refused with 403.
+    /// No document this device's user may write references the hash with this blob (yet): sync
+    /// the document first. Uploads of it are refused with 403.
     NotReferenced,
 }
 
@@ -112,8 +113,7 @@ pub enum MediaState {
 pub struct MediaItemStatus {
     pub sha256: String,
     pub rendition: MediaRendition,
-    /// The blob the answer is about: the kept one when `complete` (it may differ from the
-    /// requested one when another device's rendition arrived first), else the requested one.
+    /// The blob the answer is about: the requested one.
     pub blob: String,
     pub state: MediaState,
     /// Bytes the server holds of it (the blob's size when complete).
@@ -136,9 +136,11 @@ pub struct MediaUploadResponse {
     pub blob: String,
 }
 
-/// A refused upload (4xx). `error` is a stable word: "offset_mismatch" (409; `offset` says
-/// where to resume), "upload_in_progress" (409), "hash_mismatch" (422; the staged bytes were
-/// dropped, start again from 0), "too_large" (413), "bad_request", "forbidden", "not_found".
+/// A refused upload (4xx, 507). `error` is a stable word: "offset_mismatch" (409; `offset`
+/// says where to resume), "upload_in_progress" (409), "hash_mismatch" (422; the staged bytes
+/// were dropped, start again from 0), "too_large" (413), "quota_exceeded" and
+/// "too_many_uploads" (507: the user's uploads in progress fill the staging quota; finish or
+/// cancel them, or try later), "bad_request", "forbidden", "not_found".
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct MediaErrorBody {
     pub error: String,

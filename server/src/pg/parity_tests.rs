@@ -448,8 +448,8 @@ fn answers(s: &dyn Storage, auth: &DeviceAuth) -> Vec<(String, String)> {
     for n in 0..14 {
         let h = if n < 6 { sha(n) } else { sha(1000 + n) };
         put(
-            format!("media_accessible {n}"),
-            show(s.media_accessible(auth, &h)),
+            format!("referencing_documents {n}"),
+            show(s.referencing_documents(auth, &h)),
         );
         put(
             format!("evidence_reuse {n}"),
@@ -500,26 +500,101 @@ fn every_query_answers_the_same_on_sqlite_and_postgresql() {
     lite.writer().execute_batch(&script).unwrap();
     pg.client().unwrap().batch_execute(&script).unwrap();
 
-    // Media rows (what the upload route records): the first recorded blob stays in both.
+    // Media rows (what the upload route records): a blob per hash, rendition and blob, the
+    // first recorded stays; every recording device is known to hold it.
     for s in [&lite as &dyn Storage, &pg as &dyn Storage] {
-        for (n, device) in [(1, "dev-insp"), (1, "dev-insp2"), (2, "dev-insp")] {
+        for (n, b, device) in [
+            (1, 101, "dev-insp"),
+            (1, 101, "dev-insp2"),
+            (1, 102, "dev-insp2"),
+            (2, 102, "dev-insp"),
+        ] {
             let blob = crate::media::StoredBlob {
                 sha256: sha(n),
                 rendition: MediaRendition::Thumb,
-                blob: sha(100 + n),
+                blob: sha(b),
                 bytes: 1234 * n,
                 mime: "image/jpeg".into(),
                 device_id: device.into(),
             };
-            let kept = s.record_media_blob(&blob).unwrap();
-            assert_eq!(kept.device_id, "dev-insp");
+            s.record_media_blob(&blob).unwrap();
         }
+        let kept = s
+            .media_blob(&sha(1), MediaRendition::Thumb, &sha(101))
+            .unwrap()
+            .unwrap();
+        assert_eq!(kept.device_id, "dev-insp");
+        assert_eq!(
+            s.media_blob(&sha(3), MediaRendition::Thumb, &sha(101))
+                .unwrap(),
+            None
+        );
+        assert!(s.proved_at("dev-insp2", &sha(101)).unwrap().is_some());
+        assert_eq!(s.proved_at("dev-insp", &sha(999)).unwrap(), None);
+        let held: Vec<String> = s
+            .held_blobs("dev-insp2", &sha(1), MediaRendition::Thumb)
+            .unwrap()
+            .into_iter()
+            .map(|(b, _)| b.blob)
+            .collect();
+        assert_eq!(held.len(), 2);
+        assert!(held.contains(&sha(101)) && held.contains(&sha(102)));
+        assert!(
+            s.held_blobs("dev-insp", &sha(2), MediaRendition::Upload)
+                .unwrap()
+                .is_empty()
+        );
     }
     assert_eq!(
-        lite.media_blob(&sha(1), MediaRendition::Thumb).unwrap(),
-        pg.media_blob(&sha(1), MediaRendition::Thumb).unwrap()
+        lite.media_blob(&sha(1), MediaRendition::Thumb, &sha(102))
+            .unwrap()
+            .map(|b| (b.bytes, b.device_id)),
+        pg.media_blob(&sha(1), MediaRendition::Thumb, &sha(102))
+            .unwrap()
+            .map(|b| (b.bytes, b.device_id))
     );
-    assert_eq!(pg.media_blob(&sha(3), MediaRendition::Thumb).unwrap(), None);
+
+    // Staging reservations: the same decisions on both engines.
+    let limits = crate::media::MediaLimits {
+        staging_quota_bytes: 1000,
+        max_open_uploads: 2,
+        ..Default::default()
+    };
+    let device = "00000000-0000-4000-8000-000000000001";
+    let key = |n: u64| {
+        crate::blobs::StagingKey::for_device(&sha(n), MediaRendition::Original, &sha(n), device)
+            .unwrap()
+    };
+    let mut decisions = Vec::new();
+    for s in [&lite as &dyn Storage, &pg as &dyn Storage] {
+        let mut d = vec![
+            s.reserve_staging("insp", &key(1), 600, &limits).unwrap(),
+            s.reserve_staging("insp", &key(2), 600, &limits).unwrap(),
+            s.reserve_staging("insp", &key(2), 400, &limits).unwrap(),
+            s.reserve_staging("insp", &key(1), 600, &limits).unwrap(),
+            s.reserve_staging("insp", &key(3), 1, &limits).unwrap(),
+            s.reserve_staging("insp2", &key(4), 1000, &limits).unwrap(),
+        ];
+        s.release_staging(&key(2)).unwrap();
+        d.push(s.reserve_staging("insp", &key(3), 1, &limits).unwrap());
+        assert_eq!(s.sweep_reservations(0).unwrap(), 0);
+        assert_eq!(s.sweep_reservations(i64::MAX).unwrap(), 3);
+        decisions.push(d);
+    }
+    use crate::media::Admission::*;
+    assert_eq!(
+        decisions[0],
+        vec![
+            Admitted,
+            OverQuota { reserved: 600 },
+            Admitted,
+            Admitted,
+            TooManyOpen { open: 2 },
+            Admitted,
+            Admitted
+        ]
+    );
+    assert_eq!(decisions[0], decisions[1]);
 
     let mut compared = 0;
     for user in [

@@ -268,4 +268,32 @@ CREATE TABLE sign_in_failures (
 );
 CREATE INDEX sign_in_failures_by_client ON sign_in_failures(client, last_at);
 "#,
+    // 3: media bound to documents (SQLite's server schema 5): a blob per evidence hash,
+    // rendition and blob hash; which device proved it holds which blob; uploads in progress
+    // with their reservation against the user's staging quota.
+    r#"
+ALTER TABLE media_blobs DROP CONSTRAINT media_blobs_pkey;
+ALTER TABLE media_blobs ADD PRIMARY KEY (sha256, rendition, blob_sha256);
+CREATE TABLE media_proofs (
+    device_id   TEXT NOT NULL,
+    blob_sha256 TEXT NOT NULL,
+    proved_at   BIGINT NOT NULL,
+    PRIMARY KEY (device_id, blob_sha256)
+);
+INSERT INTO media_proofs
+    SELECT device_id, blob_sha256, min(stored_at) FROM media_blobs GROUP BY device_id, blob_sha256;
+CREATE TABLE media_staging (
+    device_id   TEXT NOT NULL,
+    sha256      TEXT NOT NULL,
+    rendition   TEXT NOT NULL,
+    blob_sha256 TEXT NOT NULL,
+    user_id     TEXT NOT NULL,
+    total       BIGINT NOT NULL,
+    opened_at   BIGINT NOT NULL,
+    touched_at  BIGINT NOT NULL,
+    PRIMARY KEY (device_id, sha256, rendition, blob_sha256)
+);
+CREATE INDEX media_staging_by_user ON media_staging(user_id);
+CREATE INDEX media_staging_by_touch ON media_staging(touched_at);
+"#,
 ];

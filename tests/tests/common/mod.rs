@@ -24,6 +24,8 @@ pub struct Server {
     /// The soft open-file limit the server process starts with (its hard limit stays), as on a
     /// machine whose login default is 1,024; `None`: inherited from the test.
     pub open_files: Option<u64>,
+    /// Extra environment of the `serve` process (e.g. `FENLEI_STAGING_QUOTA_MIB`).
+    pub serve_env: Vec<(String, String)>,
 }
 
 /// The PostgreSQL cluster the e2e suite runs against (`FENLEI_TEST_DATABASE_URL`, the URL of
@@ -110,11 +112,25 @@ impl Server {
     /// `FENLEI_TEST_DATABASE_URL` set, its data lives in a fresh database of that cluster (blobs
     /// stay in `data`).
     pub fn start(data: &Path) -> Server {
-        Server::start_with(data, &[], None)
+        Server::start_full(data, &[], None, &[])
     }
 
     /// [`Server::start`] with extra `serve` options and, if given, a soft open-file limit.
     pub fn start_with(data: &Path, serve_args: &[&str], open_files: Option<u64>) -> Server {
+        Server::start_full(data, serve_args, open_files, &[])
+    }
+
+    /// [`Server::start`] with extra environment for the `serve` process (its limits).
+    pub fn start_with_env(data: &Path, env: &[(&str, &str)]) -> Server {
+        Server::start_full(data, &[], None, env)
+    }
+
+    fn start_full(
+        data: &Path,
+        serve_args: &[&str],
+        open_files: Option<u64>,
+        env: &[(&str, &str)],
+    ) -> Server {
         let mut s = Server {
             child: None,
             data: data.to_path_buf(),
@@ -122,6 +138,10 @@ impl Server {
             database_url: test_cluster().map(|c| fresh_database(&c)),
             serve_args: serve_args.iter().map(|a| a.to_string()).collect(),
             open_files,
+            serve_env: env
+                .iter()
+                .map(|(k, v)| (k.to_string(), v.to_string()))
+                .collect(),
         };
         s.admin(&["init", "--sample"]);
         s.launch();
@@ -150,6 +170,7 @@ impl Server {
             .arg(&port_file)
             .args(&self.serve_args)
             .envs(blob_env(&self.data))
+            .envs(self.serve_env.iter().cloned())
             .stdout(Stdio::null())
             .stderr(Stdio::inherit());
         if let Some(soft) = self.open_files {
@@ -242,6 +263,7 @@ impl Server {
             database_url: None,
             serve_args: self.serve_args.clone(),
             open_files: None,
+            serve_env: self.serve_env.clone(),
         };
         let port_file = self.data.join(format!("port-{}", uuid_like()));
         let child = self
@@ -251,6 +273,7 @@ impl Server {
             .arg("--port-file")
             .arg(&port_file)
             .envs(blob_env(&self.data))
+            .envs(self.serve_env.iter().cloned())
             .stdout(Stdio::null())
             .stderr(Stdio::inherit())
             .spawn()
@@ -486,6 +509,7 @@ impl Instances {
                     database_url: None,
                     serve_args: Vec::new(),
                     open_files: None,
+                    serve_env: Vec::new(),
                 });
             }
             if let Some(status) = child.try_wait().expect("server status") {
