@@ -67,8 +67,17 @@ fn as_phone_b(bytes: &[u8], edit: impl FnOnce(&mut automerge::AutoCommit)) -> Ve
         .unwrap()
         .with_actor(actor_of(PHONE_B).unwrap());
     edit(&mut b);
-    b.commit();
+    b.commit_with(
+        automerge::transaction::CommitOptions::default()
+            .with_message(r#"{"by":"wang.wu","action":"evidence"}"#)
+            .with_time(T0),
+    );
     b.save()
+}
+
+/// Whether received bytes were refused under `rule` (docs/inspection-document.md, "Rules").
+fn refused_under(result: fenlei_core::Result<usize>, rule: fenlei_core::docrules::Rule) -> bool {
+    matches!(result, Err(fenlei_core::CoreError::RuleBroken { rule: r, .. }) if r == rule)
 }
 
 #[test]
@@ -101,7 +110,8 @@ fn an_entry_names_its_device_and_the_renditions_it_declares() {
 }
 
 #[test]
-fn what_another_device_writes_into_an_entry_vouches_for_nothing() {
+fn what_another_device_writes_into_an_entry_is_refused() {
+    use fenlei_core::docrules::Rule;
     let mut doc = inspection();
     let key_a = format!("A01/{}", hex('a'));
     let key_d = format!("A02/{}", hex('d'));
@@ -109,24 +119,54 @@ fn what_another_device_writes_into_an_entry_vouches_for_nothing() {
         .unwrap();
     doc.add_evidence(&photo("A02", &hex('d'), None, None))
         .unwrap();
+    let before = doc.evidence();
+    // Another thumbnail into A's first entry; another hash into A's second: entries are never
+    // edited in place, so a receiving device refuses both and keeps what it had.
     let bytes = doc.save();
-    let changed = as_phone_b(&bytes, |b| {
-        // Another thumbnail into A's first entry; another hash into A's second.
-        let first = entry(b, "evidence", &key_a);
-        b.put(&first, "thumb", hex('f').as_str()).unwrap();
-        b.put(&first, "upload", hex('9').as_str()).unwrap();
-        let second = entry(b, "evidence", &key_d);
-        b.put(&second, "sha256", hex('7').as_str()).unwrap();
+    for (changed, rule) in [
+        (
+            as_phone_b(&bytes, |b| {
+                let first = entry(b, "evidence", &key_a);
+                b.put(&first, "thumb", hex('f').as_str()).unwrap();
+                b.put(&first, "upload", hex('9').as_str()).unwrap();
+            }),
+            Rule::EntriesImmutable,
+        ),
+        (
+            // The hash no longer matches the entry's key: the layout refuses it first.
+            as_phone_b(&bytes, |b| {
+                let second = entry(b, "evidence", &key_d);
+                b.put(&second, "sha256", hex('7').as_str()).unwrap();
+            }),
+            Rule::Schema,
+        ),
+    ] {
+        assert!(refused_under(doc.apply_bytes(&changed), rule));
+        assert_eq!(doc.evidence(), before);
+    }
+    // Nor may phone B replace A's entry with one of its own.
+    let replaced = as_phone_b(&bytes, |b| {
+        let Ok(Some((_, map))) = b.get(ROOT, "evidence") else {
+            panic!()
+        };
+        let e = b.put_object(&map, key_a.as_str(), ObjType::Map).unwrap();
+        for (k, v) in [
+            ("sha256", hex('a')),
+            ("item", "A01".into()),
+            ("media", "photo".into()),
+            ("thumb", hex('6')),
+            ("by", "wang.wu".into()),
+        ] {
+            b.put(&e, k, v.as_str()).unwrap();
+        }
+        b.put(&e, "at", automerge::ScalarValue::Timestamp(T0))
+            .unwrap();
     });
-    doc.apply_bytes(&changed).unwrap();
-    let ev = doc.evidence();
-    assert_eq!(ev.len(), 2);
-    let first = ev.iter().find(|e| e.item_code == "A01").unwrap();
-    assert_eq!(first.device_id, PHONE_A);
-    assert_eq!((first.thumb.as_ref(), first.upload.as_ref()), (None, None));
-    let second = ev.iter().find(|e| e.item_code == "A02").unwrap();
-    assert_eq!(second.sha256, hex('7'));
-    assert_eq!(second.device_id, "", "a hash another device wrote");
+    assert!(refused_under(
+        doc.apply_bytes(&replaced),
+        Rule::EntriesImmutable
+    ));
+    assert_eq!(doc.evidence(), before);
 
     // A new entry phone B makes is its own, with what it declares.
     let changed = as_phone_b(&doc.save(), |b| {
@@ -141,9 +181,12 @@ fn what_another_device_writes_into_an_entry_vouches_for_nothing() {
             ("item", "A03".into()),
             ("media", "photo".into()),
             ("thumb", hex('6')),
+            ("by", "wang.wu".into()),
         ] {
             b.put(&e, k, v.as_str()).unwrap();
         }
+        b.put(&e, "at", automerge::ScalarValue::Timestamp(T0))
+            .unwrap();
     });
     doc.apply_bytes(&changed).unwrap();
     let third = doc
@@ -182,11 +225,13 @@ fn entries_with_malformed_hashes_are_not_evidence() {
             }
         }
     });
-    doc.apply_bytes(&changed).unwrap();
-    let ev = doc.evidence();
-    let items: Vec<&str> = ev.iter().map(|e| e.item_code.as_str()).collect();
-    assert_eq!(items, ["A01", "A04"]);
-    assert_eq!(ev[1].thumb, None);
+    // Refused as a whole, naming the first bad field: nothing of it is evidence.
+    let before = doc.evidence();
+    assert!(refused_under(
+        doc.apply_bytes(&changed),
+        fenlei_core::docrules::Rule::Schema
+    ));
+    assert_eq!(doc.evidence(), before);
 }
 
 #[test]
@@ -252,9 +297,10 @@ fn closure_photos_name_their_device_and_renditions_likewise() {
         b.put(&e, "thumb", hex('f').as_str()).unwrap();
         b.put(&e, "sha256", hex('7').as_str()).unwrap();
     });
-    task.apply_bytes(&changed).unwrap();
-    let read = task.read().unwrap();
-    let e = &read.closure_evidence[0];
-    assert_eq!(e.sha256.as_deref(), Some(hex('7').as_str()));
-    assert_eq!((e.device_id.as_str(), e.thumb.as_ref()), ("", None));
+    let before = task.read().unwrap();
+    assert!(matches!(
+        task.apply_bytes(&changed),
+        Err(fenlei_core::CoreError::RuleBroken { .. })
+    ));
+    assert_eq!(task.read().unwrap(), before);
 }

@@ -316,7 +316,7 @@ pub fn serve(
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()?;
-    let router = api::router_with(storage.clone(), media_limits.clone());
+    let router = api::router_with(storage.clone(), media_limits);
     let sweeper = storage.clone();
     let served = runtime.block_on(async move {
         tokio::spawn(async move {
@@ -325,7 +325,7 @@ pub fn serve(
             loop {
                 every.tick().await;
                 let s = sweeper.clone();
-                let l = media_limits.clone();
+                let l = media_limits;
                 match tokio::task::spawn_blocking(move || media::sweep(s.as_ref(), &l)).await {
                     Ok(Ok((files, _))) if files > 0 => {
                         println!("removed {files} abandoned partial uploads")

@@ -337,6 +337,11 @@ impl InspectionDoc {
         non_blank(&evidence.added_by, "user id")?;
         self.check_edit(Edit::AddEvidence, "evidence added")?;
         let key = evidence_key(&evidence.item_code, &evidence.sha256);
+        if self.evidence_of_others(&key) {
+            // Another device attached this very file to this item: it is one reference, and an
+            // entry is replaced only by the device that attached it.
+            return Ok(());
+        }
         let result = (|| -> std::result::Result<(), automerge::AutomergeError> {
             let map = self.container("evidence")?;
             let entry = self.doc.put_object(&map, key.as_str(), ObjType::Map)?;
@@ -373,6 +378,11 @@ impl InspectionDoc {
     ) -> Result<()> {
         self.check_edit(Edit::RemoveEvidence, "evidence removed")?;
         let key = evidence_key(item_code, sha256);
+        if self.evidence_of_others(&key) {
+            return Err(CoreError::InvalidArgument(
+                "that evidence was attached by another device, which alone removes it".into(),
+            ));
+        }
         let map = self
             .container("evidence")
             .map_err(|e| corrupt(&self.id, e.to_string()))?;
@@ -398,6 +408,20 @@ impl InspectionDoc {
             Some(reason) if !reason.is_empty() => Ok(Some(reason.to_string())),
             _ => Err(CoreError::AmendmentReasonRequired(self.id.clone())),
         }
+    }
+
+    /// Whether an entry at this evidence key (any of its conflicting values) was attached by
+    /// another device than this copy's.
+    fn evidence_of_others(&self, key: &str) -> bool {
+        let Some(map) = self.map_obj("evidence") else {
+            return false;
+        };
+        let me = self.doc.get_actor();
+        self.doc
+            .get_all(&map, key)
+            .unwrap_or_default()
+            .iter()
+            .any(|(_, id)| creator_of(id).is_some_and(|a| &a != me))
     }
 
     /// Asks the workflow whether the inspection takes this edit in its current status; returns
