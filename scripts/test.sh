@@ -23,15 +23,16 @@ cargo test --workspace --locked
 echo "== PostgreSQL: the server's PostgreSQL storage tests and the backend-independent e2e tests on a throwaway cluster ($target_dir/pg; docs/postgres.md)"
 pg_url=$(bash scripts/postgres.sh start "$target_dir/pg")
 trap 'bash scripts/postgres.sh stop "$target_dir/pg"' EXIT
-# pg:: includes P2's pg::queries::parity_tests (every supervisor query, the dashboard's sign-in and
+# pg:: includes pg::queries::parity_tests (every supervisor query, the dashboard's sign-in and
 # overview, the media rules and the tamper chain answer as on SQLite; two instances appending).
 FENLEI_TEST_DATABASE_URL=$pg_url cargo test --workspace --locked --lib -- pg::
-# P2: verify-chain --database-url as a command.
+# verify-chain --database-url as a command.
 FENLEI_TEST_DATABASE_URL=$pg_url cargo test --workspace --locked --test pg_verify_chain
 FENLEI_TEST_DATABASE_URL=$pg_url cargo test --workspace --locked \
   --test sync_e2e --test supervision_e2e --test authz_matrix --test media_sync \
   --test hostile_media --test evidence_flags --test dashboard_session --test tamper \
-  --test fault_sync --test tls
+  --test fault_sync --test tls --test hostile_documents --test hostile_property \
+  --test hostile_output --test hostile_connections
 # Two server processes on one database: devices syncing through both converge (docs/deploy.md).
 FENLEI_TEST_DATABASE_URL=$pg_url cargo test --workspace --locked --test two_instances
 # Two instances racing one upload: on the blob folder, then on S3 (moto).

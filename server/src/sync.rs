@@ -88,12 +88,28 @@ fn writer_of(auth: &DeviceAuth) -> Writer<'_> {
 /// The access rule for writing an inspection (which inspections a user may write at all); what
 /// the changes may do is the document rules' judgement (`fenlei_core::inspection::check_write`).
 fn authorise_inspection_access(
+    storage: &dyn Storage,
     auth: &DeviceAuth,
     id: &str,
     before: Option<&Inspection>,
     after: &Inspection,
     community: Option<&Community>,
 ) -> ServerResult<()> {
+    // A co-inspector reads and writes the inspection wherever it is: only inspectors' accounts
+    // are made co-inspectors.
+    for user in after
+        .inspectors
+        .iter()
+        .filter(|u| before.is_none_or(|b| !b.inspectors.contains(u)))
+    {
+        let is_inspector = *user == auth.user.id
+            || storage
+                .user(user)?
+                .is_some_and(|u| u.role == Role::Inspector);
+        if !is_inspector {
+            return Err(forbidden(id, "co-inspectors are inspectors' accounts"));
+        }
+    }
     match (auth.user.role, before) {
         (Role::Inspector, None) => {
             if community.is_none() {
@@ -246,7 +262,14 @@ fn process_doc(
                 Some(c) => Some(c.clone()),
                 None => storage.community(&after.community_id)?,
             };
-            authorise_inspection_access(auth, id, before.as_ref(), &after, community.as_ref())?;
+            authorise_inspection_access(
+                storage,
+                auth,
+                id,
+                before.as_ref(),
+                &after,
+                community.as_ref(),
+            )?;
             let standard =
                 storage.published_standard(&after.standard_id, &after.standard_version)?;
             check_write(

@@ -222,17 +222,22 @@ pub(crate) fn map_entries(
     map: &ObjId,
     path: &str,
 ) -> Checked<Vec<(String, ObjId)>> {
+    let not_a_map = |key: &str| RuleBreak::new(Rule::Schema, format!("{path}[{key:?}] must be a map"));
     let mut out = Vec::new();
-    for key in doc.keys(map) {
-        let all = doc.get_all(map, key.as_str()).unwrap_or_default();
-        for (value, id) in all {
-            if !matches!(value, Value::Object(ObjType::Map)) {
-                return Err(RuleBreak::new(
-                    Rule::Schema,
-                    format!("{path}[{key:?}] must be a map"),
-                ));
+    for item in doc.map_range(map, ..) {
+        if !item.conflict {
+            // One value: the range has it (a seek per key costs ~10× a pass over the map).
+            if !matches!(item.value, automerge::ValueRef::Object(ObjType::Map)) {
+                return Err(not_a_map(&item.key));
             }
-            out.push((key.clone(), id));
+            out.push((item.key.to_string(), item.id()));
+            continue;
+        }
+        for (value, id) in doc.get_all(map, item.key.as_ref()).unwrap_or_default() {
+            if !matches!(value, Value::Object(ObjType::Map)) {
+                return Err(not_a_map(&item.key));
+            }
+            out.push((item.key.to_string(), id));
         }
     }
     Ok(out)
