@@ -45,7 +45,8 @@ fn main() {
             let answers = sample::simulated_answers(&standard, &mut rng);
             let (last, rest) = answers.split_last().unwrap();
             for (t, a) in rest.iter().enumerate() {
-                doc.set_answer(a, &me, 1_790_000_000_001 + t as i64).unwrap();
+                doc.set_answer(a, &me, 1_790_000_000_001 + t as i64)
+                    .unwrap();
             }
             let stored = doc.save();
             doc.set_answer(last, &me, 1_790_000_100_000).unwrap();
@@ -82,7 +83,14 @@ fn main() {
         let mut after = after.clone();
         let changes = after.automerge().get_changes(&heads);
         let t = Instant::now();
-        check_write(Some(&before_read), &after, &changes, &writer, Some(&standard)).unwrap();
+        check_write(
+            Some(&before_read),
+            &after,
+            &changes,
+            &writer,
+            Some(&standard),
+        )
+        .unwrap();
         judge.push(t.elapsed());
     }
     let (b, w, l, j) = (
@@ -91,12 +99,30 @@ fn main() {
         median(&mut load),
         median(&mut judge),
     );
-    println!("| what ({n} inspections of {} items, median) | time | ratio to automerge's load |", standard.items().count());
+    println!(
+        "| what ({n} inspections of {} items, median) | time | ratio to automerge's load |",
+        standard.items().count()
+    );
     println!("|---|---:|---:|");
-    println!("| automerge load of the saved bytes (baseline) | {} | 1.00× |", us(b));
-    println!("| + the untrusted-bytes chunk walk (`load_automerge`) | {} | {:.2}× |", us(w), ratio(w, b));
-    println!("| + the schema (`InspectionDoc::load`) | {} | {:.2}× |", us(l), ratio(l, b));
-    println!("| `check_write` of one request (an answer + submit) | {} | {:.2}× |", us(j), ratio(j, b));
+    println!(
+        "| automerge load of the saved bytes (baseline) | {} | 1.00× |",
+        us(b)
+    );
+    println!(
+        "| + the untrusted-bytes chunk walk (`load_automerge`) | {} | {:.2}× |",
+        us(w),
+        ratio(w, b)
+    );
+    println!(
+        "| + the schema (`InspectionDoc::load`) | {} | {:.2}× |",
+        us(l),
+        ratio(l, b)
+    );
+    println!(
+        "| `check_write` of one request (an answer + submit) | {} | {:.2}× |",
+        us(j),
+        ratio(j, b)
+    );
 }
 
 fn median(v: &mut [Duration]) -> Duration {

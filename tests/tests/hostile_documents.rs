@@ -18,43 +18,6 @@ use fenlei_core::inspection::{
 use fenlei_core::rectification::{ClosureEvidence, NewRectification, RectificationStatus};
 use serde_json::{Value as Json, json};
 
-struct City {
-    _dir: tempfile::TempDir,
-    server: Server,
-    a: Device,
-    b: Device,
-    sup: Device,
-    communities: Vec<String>,
-}
-
-fn city() -> City {
-    let dir = tempfile::tempdir().unwrap();
-    let server = Server::start(&dir.path().join("server"));
-    let (street, communities, district) = sample_places();
-    for (user, role, kind, scope) in [
-        ("insp.a", "inspector", "--street", &street),
-        ("insp.b", "inspector", "--street", &street),
-        ("sup", "supervisor", "--district", &district),
-    ] {
-        server.admin(&["add-user", "--id", user, "--role", role]);
-        server.admin(&["assign", "--user", user, kind, scope]);
-    }
-    let a = Device::enroll(&server, dir.path(), "insp.a");
-    let b = Device::enroll(&server, dir.path(), "insp.b");
-    let sup = Device::enroll(&server, dir.path(), "sup");
-    for d in [&a, &b, &sup] {
-        d.sync();
-    }
-    City {
-        _dir: dir,
-        server,
-        a,
-        b,
-        sup,
-        communities,
-    }
-}
-
 fn get(url: &str, token: &str) -> (u16, Json) {
     let resp = reqwest::blocking::Client::new()
         .get(url)

@@ -31,34 +31,6 @@ const BIDI: &[char] = &[
     '\u{2069}', '\u{200E}', '\u{200F}',
 ];
 
-struct City {
-    server: Server,
-    a: Device,
-    sup: Device,
-    communities: Vec<String>,
-    _dir: tempfile::TempDir,
-}
-
-fn city() -> City {
-    let dir = tempfile::tempdir().unwrap();
-    let server = Server::start(&dir.path().join("server"));
-    let (street, communities, district) = sample_places();
-    for (user, role) in [("insp.a", "inspector"), ("sup", "supervisor")] {
-        server.admin(&["add-user", "--id", user, "--role", role]);
-    }
-    server.admin(&["assign", "--user", "insp.a", "--street", &street]);
-    server.admin(&["assign", "--user", "sup", "--district", &district]);
-    let a = Device::enroll(&server, dir.path(), "insp.a");
-    let sup = Device::enroll(&server, dir.path(), "sup");
-    City {
-        server,
-        a,
-        sup,
-        communities,
-        _dir: dir,
-    }
-}
-
 /// Renames community `id` through the admin's CSV import (the city's list is where names
 /// come from).
 fn rename_community(c: &City, id: &str, name: &str) {

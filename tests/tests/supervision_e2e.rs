@@ -15,45 +15,6 @@ use serde_json::{Value, json};
 
 const PHOTO: &str = "5f5f5f5f5f5f5f5f5f5f5f5f5f5f5f5f5f5f5f5f5f5f5f5f5f5f5f5f5f5f5f5f";
 
-struct City {
-    dir: tempfile::TempDir,
-    server: Server,
-    a: Device,
-    b: Device,
-    sup: Device,
-    communities: Vec<String>,
-}
-
-fn city() -> City {
-    let dir = tempfile::tempdir().unwrap();
-    let server = Server::start(&dir.path().join("server"));
-    let (street, communities, district) = sample_places();
-    for (user, role) in [
-        ("insp.a", "inspector"),
-        ("insp.b", "inspector"),
-        ("sup", "supervisor"),
-    ] {
-        server.admin(&["add-user", "--id", user, "--role", role]);
-    }
-    server.admin(&["assign", "--user", "insp.a", "--street", &street]);
-    server.admin(&["assign", "--user", "insp.b", "--street", &street]);
-    server.admin(&["assign", "--user", "sup", "--district", &district]);
-    let a = Device::enroll(&server, dir.path(), "insp.a");
-    let b = Device::enroll(&server, dir.path(), "insp.b");
-    let sup = Device::enroll(&server, dir.path(), "sup");
-    for d in [&a, &b, &sup] {
-        d.sync();
-    }
-    City {
-        dir,
-        server,
-        a,
-        b,
-        sup,
-        communities,
-    }
-}
-
 fn http(method: &str, url: &str, token: &str, body: Option<Value>) -> (u16, Vec<u8>) {
     let client = reqwest::blocking::Client::new();
     let mut req = match method {

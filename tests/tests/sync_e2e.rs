@@ -69,46 +69,6 @@ fn heads(store: &Store, id: &str) -> Vec<String> {
     fenlei_core::sync::heads_of(&mut doc)
 }
 
-struct City {
-    _dir: tempfile::TempDir,
-    server: Server,
-    a: Device,
-    b: Device,
-    sup: Device,
-    communities: Vec<String>,
-}
-
-fn city() -> City {
-    let dir = tempfile::tempdir().unwrap();
-    let server = Server::start(&dir.path().join("server"));
-    let (street, communities, district) = sample_places();
-    for (user, role) in [
-        ("insp.a", "inspector"),
-        ("insp.b", "inspector"),
-        ("sup", "supervisor"),
-    ] {
-        server.admin(&["add-user", "--id", user, "--role", role]);
-    }
-    server.admin(&["assign", "--user", "insp.a", "--street", &street]);
-    server.admin(&["assign", "--user", "insp.b", "--street", &street]);
-    server.admin(&["assign", "--user", "sup", "--district", &district]);
-    let a = Device::enroll(&server, dir.path(), "insp.a");
-    let b = Device::enroll(&server, dir.path(), "insp.b");
-    let sup = Device::enroll(&server, dir.path(), "sup");
-    for d in [&a, &b, &sup] {
-        let r = d.sync();
-        assert!(r.communities_received >= 200 && r.standards_received == 2);
-    }
-    City {
-        _dir: dir,
-        server,
-        a,
-        b,
-        sup,
-        communities,
-    }
-}
-
 #[test]
 fn three_devices_converge_with_conflicts_reviews_and_amendments() {
     let c = city();

@@ -28,6 +28,7 @@ pub(crate) use changes::{NewChanges, ObjKey, OpAction, OpKey, key_of};
 pub(crate) use fields::{Field, Fields, Shape, is_sha256};
 
 use crate::CoreError;
+use automerge::{AutoCommit, ChangeHash, ObjId};
 
 /// The rules a refused change can break. The names are part of the protocol: the server's error
 /// body carries them (`rule`), and the documents' pages list each under its name.
@@ -159,4 +160,65 @@ impl ChangeNote {
     pub(crate) fn encode(&self) -> String {
         serde_json::to_string(self).unwrap_or_default()
     }
+}
+
+/// A new-able entry (answer, event, evidence, closure entry, follow-up) whose author the
+/// identity rule checks: `by` (and `device`, where the layout has one) as the entry says.
+pub(crate) struct Authored {
+    pub id: ObjId,
+    pub path: String,
+    pub by: String,
+    /// `None` where the layout has no device field.
+    pub device: Option<String>,
+}
+
+/// The identity rule: each entry the new changes made names the user (the change message's
+/// `by`) and the device (its actor) of the change that made it.
+pub(crate) fn identity(authored: &[Authored], new: &NewChanges) -> Checked {
+    for a in authored.iter().filter(|a| new.created(&a.id)) {
+        let Some((by, device)) = new.author_of(&a.id) else {
+            continue;
+        };
+        if by != Some(a.by.as_str()) {
+            return Err(RuleBreak::new(
+                Rule::Identity,
+                match by {
+                    Some(_) => format!(
+                        "{}.by names another user than the change that made it",
+                        a.path
+                    ),
+                    None => format!(
+                        "{} was made by a change whose message names no user",
+                        a.path
+                    ),
+                },
+            ));
+        }
+        if a.device.as_ref().is_some_and(|d| *d != device) {
+            return Err(RuleBreak::new(
+                Rule::Identity,
+                format!("{}.device is not the device that made the change", a.path),
+            ));
+        }
+    }
+    Ok(())
+}
+
+/// Checks changes a device received against the document it held (`before_heads`; `after` holds
+/// them plus the received ones): `walk` checks the schema and returns what the structure rules
+/// need, `rules` applies those rules to the new changes.
+pub(crate) fn check_received<W>(
+    id: &str,
+    before_heads: &[ChangeHash],
+    after: &mut AutoCommit,
+    walk: impl FnOnce(&AutoCommit, &str) -> Checked<W>,
+    rules: impl FnOnce(&W, &NewChanges) -> Checked,
+) -> crate::Result<()> {
+    let changes = after.get_changes(before_heads);
+    if changes.is_empty() {
+        return Ok(());
+    }
+    let new = NewChanges::of(id, &changes)?;
+    let walked = walk(after, id).map_err(|b| b.into_error(id))?;
+    rules(&walked, &new).map_err(|b| b.into_error(id))
 }

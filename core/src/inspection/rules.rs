@@ -13,8 +13,8 @@ use super::{
     WorkflowEventKind,
 };
 use crate::docrules::{
-    Checked, Field, NewChanges, ObjKey, OpAction, OpKey, Rule, RuleBreak, Shape, Writer,
-    WriterRole, key_of,
+    self, Authored, Checked, Field, NewChanges, ObjKey, OpAction, OpKey, Rule, RuleBreak, Shape,
+    Writer, WriterRole, identity, key_of,
 };
 use crate::standard::Standard;
 use automerge::{AutoCommit, Change, ObjId, ObjType, ROOT, ReadDoc, ScalarValue, Value};
@@ -77,15 +77,6 @@ enum Part {
     Events,
     Event,
     Inspectors,
-}
-
-/// An entry whose author the identity rule checks.
-struct Authored {
-    id: ObjId,
-    path: String,
-    by: String,
-    /// `None` where the layout has no device field.
-    device: Option<String>,
 }
 
 /// The document's objects as the schema check found them.
@@ -222,7 +213,8 @@ pub(crate) fn map_entries(
     map: &ObjId,
     path: &str,
 ) -> Checked<Vec<(String, ObjId)>> {
-    let not_a_map = |key: &str| RuleBreak::new(Rule::Schema, format!("{path}[{key:?}] must be a map"));
+    let not_a_map =
+        |key: &str| RuleBreak::new(Rule::Schema, format!("{path}[{key:?}] must be a map"));
     let mut out = Vec::new();
     for item in doc.map_range(map, ..) {
         if !item.conflict {
@@ -524,54 +516,17 @@ fn structure(walk: &Walk, new: &NewChanges) -> Checked<Edits> {
     Ok(edits)
 }
 
-/// The identity rule: each new entry names the user and device of the change that made it.
-fn identity(walk: &Walk, new: &NewChanges) -> Checked {
-    for a in walk.authored.iter().filter(|a| new.created(&a.id)) {
-        let Some((by, device)) = new.author_of(&a.id) else {
-            continue;
-        };
-        if by != Some(a.by.as_str()) {
-            return Err(RuleBreak::new(
-                Rule::Identity,
-                match by {
-                    Some(_) => format!(
-                        "{}.by names another user than the change that made it",
-                        a.path
-                    ),
-                    None => format!(
-                        "{} was made by a change whose message names no user",
-                        a.path
-                    ),
-                },
-            ));
-        }
-        if a.device.as_ref().is_some_and(|d| *d != device) {
-            return Err(RuleBreak::new(
-                Rule::Identity,
-                format!("{}.device is not the device that made the change", a.path),
-            ));
-        }
-    }
-    Ok(())
-}
-
-/// Checks changes a device received (from the server, or merged from another copy) against
-/// the document it held: the schema and the rules every change obeys whoever made it. `after`
-/// must hold `before`'s changes plus the received ones.
+/// Checks changes a device received against the document it held: the schema and the rules
+/// every change obeys whoever made it.
 pub(crate) fn check_received(
     id: &str,
     before_heads: &[automerge::ChangeHash],
     after: &mut AutoCommit,
 ) -> crate::Result<()> {
-    let changes = after.get_changes(before_heads);
-    if changes.is_empty() {
-        return Ok(());
-    }
-    let new = NewChanges::of(id, &changes)?;
-    let walk = check_schema(after, id).map_err(|b| b.into_error(id))?;
-    identity(&walk, &new)
-        .and_then(|_| structure(&walk, &new).map(|_| ()))
-        .map_err(|b| b.into_error(id))
+    docrules::check_received(id, before_heads, after, check_schema, |walk, new| {
+        identity(&walk.authored, new)?;
+        structure(walk, new).map(|_| ())
+    })
 }
 
 /// The edits the workflow governs.
@@ -644,7 +599,7 @@ fn judge(
     writer: &Writer,
     standard: Option<&Standard>,
 ) -> Checked {
-    identity(walk, new)?;
+    identity(&walk.authored, new)?;
     let new_events: Vec<&WorkflowEvent> = walk
         .events
         .iter()

@@ -6,8 +6,8 @@
 use super::doc::DOC_TYPE;
 use super::{EVIDENCE_KINDS, Rectification, RectificationDoc, RectificationStatus, TASK_SCHEMA};
 use crate::docrules::{
-    Checked, Field, NewChanges, ObjKey, OpAction, OpKey, Rule, RuleBreak, Shape, Writer,
-    WriterRole, is_sha256, key_of,
+    self, Authored, Checked, Field, NewChanges, ObjKey, OpAction, OpKey, Rule, RuleBreak, Shape,
+    Writer, WriterRole, identity, is_sha256, key_of,
 };
 use crate::inspection::{list_entries, map_entries};
 use automerge::{AutoCommit, Change, ObjId, ObjType, ROOT, ScalarValue};
@@ -49,13 +49,6 @@ enum Part {
     FollowUp(String),
     Events,
     Event,
-}
-
-struct Authored {
-    id: ObjId,
-    path: String,
-    by: String,
-    device: Option<String>,
 }
 
 /// One status event with its object id.
@@ -324,45 +317,17 @@ fn structure(walk: &Walk, new: &NewChanges) -> Checked<Edits> {
     Ok(edits)
 }
 
-fn identity(walk: &Walk, new: &NewChanges) -> Checked {
-    for a in walk.authored.iter().filter(|a| new.created(&a.id)) {
-        let Some((by, device)) = new.author_of(&a.id) else {
-            continue;
-        };
-        if by != Some(a.by.as_str()) {
-            return Err(RuleBreak::new(
-                Rule::Identity,
-                format!(
-                    "{}.by names another user than the change that made it",
-                    a.path
-                ),
-            ));
-        }
-        if a.device.as_ref().is_some_and(|d| *d != device) {
-            return Err(RuleBreak::new(
-                Rule::Identity,
-                format!("{}.device is not the device that made the change", a.path),
-            ));
-        }
-    }
-    Ok(())
-}
-
-/// Changes a device received, checked against the task it held (schema and structure).
+/// Checks changes a device received against the document it held: the schema and the rules
+/// every change obeys whoever made it.
 pub(crate) fn check_received(
     id: &str,
     before_heads: &[automerge::ChangeHash],
     after: &mut AutoCommit,
 ) -> crate::Result<()> {
-    let changes = after.get_changes(before_heads);
-    if changes.is_empty() {
-        return Ok(());
-    }
-    let new = NewChanges::of(id, &changes)?;
-    let walk = check_schema(after, id).map_err(|b| b.into_error(id))?;
-    identity(&walk, &new)
-        .and_then(|_| structure(&walk, &new).map(|_| ()))
-        .map_err(|b| b.into_error(id))
+    docrules::check_received(id, before_heads, after, check_schema, |walk, new| {
+        identity(&walk.authored, new)?;
+        structure(walk, new).map(|_| ())
+    })
 }
 
 /// Submitting for closure and closing need every required evidence kind.
@@ -420,7 +385,7 @@ fn judge(
     new: &NewChanges,
     writer: &Writer,
 ) -> Checked {
-    identity(walk, new)?;
+    identity(&walk.authored, new)?;
     let (from, edits) = match before {
         None => {
             if after.opened_by != writer.user_id || after.opened_device_id != writer.device_id {

@@ -390,6 +390,47 @@ fn uuid_like() -> String {
     )
 }
 
+/// The usual city of the e2e tests: a server with the sample city; inspectors `insp.a` and
+/// `insp.b` assigned its first street, supervisor `sup` its district; every device synced once.
+pub struct City {
+    pub dir: tempfile::TempDir,
+    pub server: Server,
+    pub a: Device,
+    pub b: Device,
+    pub sup: Device,
+    /// Communities of the inspectors' street.
+    pub communities: Vec<String>,
+}
+
+pub fn city() -> City {
+    let dir = tempfile::tempdir().unwrap();
+    let server = Server::start(&dir.path().join("server"));
+    let (street, communities, district) = sample_places();
+    for (user, role, kind, scope) in [
+        ("insp.a", "inspector", "--street", &street),
+        ("insp.b", "inspector", "--street", &street),
+        ("sup", "supervisor", "--district", &district),
+    ] {
+        server.admin(&["add-user", "--id", user, "--role", role]);
+        server.admin(&["assign", "--user", user, kind, scope]);
+    }
+    let a = Device::enroll(&server, dir.path(), "insp.a");
+    let b = Device::enroll(&server, dir.path(), "insp.b");
+    let sup = Device::enroll(&server, dir.path(), "sup");
+    for d in [&a, &b, &sup] {
+        let r = d.sync();
+        assert!(r.communities_received >= 200 && r.standards_received == 2);
+    }
+    City {
+        dir,
+        server,
+        a,
+        b,
+        sup,
+        communities,
+    }
+}
+
 /// The first street of the sample city and two of its communities; a district.
 pub fn sample_places() -> (String, Vec<String>, String) {
     let cs = fenlei_core::community::parse_csv(fenlei_core::sample::CITY_CSV.as_bytes()).unwrap();
