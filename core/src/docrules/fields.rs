@@ -267,6 +267,38 @@ impl Shape {
     }
 }
 
+impl Shape {
+    /// The root of a document: only the layout's `keys`, a `schema` this build reads, the
+    /// document `type` and its own `id`.
+    pub(crate) fn document_root(
+        doc: &AutoCommit,
+        keys: &[&str],
+        doc_type: &str,
+        max_schema: u64,
+        id: &str,
+    ) -> Checked<Shape> {
+        let root = Shape::of(doc, &automerge::ROOT, "");
+        root.only(keys)?;
+        match root.uint("schema")? {
+            Some(v) if v <= max_schema => {}
+            Some(v) => {
+                return Err(root.invalid(
+                    "schema",
+                    format!("layout {v} is newer than this build reads"),
+                ));
+            }
+            None => return Err(root.invalid("schema", "missing")),
+        }
+        if root.req_str("type")? != doc_type {
+            return Err(root.invalid("type", format!("must be {doc_type:?}")));
+        }
+        if root.req_str("id")? != id {
+            return Err(root.invalid("id", "does not match the document id"));
+        }
+        Ok(root)
+    }
+}
+
 /// A SHA-256 as documents and the media protocol write it: 64 lower-case hex digits.
 pub(crate) fn is_sha256(text: &str) -> bool {
     text.len() == 64 && text.bytes().all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f'))

@@ -17,7 +17,7 @@ use crate::docrules::{
     Writer, WriterRole, identity, key_of,
 };
 use crate::standard::Standard;
-use automerge::{AutoCommit, Change, ObjId, ObjType, ROOT, ReadDoc, ScalarValue, Value};
+use automerge::{AutoCommit, Change, ObjId, ObjType, ReadDoc, ScalarValue, Value};
 use std::collections::{BTreeSet, HashMap};
 
 const ROOT_KEYS: &[&str] = &[
@@ -89,24 +89,7 @@ pub(crate) struct Walk {
 
 /// Checks the whole document against the layout: every key known, every value of its type.
 pub(crate) fn check_schema(doc: &AutoCommit, id: &str) -> Checked<Walk> {
-    let root = Shape::of(doc, &ROOT, "");
-    root.only(ROOT_KEYS)?;
-    match root.uint("schema")? {
-        Some(v) if v <= DOCUMENT_SCHEMA => {}
-        Some(v) => {
-            return Err(root.invalid(
-                "schema",
-                format!("layout {v} is newer than this build reads"),
-            ));
-        }
-        None => return Err(root.invalid("schema", "missing")),
-    }
-    if root.req_str("type")? != DOC_TYPE {
-        return Err(root.invalid("type", "not an inspection document"));
-    }
-    if root.req_str("id")? != id {
-        return Err(root.invalid("id", "does not match the document id"));
-    }
+    let root = Shape::document_root(doc, ROOT_KEYS, DOC_TYPE, DOCUMENT_SCHEMA, id)?;
     for key in [
         "community_id",
         "standard_id",

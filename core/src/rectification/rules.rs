@@ -10,7 +10,7 @@ use crate::docrules::{
     Writer, WriterRole, identity, is_sha256, key_of,
 };
 use crate::inspection::{list_entries, map_entries};
-use automerge::{AutoCommit, Change, ObjId, ObjType, ROOT, ScalarValue};
+use automerge::{AutoCommit, Change, ObjId, ObjType, ScalarValue};
 use std::collections::HashMap;
 
 const ROOT_KEYS: &[&str] = &[
@@ -68,24 +68,7 @@ pub(crate) struct Walk {
 
 /// Checks the whole task document against its layout.
 pub(crate) fn check_schema(doc: &AutoCommit, id: &str) -> Checked<Walk> {
-    let root = Shape::of(doc, &ROOT, "");
-    root.only(ROOT_KEYS)?;
-    match root.uint("schema")? {
-        Some(v) if v <= TASK_SCHEMA => {}
-        Some(v) => {
-            return Err(root.invalid(
-                "schema",
-                format!("layout {v} is newer than this build reads"),
-            ));
-        }
-        None => return Err(root.invalid("schema", "missing")),
-    }
-    if root.req_str("type")? != DOC_TYPE {
-        return Err(root.invalid("type", "not a rectification document"));
-    }
-    if root.req_str("id")? != id {
-        return Err(root.invalid("id", "does not match the document id"));
-    }
+    let root = Shape::document_root(doc, ROOT_KEYS, DOC_TYPE, TASK_SCHEMA, id)?;
     for key in [
         "community_id",
         "inspection_id",
