@@ -3,6 +3,7 @@
 //! This library holds what needs no server path: a cutting TCP proxy, a fault-injecting proxy,
 //! photo generation and the fuzz harnesses.
 
+pub mod bombs;
 pub mod fault_proxy;
 pub mod fuzz_harness;
 pub mod moto;

@@ -302,6 +302,45 @@ fn a_deflate_bomb_in_a_sync_message_is_refused_before_it_is_inflated() {
 }
 
 #[test]
+fn a_run_length_bomb_in_a_change_is_refused_before_automerge_applies_it() {
+    let c = city();
+    let actor = actor_of(c.a.store.device_id()).unwrap();
+    // The generator's bytes are a change automerge takes (its checksum is right): with the
+    // runs left as they are it applies.
+    let real = fenlei_e2e::bombs::run_length_bomb(actor.clone(), 1000, 1000);
+    let mut plain = AutoCommit::new();
+    plain.load_incremental(&real).unwrap();
+    assert_eq!(
+        plain.get_changes(&[]).len(),
+        1,
+        "a valid change to automerge"
+    );
+    // ~120 bytes asking for 2^32 operations.
+    let bomb = fenlei_e2e::bombs::run_length_bomb(actor, 1000, 1 << 32);
+    assert!(bomb.len() < 200, "{}", bomb.len());
+    let (status, answer) = post_sync(
+        &c.server.url(),
+        Some(&c.a.token),
+        sync_body(
+            vec![(
+                "01234567-89ab-4cde-8f01-000000000002".into(),
+                message(&[], &[&bomb]),
+            )],
+            false,
+        ),
+    );
+    assert_eq!(status, 422, "{answer}");
+    assert!(
+        answer["reason"]
+            .as_str()
+            .unwrap()
+            .contains("expand to more than"),
+        "refused by the request's column budget: {answer}"
+    );
+    assert!(healthy(&c));
+}
+
+#[test]
 fn workflow_rules_hold_on_sync_whoever_writes_the_changes() {
     let c = city();
     let a_dev = c.a.store.device_id().to_string();

@@ -216,6 +216,14 @@ fn obj(doc: &AutoCommit, at: &ObjId, key: &str) -> Option<ObjId> {
     }
 }
 
+/// A list at the root (a previous edit of the same request may have replaced it by a map).
+fn list(doc: &AutoCommit, key: &str) -> Option<ObjId> {
+    match doc.get(ROOT, key).ok()? {
+        Some((Value::Object(ObjType::List), id)) => Some(id),
+        _ => None,
+    }
+}
+
 fn nth(doc: &AutoCommit, list: &ObjId, n: usize) -> Option<ObjId> {
     match doc.get(list, n).ok()? {
         Some((Value::Object(_), id)) => Some(id),
@@ -311,7 +319,7 @@ impl Writer<'_> {
     }
 
     fn event(&mut self, d: &mut AutoCommit, kind: &str, to: Option<&str>, item: Option<&str>) {
-        let Some(events) = obj(d, &ROOT, "events") else {
+        let Some(events) = list(d, "events") else {
             return;
         };
         let at = if self.rng.chance(0.9) {
@@ -406,7 +414,7 @@ impl Writer<'_> {
                 self.event(d, "status", Some(to), None);
             }
             8 => {
-                if let Some(events) = obj(d, &ROOT, "events") {
+                if let Some(events) = list(d, "events") {
                     let n = d.length(&events);
                     if n > 0 {
                         let i = self.rng.below(n as u64) as usize;
@@ -452,7 +460,7 @@ impl Writer<'_> {
                 d.put(ROOT, k, v).unwrap();
             }
             12 => {
-                if let Some(gps) = obj(d, &ROOT, "gps") {
+                if let Some(gps) = list(d, "gps") {
                     let n = d.length(&gps);
                     let f = d.insert_object(&gps, n, ObjType::Map).unwrap();
                     if self.rng.chance(0.2) {
@@ -511,7 +519,7 @@ impl Writer<'_> {
                     let t = self.time();
                     d.put(ROOT, "closed_at", t).unwrap();
                 }
-                if let Some(events) = obj(d, &ROOT, "events") {
+                if let Some(events) = list(d, "events") {
                     let n = d.length(&events);
                     let e = d.insert_object(&events, n, ObjType::Map).unwrap();
                     d.put(&e, "to", to).unwrap();
@@ -560,7 +568,7 @@ impl Writer<'_> {
                 }
             }
             _ => {
-                if let Some(events) = obj(d, &ROOT, "events")
+                if let Some(events) = list(d, "events")
                     && d.length(&events) > 0
                 {
                     d.delete(&events, 0).unwrap();

@@ -55,13 +55,22 @@ fn inflate_within_budget(doc_id: &str, bytes: &[u8]) -> Result<u64> {
 #[derive(Debug)]
 pub struct DecodeBudget {
     left: u64,
+    /// Column values (about one per operation and column) automerge may still expand.
+    values_left: u64,
 }
 
+/// Column values the run-length-encoded columns of one input may expand to in total. Automerge
+/// stores a run of a million list inserts in about a hundred bytes and spends ~3 s (release
+/// build) applying them; this bounds that work to what a full request of real documents holds
+/// (a 25-item inspection is a few hundred operations of ~10 columns).
+pub const MAX_DECODED_VALUES: u64 = 16 * 1024 * 1024;
+
 impl DecodeBudget {
-    /// [`MAX_INFLATED_BYTES`] for everything one request carries.
+    /// [`MAX_INFLATED_BYTES`] and [`MAX_DECODED_VALUES`] for everything one request carries.
     pub fn per_request() -> DecodeBudget {
         DecodeBudget {
             left: MAX_INFLATED_BYTES,
+            values_left: MAX_DECODED_VALUES,
         }
     }
 }
@@ -170,8 +179,11 @@ fn walk_chunks(doc_id: &str, bytes: &[u8], budget: &mut DecodeBudget) -> Result<
         };
         match chunk_type {
             0 => budget.document_columns(body).map_err(refuse)?,
-            2 => budget.inflate(body, "a deflated change").map_err(refuse)?,
-            _ => {}
+            1 => budget.change_columns(body).map_err(refuse)?,
+            _ => {
+                let inflated = budget.inflate(body, "a deflated change").map_err(refuse)?;
+                budget.change_columns(&inflated).map_err(refuse)?;
+            }
         }
         rest = &rest[header.at..];
     }
@@ -179,17 +191,87 @@ fn walk_chunks(doc_id: &str, bytes: &[u8], budget: &mut DecodeBudget) -> Result<
 }
 
 impl DecodeBudget {
-    fn inflate(&mut self, deflated: &[u8], what: &str) -> std::result::Result<(), String> {
+    /// Inflates `deflated` under the budget and returns the bytes (at most what is left of
+    /// [`MAX_INFLATED_BYTES`]: the walk reads the columns inside).
+    fn inflate(&mut self, deflated: &[u8], what: &str) -> std::result::Result<Vec<u8>, String> {
         use std::io::Read;
         let inflater = flate2::bufread::DeflateDecoder::new(deflated);
-        let n = std::io::copy(&mut inflater.take(self.left + 1), &mut std::io::sink())
-            .map_err(|e| format!("{what} does not inflate: {e}"))?;
+        let mut out = Vec::new();
+        let n = inflater
+            .take(self.left + 1)
+            .read_to_end(&mut out)
+            .map_err(|e| format!("{what} does not inflate: {e}"))? as u64;
         if n > self.left {
             return Err(format!(
                 "deflated parts inflate to more than {MAX_INFLATED_BYTES} bytes"
             ));
         }
         self.left -= n;
+        Ok(out)
+    }
+
+    /// Charges the values a column expands to (automerge's column encodings: run-length for
+    /// integers, actors, groups, value metadata and strings, runs for booleans; raw values are
+    /// bounded by their bytes). A column this walk cannot read is left to automerge, which
+    /// refuses it: what was counted up to there is charged.
+    fn charge_column(&mut self, spec: u64, data: &[u8]) -> std::result::Result<(), String> {
+        let n = count_column_values(spec & 0b111, data);
+        if n > self.values_left {
+            return Err(format!(
+                "run-length-encoded columns expand to more than {MAX_DECODED_VALUES} values"
+            ));
+        }
+        self.values_left -= n;
+        Ok(())
+    }
+
+    /// A change chunk's body: dependencies, actor, seq, start op, time, message, other actors,
+    /// then the operation columns' metadata ((spec, length) pairs) and data.
+    fn change_columns(&mut self, body: &[u8]) -> std::result::Result<(), String> {
+        let mut r = Reader { bytes: body, at: 0 };
+        let Some(columns) = (|| {
+            let deps = r.leb128()?;
+            r.take(deps.checked_mul(32)?)?;
+            let actor = r.leb128()?;
+            r.take(actor)?;
+            r.leb128()?; // seq
+            r.leb128()?; // start op
+            r.leb128()?; // time (signed; the same bytes)
+            let message = r.leb128()?;
+            r.take(message)?;
+            for _ in 0..r.leb128()? {
+                let len = r.leb128()?;
+                r.take(len)?;
+            }
+            let mut columns = Vec::new();
+            for _ in 0..r.leb128()? {
+                columns.push((r.leb128()?, r.leb128()?));
+            }
+            Some(columns)
+        })() else {
+            return Ok(());
+        };
+        self.columns(&mut r, &columns)
+    }
+
+    /// The data of `columns` from `r`, inflating deflated ones, charging every value.
+    fn columns(
+        &mut self,
+        r: &mut Reader,
+        columns: &[(u64, u64)],
+    ) -> std::result::Result<(), String> {
+        const DEFLATED: u64 = 0b1000;
+        for &(spec, len) in columns {
+            let Some(data) = r.take(len) else {
+                return Ok(());
+            };
+            if spec & DEFLATED != 0 {
+                let inflated = self.inflate(data, "a deflated column")?;
+                self.charge_column(spec, &inflated)?;
+            } else {
+                self.charge_column(spec, data)?;
+            }
+        }
         Ok(())
     }
 
@@ -199,7 +281,6 @@ impl DecodeBudget {
     /// columns' data in that order. A layout this walk cannot follow is left to automerge, which
     /// refuses it.
     fn document_columns(&mut self, body: &[u8]) -> std::result::Result<(), String> {
-        const DEFLATED: u64 = 0b1000;
         let mut r = Reader { bytes: body, at: 0 };
         let Some(columns) = (|| {
             for _ in 0..r.leb128()? {
@@ -218,16 +299,62 @@ impl DecodeBudget {
         })() else {
             return Ok(());
         };
-        for (spec, len) in columns {
-            let Some(data) = r.take(len) else {
-                return Ok(());
-            };
-            if spec & DEFLATED != 0 {
-                self.inflate(data, "a deflated document column")?;
+        self.columns(&mut r, &columns)
+    }
+}
+
+/// How many values one column holds, by its type (the low three bits of its spec). Stops at the
+/// first thing it cannot read.
+fn count_column_values(column_type: u64, data: &[u8]) -> u64 {
+    const BOOLEAN: u64 = 4;
+    const STRING: u64 = 5;
+    const RAW: u64 = 7;
+    let mut r = Reader { bytes: data, at: 0 };
+    let mut n: u64 = 0;
+    match column_type {
+        RAW => {}
+        BOOLEAN => {
+            // Alternating run lengths (false first).
+            while let Some(run) = r.leb128() {
+                n = n.saturating_add(run);
             }
         }
-        Ok(())
+        _ => {
+            // Runs: count > 0 repeats one value, count < 0 is that many literal values, 0 is a
+            // run of nulls whose length follows.
+            let value = |r: &mut Reader| -> Option<()> {
+                if column_type == STRING {
+                    let len = r.leb128()?;
+                    r.take(len)?;
+                } else {
+                    r.leb128()?;
+                }
+                Some(())
+            };
+            while let Some(count) = r.sleb128() {
+                if count > 0 {
+                    n = n.saturating_add(count as u64);
+                    if value(&mut r).is_none() {
+                        break;
+                    }
+                } else if count < 0 {
+                    let literal = count.unsigned_abs();
+                    n = n.saturating_add(literal);
+                    // Each literal value takes at least a byte: never loop past the data.
+                    if literal > data.len() as u64 {
+                        break;
+                    }
+                    if (0..literal).any(|_| value(&mut r).is_none()) {
+                        break;
+                    }
+                } else {
+                    let Some(nulls) = r.leb128() else { break };
+                    n = n.saturating_add(nulls);
+                }
+            }
+        }
     }
+    n
 }
 
 /// Reads automerge's unsigned LEB128 numbers and byte runs; `None` past the end.
@@ -247,6 +374,26 @@ impl<'a> Reader<'a> {
                 return Some(value);
             }
             shift += 7;
+            if shift > 56 {
+                return None;
+            }
+        }
+    }
+
+    /// A signed LEB128 number (automerge's run counts and deltas).
+    fn sleb128(&mut self) -> Option<i64> {
+        let (mut value, mut shift) = (0i64, 0u32);
+        loop {
+            let b = *self.bytes.get(self.at)?;
+            self.at += 1;
+            value |= i64::from(b & 0x7f) << shift;
+            shift += 7;
+            if b & 0x80 == 0 {
+                if shift < 64 && b & 0x40 != 0 {
+                    value |= -1i64 << shift;
+                }
+                return Some(value);
+            }
             if shift > 56 {
                 return None;
             }
@@ -545,5 +692,53 @@ mod tests {
         assert!(reason.contains("inflate to more than"), "{reason}");
         // A fresh request starts with a fresh budget.
         super::decode_sync_message("d", &message, &mut super::DecodeBudget::per_request()).unwrap();
+    }
+
+    /// Run-length columns bound the work automerge may be asked for: a ~120-byte change of a
+    /// million inserts cost ~3 s to apply; one claiming 2^40 is refused by the walk. Real
+    /// changes and documents pass.
+    #[test]
+    fn run_length_bombs_are_refused_and_real_columns_pass() {
+        // A change body (no deps, a 16-byte actor, seq 1, start op 1, time 0, no message, no
+        // other actors) with one integer column: a run of `runs` zeros.
+        let bomb = |runs: u64| {
+            let mut body = vec![0, 16];
+            body.extend([7u8; 16]);
+            body.extend([1, 1, 0, 0, 0, 1, 0x42]);
+            let mut column = Vec::new();
+            leb128(runs, &mut column); // a positive signed run count, as unsigned below 2^62
+            column.push(0);
+            leb128(column.len() as u64, &mut body);
+            body.extend(column);
+            chunk(1, &body)
+        };
+        match super::refuse_foreign_chunks("d", &bomb(1 << 40)) {
+            Err(CoreError::CorruptDocument { reason, .. }) => {
+                assert!(reason.contains("expand to more than"), "{reason}")
+            }
+            other => panic!("expected a refusal, got {other:?}"),
+        }
+        // Smaller ones in one request share the budget.
+        let mid = bomb(super::MAX_DECODED_VALUES / 2 + 1);
+        let mut budget = super::DecodeBudget::per_request();
+        assert!(super::walk_chunks("d", &mid, &mut budget).is_ok());
+        assert!(super::walk_chunks("d", &mid, &mut budget).is_err());
+        // Real columns: a change of 1,000 list inserts is counted, and passes; so does the
+        // saved document.
+        use automerge::transaction::Transactable;
+        let mut doc = automerge::AutoCommit::new();
+        let list = doc
+            .put_object(automerge::ROOT, "l", automerge::ObjType::List)
+            .unwrap();
+        for i in 0..1000 {
+            doc.insert(&list, i, automerge::ScalarValue::Null).unwrap();
+        }
+        doc.commit();
+        let real = doc.get_changes(&[])[0].raw_bytes().to_vec();
+        let mut budget = super::DecodeBudget::per_request();
+        super::walk_chunks("d", &real, &mut budget).unwrap();
+        let charged = super::MAX_DECODED_VALUES - budget.values_left;
+        assert!(charged >= 1000, "a real change is counted: {charged}");
+        super::refuse_foreign_chunks("d", &doc.save()).unwrap();
     }
 }
