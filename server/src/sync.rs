@@ -161,7 +161,7 @@ fn process_doc(
         .decode(msg.message.as_bytes())
         .map_err(|_| ServerError::BadRequest(format!("document {id}: message is not base64")))?;
     // Walked and bounded before automerge allocates anything for it: chunk types, deflated
-    // sizes (one budget for the whole request), bloom filter parameters.
+    // sizes and column values (one budget for the whole request), bloom filter parameters.
     let message = decode_sync_message(id, &bytes, budget)?;
     // One read: the feed position, the kind and the bytes agree, and what the checks below
     // compare is exactly what the message is merged into.
@@ -252,7 +252,7 @@ fn process_doc(
                 &writer_of(auth),
             )?;
         } else {
-            // The merged result must be a valid inspection (strict decode + layout check).
+            // The merged result must be a valid inspection: a strict decode and the schema.
             let after_doc = guarded(id, || Ok(InspectionDoc::load(id, &saved, SERVER_DEVICE)?))?;
             let after = after_doc.read()?;
             if before.is_none() && after.id != id {
