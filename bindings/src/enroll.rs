@@ -4,7 +4,7 @@
 
 use crate::error::{FenleiError, guard};
 use crate::store::FenleiStore;
-use fenlei_core::sync::protocol::EnrollResponse;
+use fenlei_core::protocol::EnrollResponse;
 use fenlei_core::sync::{self, SyncOptions};
 use std::sync::Arc;
 

@@ -5,7 +5,7 @@
 use crate::error::{FenleiError, guard};
 use crate::progress::{CancelHandle, ProgressBridge, ProgressListener};
 use crate::store::FenleiStore;
-use fenlei_core::sync::protocol::{Assignments, EnrollResponse};
+use fenlei_core::protocol::{Assignments, EnrollResponse};
 use fenlei_core::sync::{self, SyncClient, SyncOptions, SyncReport};
 use std::sync::Arc;
 

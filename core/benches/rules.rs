@@ -72,7 +72,7 @@ fn main() {
         bare.push(t.elapsed());
         drop(plain);
         let t = Instant::now();
-        let plain = fenlei_core::inspection::load_automerge(&id, stored).unwrap();
+        let plain = fenlei_core::guard::load_automerge(&id, stored).unwrap();
         walked.push(t.elapsed());
         drop(plain);
         let t = Instant::now();

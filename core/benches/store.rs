@@ -1,4 +1,4 @@
-//! Store benchmarks (issue #2). Prints a markdown table; compares against a bare rusqlite
+//! Store benchmarks. Prints a markdown table; compares against a bare rusqlite
 //! insert measured in the same run, since absolute times on shared machines are noisy.
 //!
 //!   cargo bench -p fenlei-core --bench store            # full run (10,000 inspections)

@@ -9,9 +9,11 @@
 //! - [`scoring`]: the pure scoring engine.
 //! - [`docrules`]: the rules every synced document obeys (schema, structure, workflow, roles),
 //!   shared by the device and the server.
+//! - [`guard`]: untrusted automerge bytes: bounded decoding, panics turned into typed errors.
 //! - [`inspection`]: one inspection as one automerge document: edits, merges, conflicts, history.
 //! - [`store`]: the local SQLite store: documents, projection, queries, migrations.
-//! - [`sync`]: the sync protocol's messages and the device's sync client (docs/sync-protocol.md).
+//! - [`protocol`]: the JSON bodies of the sync and media protocols, shared by device and server.
+//! - [`sync`]: the device's sync client (docs/sync-protocol.md, docs/media-sync.md).
 //! - [`media`]: photo and voice-note ingest: hashes, EXIF, renditions, content-addressed files;
 //!   [`media::verify`] turns EXIF, GPS fixes and the community into flags for supervisors.
 //! - [`tamper`]: signed submissions, the server's hash chain and receipts (docs/tamper-evidence.md).
@@ -24,9 +26,11 @@ pub mod community;
 pub mod docrules;
 pub mod error;
 pub mod geo;
+pub mod guard;
 pub mod inspection;
 pub mod media;
 pub mod progress;
+pub mod protocol;
 pub mod rectification;
 pub mod sample;
 pub mod scoring;

@@ -6,10 +6,9 @@ use automerge::transaction::{CommitOptions, Transactable};
 use automerge::{AutoCommit, ObjId, ObjType, ROOT, ReadDoc, ScalarValue, Value};
 use fenlei_core::CoreError;
 use fenlei_core::answer::{AnswerValue, ItemAnswer};
-use fenlei_core::docrules::{Rule, Writer, WriterRole};
+use fenlei_core::docrules::{Rule, Writer, WriterRole, actor_of};
 use fenlei_core::inspection::{
-    EditContext, InspectionDoc, InspectionKind, InspectionStatus, NewInspection, actor_of,
-    check_write,
+    EditContext, InspectionDoc, InspectionKind, InspectionStatus, NewInspection, check_write,
 };
 use fenlei_core::standard::Standard;
 

@@ -5,8 +5,9 @@
 
 use automerge::transaction::Transactable;
 use automerge::{ObjId, ObjType, ROOT, ReadDoc, Value};
+use fenlei_core::docrules::actor_of;
 use fenlei_core::inspection::{
-    EvidenceRef, InspectionDoc, InspectionKind, MediaKind, NewInspection, actor_of,
+    EvidenceRef, InspectionDoc, InspectionKind, MediaKind, NewInspection,
 };
 use fenlei_core::rectification::{ClosureEvidence, NewRectification, RectificationDoc};
 

@@ -707,7 +707,7 @@ fn a_stored_document_is_read_whole_with_its_feed_position() {
         .read()
         .unwrap();
     assert_eq!(read, store.inspection(&id).unwrap());
-    let mut whole = fenlei_core::inspection::load_automerge(&id, &stored.bytes).unwrap();
+    let mut whole = fenlei_core::guard::load_automerge(&id, &stored.bytes).unwrap();
     let mut reference = store.load_automerge(&id).unwrap().unwrap();
     assert_eq!(whole.get_heads(), reference.get_heads());
 }

@@ -47,7 +47,8 @@ pub fn device_id_refusal(device_id: &str, opened_as: &str) -> Option<String> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::supervision::{STANDARD_USER, server_actor};
+    use crate::domain::review::STANDARD_USER;
+    use crate::domain::review::server_actor;
     use proptest::prelude::*;
 
     #[test]

@@ -1,5 +1,5 @@
 //! Blob storage for photos and voice notes, behind [`BlobStore`] so an object store (S3-compatible,
-//! issue #8) can replace the local folder. Blobs are named by their SHA-256 and immutable once
+//! `blobs_s3.rs`) can replace the local folder. Blobs are named by their SHA-256 and immutable once
 //! verified; uploads in progress are staged under a key (evidence hash, rendition, blob hash)
 //! and survive a restart, so a device resumes from the staged length.
 //!
@@ -21,7 +21,7 @@
 //! working locks); the S3 store with a conditional create of each chunk object.
 
 use crate::error::{ServerError, ServerResult};
-use fenlei_core::sync::media_protocol::{MediaRendition, is_sha256_hex};
+use fenlei_core::protocol::media::{MediaRendition, is_sha256_hex};
 use sha2::{Digest, Sha256};
 use std::fs::{self, File, OpenOptions};
 use std::io::{Read, Write};

@@ -1,5 +1,5 @@
 //! [`S3BlobStore`]: blobs in an S3-compatible bucket (AWS S3, MinIO, Ceph RGW, Cloudflare R2, …)
-//! through `object_store`, for several server instances sharing one store (issue #8).
+//! through `object_store`, for several server instances sharing one store.
 //!
 //! ```text
 //! <prefix>/ab/abcdef…(64 hex)                           verified blobs, immutable
@@ -21,7 +21,7 @@
 use crate::blobs::{BlobStore, Finished, StagingKey};
 use crate::error::{ServerError, ServerResult};
 use axum::body::Bytes;
-use fenlei_core::sync::media_protocol::is_sha256_hex;
+use fenlei_core::protocol::media::is_sha256_hex;
 use futures_util::StreamExt;
 use object_store::aws::{AmazonS3Builder, AmazonS3ConfigKey};
 use object_store::path::Path;

@@ -4,7 +4,7 @@
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use fenlei_core::CoreError;
-use fenlei_core::sync::protocol::ErrorBody;
+use fenlei_core::protocol::ErrorBody;
 use thiserror::Error;
 
 pub type ServerResult<T> = Result<T, ServerError>;

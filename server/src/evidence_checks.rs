@@ -1,4 +1,4 @@
-//! Evidence checks for the supervisor (issue #5: "flags a supervisor sees, never blockers"),
+//! Evidence checks for the supervisor (flags a supervisor sees, never blockers),
 //! computed by the server from what it holds and can verify itself — never from flags a device
 //! claims: the inspection document (fixes with accuracy, mock flag and time; the window; the
 //! evidence references), the community's point and geofence, the EXIF of the original it has
@@ -17,12 +17,13 @@
 //! variant name and `detail` a Chinese sentence for the dashboard.
 
 use crate::error::ServerResult;
-use crate::storage::{DeviceAuth, Storage};
+use crate::model::DeviceAuth;
+use crate::store::Storage;
 use fenlei_core::community::Community;
 use fenlei_core::inspection::{GpsFix, Inspection, InspectionStatus, MediaKind, WorkflowEventKind};
 use fenlei_core::media::verify::{self, EvidenceFlag, GeofenceCheck, GeofenceStatus, VerifyPolicy};
 use fenlei_core::media::{MediaFlag, PhotoExif, read_photo_exif};
-use fenlei_core::sync::media_protocol::MediaRendition;
+use fenlei_core::protocol::media::MediaRendition;
 use serde_json::{Value, json};
 use std::collections::HashMap;
 use std::io::Read;

@@ -1,40 +1,39 @@
 //! fenlei-server: the sync endpoint, device enrollment, reference data and the supervisor API
-//! (docs/sync-protocol.md). Storage sits behind [`storage::Storage`]; the embedded default is
-//! [`storage::SqliteStorage`] (one SQLite file in the data folder).
+//! (docs/sync-protocol.md). Storage sits behind [`store::Storage`]; the embedded default is
+//! [`store::sqlite::SqliteStorage`] (one SQLite file in the data folder).
+//! docs/architecture.md says which layer may use which.
 //!
 //! The binary's commands (`fenlei-server --help`): `serve`, and the admin commands `init`,
 //! `import-communities`, `publish-standard`, `add-user`, `assign`, `set-password`, `enroll`, `revoke-device`; `simulate` runs
 //! simulated devices against a running server (the main job's demo).
 
 pub mod actors;
-pub mod api;
 pub mod blobs;
 pub mod blobs_s3;
 pub mod chain;
 pub mod damaged;
-pub mod dashboard;
+pub mod domain;
 pub mod error;
 pub mod evidence_checks;
 pub mod files;
+pub mod http;
 pub mod media;
+pub mod model;
 pub mod output;
-pub mod pg;
 pub mod planning;
 pub mod reports;
 pub mod serving;
 pub mod session;
 pub mod sim;
-pub mod storage;
-pub mod supervision;
-pub mod supervisor_api;
+pub mod store;
 pub mod sync;
 
 use clap::{Parser, Subcommand};
+use model::{Role, ScopeKind};
 use std::path::PathBuf;
 use std::process::ExitCode;
 use std::sync::Arc;
-use storage::traits::*;
-use storage::{Role, ScopeKind};
+use store::traits::*;
 
 #[derive(Parser)]
 #[command(
@@ -250,17 +249,17 @@ pub fn issue_enrollment_code(
     user: &str,
     hours: i64,
 ) -> error::ServerResult<String> {
-    let code = api::new_secret();
+    let code = domain::secrets::new_secret();
     storage.add_enrollment_code(
         user,
-        &api::hash_secret(&code),
-        storage::now() + hours.clamp(1, 24 * 30) * 3_600_000,
+        &domain::secrets::hash_secret(&code),
+        model::now() + hours.clamp(1, 24 * 30) * 3_600_000,
     )?;
     Ok(code)
 }
 
 /// The rights of `user` for a command run on the server's own machine (reports, planning).
-fn cli_auth(storage: &dyn Storage, user: &str) -> error::ServerResult<storage::DeviceAuth> {
+fn cli_auth(storage: &dyn Storage, user: &str) -> error::ServerResult<model::DeviceAuth> {
     let user = storage
         .user(user)?
         .ok_or_else(|| error::ServerError::NotFound(format!("no user {user}")))?;
@@ -270,7 +269,7 @@ fn cli_auth(storage: &dyn Storage, user: &str) -> error::ServerResult<storage::D
         ));
     }
     let scope = storage.scope(&user)?;
-    Ok(storage::DeviceAuth {
+    Ok(model::DeviceAuth {
         device_id: "cli".into(),
         user,
         scope,
@@ -291,7 +290,7 @@ pub fn serve(
     addr: &str,
     port_file: Option<PathBuf>,
     http: &ServeHttpArgs,
-    media_limits: media::MediaLimits,
+    media_limits: model::MediaLimits,
 ) -> error::ServerResult<()> {
     let policy = Arc::new(serving::HttpPolicy {
         trusted_proxies: serving::HttpPolicy::parse_proxies(&http.trusted_proxies)
@@ -316,7 +315,7 @@ pub fn serve(
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()?;
-    let router = api::router_with(storage.clone(), media_limits);
+    let router = http::router_with(storage.clone(), media_limits);
     let sweeper = storage.clone();
     let served = runtime.block_on(async move {
         tokio::spawn(async move {
@@ -393,10 +392,10 @@ fn run(cli: Cli) -> error::ServerResult<()> {
         files::warn_if_shared(&[
             &cli.data,
             &cli.data.join("fenlei-server.sqlite"),
-            &cli.data.join(chain::KEY_FILE),
+            &cli.data.join(store::sqlite::KEY_FILE),
         ]);
     }
-    let storage = storage::open_storage(&storage::StorageConfig {
+    let storage = store::open_storage(&store::StorageConfig {
         data_dir: cli.data.clone(),
         database_url: cli.database_url.clone(),
         blobs_url: cli.blobs.clone(),
@@ -417,7 +416,7 @@ fn run(cli: Cli) -> error::ServerResult<()> {
             max_open_uploads,
             staging_max_age_hours,
         } => {
-            let limits = media::MediaLimits {
+            let limits = model::MediaLimits {
                 staging_quota_bytes: staging_quota_mib.saturating_mul(1 << 20),
                 max_open_uploads,
                 staging_max_age: std::time::Duration::from_secs(
@@ -500,7 +499,7 @@ fn run(cli: Cli) -> error::ServerResult<()> {
             let auth = cli_auth(storage.as_ref(), &user)?;
             let base_url = reports::BaseUrl::parse(&base_url)?;
             let kind = reports::ReportKind::parse(&kind)?;
-            let (_, from, to) = api::period_at(kind.period(), at.as_deref())?;
+            let (_, from, to) = domain::calendar::period_at(kind.period(), at.as_deref())?;
             let by = by.unwrap_or_else(|| kind.default_by().into());
             let report = reports::build(storage.as_ref(), &auth, kind, &by, from, to)?;
             std::fs::create_dir_all(&out)?;
@@ -526,7 +525,7 @@ fn run(cli: Cli) -> error::ServerResult<()> {
             inspectors,
         } => {
             let auth = cli_auth(storage.as_ref(), &user)?;
-            let (at, from, to) = api::period_at(&period, at.as_deref())?;
+            let (at, from, to) = domain::calendar::period_at(&period, at.as_deref())?;
             let plan = planning::plan_visits(
                 storage.as_ref(),
                 &auth,
@@ -539,7 +538,7 @@ fn run(cli: Cli) -> error::ServerResult<()> {
                     seed,
                     inspectors: inspectors
                         .as_deref()
-                        .map(api::split_list)
+                        .map(domain::split_list)
                         .unwrap_or_default(),
                 },
             )?;
@@ -618,7 +617,7 @@ fn verify_chain_command(
         })
         .transpose()?;
     let result = match database_url {
-        Some(url) => pg::PgStorage::verify_chain(url, expect)?,
+        Some(url) => store::pg::PgStorage::verify_chain(url, expect)?,
         None => {
             let db = data.join("fenlei-server.sqlite");
             if !db.exists() {
@@ -627,7 +626,7 @@ fn verify_chain_command(
                     data.display()
                 )));
             }
-            chain::verify_chain(&db, expect)?
+            store::sqlite::verify_chain(&db, expect)?
         }
     };
     if json {

@@ -5,6 +5,8 @@
 
 use axum::http::{HeaderValue, header};
 use axum::response::Response;
+use base64::Engine;
+use sha2::{Digest, Sha256};
 use std::borrow::Cow;
 use std::sync::LazyLock;
 
@@ -18,13 +20,13 @@ pub static CSP: LazyLock<HeaderValue> = LazyLock::new(|| {
         "default-src 'none'; script-src 'self'; style-src 'self' '{}'; img-src 'self'; \
          media-src 'self'; connect-src 'self'; form-action 'self'; base-uri 'none'; \
          frame-ancestors 'none'",
-        crate::reports::bulletin_style_hash()
+        bulletin_style_hash()
     );
     HeaderValue::from_str(&policy).expect("the policy is ASCII")
 });
 
 /// Sets the security headers on a response; the router applies it to every response,
-/// including the errors of extractors, guards and unknown routes (`api::router`). A handler's
+/// including the errors of extractors, guards and unknown routes (`http::router`). A handler's
 /// own value for one of these headers is replaced, so none can loosen them.
 pub async fn security_headers(mut response: Response) -> Response {
     let h = response.headers_mut();
@@ -77,6 +79,19 @@ pub fn spreadsheet_text(text: &str) -> String {
     } else {
         text.into_owned()
     }
+}
+
+/// The bulletin's stylesheet, inlined so the page stays one self-contained file.
+pub const BULLETIN_CSS: &str = include_str!("../templates/bulletin.css");
+
+/// `sha256-<base64>` of the bulletin's stylesheet: the one inline style the Content-Security-
+/// Policy allows ([`CSP`] and the page's own meta policy).
+pub fn bulletin_style_hash() -> String {
+    let digest = Sha256::digest(BULLETIN_CSS.as_bytes());
+    format!(
+        "sha256-{}",
+        base64::engine::general_purpose::STANDARD.encode(digest)
+    )
 }
 
 #[cfg(test)]

@@ -5,7 +5,8 @@
 //! they visited last (no two visits in a row by the same inspector at one community).
 
 use crate::error::{ServerError, ServerResult};
-use crate::storage::{DeviceAuth, Storage};
+use crate::model::DeviceAuth;
+use crate::store::Storage;
 use fenlei_core::sample::SampleRng;
 use serde::Serialize;
 use std::collections::{BTreeSet, HashMap, HashSet};
@@ -228,14 +229,14 @@ pub fn plan_visits(
         seed: req.seed,
     };
     let by_id: HashMap<&str, _> = communities.iter().map(|c| (c.id.as_str(), c)).collect();
-    let start_day = crate::api::day_start(req.start_ms);
+    let start_day = crate::domain::calendar::day_start(req.start_ms);
     let visits: Vec<PlannedVisit> = plan(&input)
         .into_iter()
         .map(|v| {
             let c = by_id.get(v.community_id.as_str());
             PlannedVisit {
                 day: v.day,
-                date: crate::reports::day_label(start_day + v.day as i64 * DAY_MS),
+                date: crate::domain::calendar::day_label(start_day + v.day as i64 * DAY_MS),
                 inspector: v.inspector,
                 community_name: c.map(|c| c.name.clone()).unwrap_or_default(),
                 street: c.map(|c| c.street.clone()).unwrap_or_default(),

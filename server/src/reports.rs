@@ -9,15 +9,15 @@
 //! through the template's escaping, and an attribute only from a checked value ([`BaseUrl`], a
 //! well-formed media hash).
 
+use crate::domain::calendar::day_label;
 use crate::error::{ServerError, ServerResult};
-use crate::output::{readable, spreadsheet_text};
-use crate::storage::{DeviceAuth, RankingRow, ScopeKind, Storage};
-use crate::supervision::Finding;
+use crate::model::Finding;
+use crate::model::{DeviceAuth, RankingRow, ScopeKind};
+use crate::output::{bulletin_style_hash, readable, spreadsheet_text};
+use crate::store::Storage;
 use askama::Template;
-use base64::Engine;
-use fenlei_core::sync::media_protocol::is_sha256_hex;
+use fenlei_core::protocol::media::is_sha256_hex;
 use rust_xlsxwriter::{Format as CellFormat, Workbook};
-use sha2::{Digest, Sha256};
 use std::borrow::Cow;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -125,7 +125,6 @@ fn parse_by(by: &str) -> ServerResult<ScopeKind> {
     }
 }
 
-/// The day `YYYY-MM-DD` (UTC+8) of a time.
 /// The file name of a report: `<stem>-<first day>.<ext>` (docs/bulletins.md).
 pub fn file_name(kind: ReportKind, from_ms: i64, format: Format) -> String {
     format!(
@@ -134,11 +133,6 @@ pub fn file_name(kind: ReportKind, from_ms: i64, format: Format) -> String {
         day_label(from_ms),
         format.ext()
     )
-}
-
-pub fn day_label(ms: i64) -> String {
-    let (y, m, d) = crate::api::civil_date(ms);
-    format!("{y:04}-{m:02}-{d:02}")
 }
 
 pub fn build(
@@ -154,7 +148,7 @@ pub fn build(
     let findings = storage.worst_findings(auth, from_ms, to_ms, 10)?;
     let tasks = storage.list_tasks(
         auth,
-        &crate::supervision::TaskFilter {
+        &crate::model::TaskFilter {
             limit: Some(5000),
             ..Default::default()
         },
@@ -449,19 +443,6 @@ fn format_number(x: f64) -> String {
     }
 }
 
-/// The bulletin's stylesheet, inlined so the page stays one self-contained file.
-const BULLETIN_CSS: &str = include_str!("../templates/bulletin.css");
-
-/// `sha256-<base64>` of the bulletin's stylesheet: the one inline style the Content-Security-
-/// Policy allows (crate::output::CSP and the page's own meta policy).
-pub fn bulletin_style_hash() -> String {
-    let digest = Sha256::digest(BULLETIN_CSS.as_bytes());
-    format!(
-        "sha256-{}",
-        base64::engine::general_purpose::STANDARD.encode(digest)
-    )
-}
-
 /// The printable page (`server/templates/bulletin.html`). Every field is text the template
 /// escapes; photos are a checked link or `None` (shown as a note, never as an image).
 #[derive(Template)]
@@ -550,6 +531,8 @@ mod tests {
     //! checks where documents enter let through.
     use super::*;
     use crate::output::is_bidi_control;
+    use base64::Engine;
+    use sha2::{Digest, Sha256};
 
     const GOOD: &str = "5f5f5f5f5f5f5f5f5f5f5f5f5f5f5f5f5f5f5f5f5f5f5f5f5f5f5f5f5f5f5f5f";
     const CRAFTED: &[&str] = &[

@@ -4,7 +4,8 @@
 //! Runs outside any tokio runtime (the core's sync client is blocking).
 
 use crate::error::{ServerError, ServerResult};
-use crate::storage::{Role, ScopeKind, Storage};
+use crate::model::{Role, ScopeKind};
+use crate::store::Storage;
 use fenlei_core::geo::LatLon;
 use fenlei_core::inspection::{
     EditContext, GpsFix, InspectionKind, InspectionStatus, NewInspection,
@@ -289,7 +290,7 @@ fn print_tasks(http: &reqwest::blocking::Client, url: &str, token: &str) -> Serv
             t["status"].as_str().unwrap_or(""),
             t["item_code"].as_str().unwrap_or(""),
             t["responsible"].as_str().unwrap_or(""),
-            crate::reports::day_label(t["deadline_ms"].as_i64().unwrap_or(0)),
+            crate::domain::calendar::day_label(t["deadline_ms"].as_i64().unwrap_or(0)),
             t["community_name"].as_str().unwrap_or("")
         );
     }

@@ -5,19 +5,19 @@
 //! corrupt it. A request is all or nothing: every message is decoded, applied to a copy and
 //! authorised first; only then are the documents that changed written, in one transaction.
 
+use crate::domain::access::{authorise_inspection_access, can_read, in_scope};
 use crate::error::{ServerError, ServerResult};
-use crate::storage::{DeviceAuth, Role, Storage};
+use crate::model::{DeviceAuth, Role};
+use crate::store::Storage;
 use automerge::sync::{State, SyncDoc};
 use automerge::{AutoCommit, ChangeHash};
 use base64::Engine;
 use base64::engine::general_purpose::STANDARD as B64;
-use fenlei_core::community::Community;
-use fenlei_core::docrules::{Writer, WriterRole};
-use fenlei_core::inspection::{
-    DecodeBudget, Inspection, InspectionDoc, actor_of, check_write, decode_sync_message,
-};
+use fenlei_core::docrules::{Writer, WriterRole, actor_of};
+use fenlei_core::guard::{DecodeBudget, decode_sync_message};
+use fenlei_core::inspection::{Inspection, InspectionDoc, check_write};
+use fenlei_core::protocol::*;
 use fenlei_core::rectification::{Rectification, RectificationDoc};
-use fenlei_core::sync::protocol::*;
 use std::collections::HashSet;
 use std::panic::{AssertUnwindSafe, catch_unwind};
 
@@ -49,30 +49,6 @@ fn guarded<T>(doc: &str, work: impl FnOnce() -> ServerResult<T>) -> ServerResult
     }
 }
 
-/// Whether the community is inside the user's scope entries.
-pub(crate) fn in_scope(
-    auth: &DeviceAuth,
-    community_id: &str,
-    community: Option<&Community>,
-) -> bool {
-    let s = &auth.scope;
-    s.communities.iter().any(|c| c == community_id)
-        || community
-            .is_some_and(|c| s.streets.contains(&c.street) || s.districts.contains(&c.district))
-}
-
-pub(crate) fn can_read(auth: &DeviceAuth, i: &Inspection, community: Option<&Community>) -> bool {
-    match auth.user.role {
-        Role::Admin => true,
-        Role::Supervisor => in_scope(auth, &i.community_id, community),
-        Role::Inspector => {
-            i.created_by == auth.user.id
-                || i.inspectors.contains(&auth.user.id)
-                || in_scope(auth, &i.community_id, community)
-        }
-    }
-}
-
 /// The document rules' view of who makes a request's changes.
 fn writer_of(auth: &DeviceAuth) -> Writer<'_> {
     Writer {
@@ -83,61 +59,6 @@ fn writer_of(auth: &DeviceAuth) -> Writer<'_> {
             Role::Supervisor | Role::Admin => WriterRole::Reviewer,
         },
     }
-}
-
-/// The access rule for writing an inspection (which inspections a user may write at all); what
-/// the changes may do is the document rules' judgement (`fenlei_core::inspection::check_write`).
-fn authorise_inspection_access(
-    storage: &dyn Storage,
-    auth: &DeviceAuth,
-    id: &str,
-    before: Option<&Inspection>,
-    after: &Inspection,
-    community: Option<&Community>,
-) -> ServerResult<()> {
-    // A co-inspector reads and writes the inspection wherever it is: only inspectors' accounts
-    // are made co-inspectors.
-    for user in after
-        .inspectors
-        .iter()
-        .filter(|u| before.is_none_or(|b| !b.inspectors.contains(u)))
-    {
-        let is_inspector = *user == auth.user.id
-            || storage
-                .user(user)?
-                .is_some_and(|u| u.role == Role::Inspector);
-        if !is_inspector {
-            return Err(forbidden(id, "co-inspectors are inspectors' accounts"));
-        }
-    }
-    match (auth.user.role, before) {
-        (Role::Inspector, None) => {
-            if community.is_none() {
-                return Err(forbidden(id, "unknown community"));
-            }
-            if !in_scope(auth, &after.community_id, community) {
-                return Err(forbidden(
-                    id,
-                    "community outside this inspector's assignments",
-                ));
-            }
-        }
-        (Role::Inspector, Some(b)) => {
-            if !can_read(auth, b, community) {
-                return Err(forbidden(
-                    id,
-                    "not an inspection this inspector created or is assigned to",
-                ));
-            }
-        }
-        (_, None) => return Err(forbidden(id, "only inspectors create inspections")),
-        (Role::Supervisor | Role::Admin, Some(b)) => {
-            if !can_read(auth, b, community) {
-                return Err(forbidden(id, "outside this supervisor's scope"));
-            }
-        }
-    }
-    Ok(())
 }
 
 /// What one document message produced.
@@ -238,7 +159,7 @@ fn process_doc(
                 None => storage.community(&after.community_id)?,
             };
             let scoped = in_scope(auth, &after.community_id, community.as_ref());
-            crate::supervision::authorise_task_access(
+            crate::domain::access::authorise_task_access(
                 auth,
                 id,
                 before_task.as_ref(),
@@ -263,7 +184,7 @@ fn process_doc(
                 None => storage.community(&after.community_id)?,
             };
             authorise_inspection_access(
-                storage,
+                |user| Ok(storage.user(user)?.map(|u| u.role)),
                 auth,
                 id,
                 before.as_ref(),

@@ -5,7 +5,7 @@
 //! (a Python server), not of a network.
 //! Run: scripts/bench-blobs.sh (sets FENLEI_MOTO_SERVER)
 
-use fenlei_core::sync::media_protocol::MediaRendition;
+use fenlei_core::protocol::media::MediaRendition;
 use fenlei_e2e::moto::Moto;
 use fenlei_server::blobs::{BlobStore, Finished, StagingKey, open_blob_store};
 use sha2::{Digest, Sha256};

@@ -1,4 +1,4 @@
-//! Scale-out benchmark (issue #8, docs/benchmarks.md "Scale-out"): documents synced per second and
+//! Scale-out benchmark (docs/benchmarks.md "Scale-out"): documents synced per second and
 //! p99 device latency with FENLEI_BENCH_DEVICES (200) devices pushing FENLEI_BENCH_PER_DEVICE (5)
 //! inspections each at once, on three set-ups in the same run — the embedded SQLite server (the
 //! baseline), one server on PostgreSQL, two servers on one PostgreSQL with the devices split

@@ -7,8 +7,9 @@ use base64::Engine;
 use base64::engine::general_purpose::STANDARD as B64;
 use fenlei_core::inspection::InspectionDoc;
 use fenlei_core::media::MediaStore;
-use fenlei_core::sync::protocol::{DocMessage, PROTOCOL_VERSION, SyncRequest};
-use fenlei_server::storage::{DeviceAuth, Role, SqliteStorage, User};
+use fenlei_core::protocol::{DocMessage, PROTOCOL_VERSION, SyncRequest};
+use fenlei_server::model::{DeviceAuth, Role, User};
+use fenlei_server::store::sqlite::SqliteStorage;
 use std::io::Write;
 use std::sync::OnceLock;
 
@@ -77,7 +78,7 @@ fn server() -> &'static Server {
                 role: Role::Inspector,
                 scope_epoch: 0,
             },
-            scope: fenlei_core::sync::protocol::Assignments {
+            scope: fenlei_core::protocol::Assignments {
                 user_id: "insp.fuzz".into(),
                 role: "inspector".into(),
                 communities: vec![],

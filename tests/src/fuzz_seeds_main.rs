@@ -11,8 +11,8 @@ use fenlei_core::geo::LatLon;
 use fenlei_core::inspection::{
     EditContext, EvidenceRef, GpsFix, InspectionKind, InspectionStatus, MediaKind, NewInspection,
 };
+use fenlei_core::protocol::{DocMessage, PROTOCOL_VERSION, SyncRequest};
 use fenlei_core::store::Store;
-use fenlei_core::sync::protocol::{DocMessage, PROTOCOL_VERSION, SyncRequest};
 use std::path::Path;
 
 fn put(out: &Path, target: &str, name: &str, bytes: &[u8]) {

@@ -3,7 +3,7 @@
 //! bucket's conditional create, multipart upload of big files, verification, and the sweep of
 //! abandoned uploads. scripts/test.sh runs these with `--ignored` and `FENLEI_MOTO_SERVER` set.
 
-use fenlei_core::sync::media_protocol::MediaRendition;
+use fenlei_core::protocol::media::MediaRendition;
 use fenlei_e2e::moto::Moto;
 use fenlei_server::blobs::{BlobStore, Finished, StagingKey, open_blob_store};
 use fenlei_server::error::ServerError;

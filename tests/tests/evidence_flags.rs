@@ -1,4 +1,4 @@
-//! Evidence flags a supervisor sees (issue #5), computed by a real server process from what it
+//! Evidence flags a supervisor sees, computed by a real server process from what it
 //! holds: the document's fixes, the community, the verified original's EXIF and reuse across
 //! inspections. Also: a rectification task's closure photo goes up with media sync and the
 //! supervisor can fetch its thumbnail.

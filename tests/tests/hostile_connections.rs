@@ -785,7 +785,8 @@ fn the_session_cookie_is_secure_unless_the_operator_says_otherwise() {
 /// UUID. The code is not spent by a refused request; a random id then enrolls with it.
 #[test]
 fn reserved_device_ids_are_refused_at_enrollment() {
-    use fenlei_server::supervision::{STANDARD_USER, server_actor};
+    use fenlei_server::domain::review::STANDARD_USER;
+    use fenlei_server::domain::review::server_actor;
     let dir = tempfile::tempdir().unwrap();
     let server = Server::start(&dir.path().join("server"));
     server.admin(&["add-user", "--id", "insp", "--role", "inspector"]);
@@ -855,7 +856,7 @@ fn a_device_already_enrolled_under_a_reserved_id_is_refused() {
         "INSERT INTO devices (id, user_id, token_hash, enrolled_at) VALUES (?1, 'insp', ?2, 0)",
         rusqlite::params![
             "00000000-0000-0000-0000-000000000000",
-            fenlei_server::api::hash_secret(token)
+            fenlei_server::domain::secrets::hash_secret(token)
         ],
     )
     .unwrap();

@@ -12,9 +12,8 @@ use automerge::{AutoCommit, ObjId, ObjType, ROOT, ReadDoc, ScalarValue, Value};
 use common::raw::*;
 use common::*;
 use fenlei_core::answer::{AnswerValue, ItemAnswer};
-use fenlei_core::inspection::{
-    EditContext, InspectionKind, InspectionStatus, NewInspection, actor_of,
-};
+use fenlei_core::docrules::actor_of;
+use fenlei_core::inspection::{EditContext, InspectionKind, InspectionStatus, NewInspection};
 use fenlei_core::rectification::{ClosureEvidence, NewRectification, RectificationStatus};
 use serde_json::{Value as Json, json};
 

@@ -126,7 +126,7 @@ fn submit(d: &Device, id: &str) {
 fn push_crafted_hash(d: &Device, id: &str) -> u16 {
     let bytes = d.store.document_bytes(id).unwrap();
     let mut doc = automerge::AutoCommit::load(&bytes).unwrap();
-    doc.set_actor(fenlei_core::inspection::actor_of(d.store.device_id()).unwrap());
+    doc.set_actor(fenlei_core::docrules::actor_of(d.store.device_id()).unwrap());
     let evidence = match doc.get(ROOT, "evidence").unwrap() {
         Some((automerge::Value::Object(ObjType::Map), obj)) => obj,
         other => panic!("no evidence map: {other:?}"),
@@ -194,7 +194,7 @@ fn is_thumb_link(src: &str, base: &str) -> bool {
     src.strip_prefix(base)
         .and_then(|s| s.strip_prefix("/v1/media/"))
         .and_then(|s| s.strip_suffix("?rendition=thumb"))
-        .is_some_and(fenlei_core::sync::media_protocol::is_sha256_hex)
+        .is_some_and(fenlei_core::protocol::media::is_sha256_hex)
 }
 
 #[test]

@@ -879,7 +879,7 @@ fn random_hostile_changes_never_store_a_forbidden_state() {
             None => w.inspection_view(&id),
         };
         let mut doc = w.pull(&id);
-        doc.set_actor(fenlei_core::inspection::actor_of(device.store.device_id()).unwrap());
+        doc.set_actor(fenlei_core::docrules::actor_of(device.store.device_id()).unwrap());
         let heads = doc.get_heads();
         let mut writer = Writer {
             rng: &mut rng,

@@ -62,14 +62,10 @@ fn put(
 }
 
 #[test]
+#[ignore = "needs PostgreSQL: FENLEI_TEST_DATABASE_URL (scripts/test.sh starts one)"]
 fn a_request_that_lost_the_race_on_another_instance_keeps_nothing() {
-    if !common::on_postgres() {
-        eprintln!(
-            "skipped: two server instances need PostgreSQL (a second serve on one SQLite folder \
-             is refused); scripts/test.sh runs this with FENLEI_TEST_DATABASE_URL"
-        );
-        return;
-    }
+    // Two instances need PostgreSQL: a second serve on one SQLite folder is refused.
+    common::required_cluster();
     let dir = tempfile::tempdir().unwrap();
     let one = Server::start(&dir.path().join("server"));
     let two = one.another_instance();

@@ -30,15 +30,11 @@ fn server(url: &str, args: &[&str]) -> (bool, String) {
 }
 
 #[test]
+#[ignore = "needs PostgreSQL: FENLEI_TEST_DATABASE_URL (scripts/test.sh starts one)"]
 fn verify_chain_reads_postgresql_without_changing_it() {
-    let Ok(base) = std::env::var("FENLEI_TEST_DATABASE_URL") else {
-        eprintln!(
-            "SKIPPED: set FENLEI_TEST_DATABASE_URL (scripts/postgres.sh start DIR prints one)"
-        );
-        return;
-    };
+    let base = common::required_cluster();
     let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
-    let name = format!("fenlei_p2_cli_{}", std::process::id());
+    let name = format!("fenlei_chain_cli_{}", std::process::id());
     let made = Command::new("bash")
         .arg(root.join("scripts/postgres.sh"))
         .args(["createdb", &base, &name])

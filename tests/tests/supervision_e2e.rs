@@ -1,4 +1,4 @@
-//! Supervision end to end (issue #6) with a real server process: a review made on the server
+//! Supervision end to end with a real server process: a review made on the server
 //! while a device amends offline, rectification tasks through sync and the supervisor API,
 //! rankings, bulletins read back from XLSX/CSV/HTML, planning through the route and the CLI.
 
@@ -185,7 +185,7 @@ fn an_amendment_made_offline_while_approved_waits_for_the_return() {
     assert_eq!(by_sup.action, "status");
     assert_eq!(
         by_sup.device_id,
-        fenlei_server::supervision::server_actor("review", "sup"),
+        fenlei_server::domain::review::server_actor("review", "sup"),
         "the server's review actor for this supervisor"
     );
     let (status, body) = http(
@@ -520,7 +520,7 @@ fn bulletins_read_back_and_plans_are_reproducible() {
     let headers: Vec<String> = (0..17).map(|c| text(3, c)).collect();
     assert_eq!(
         headers,
-        fenlei_server::reports::ranking_headers(fenlei_server::storage::ScopeKind::Community)
+        fenlei_server::reports::ranking_headers(fenlei_server::model::ScopeKind::Community)
             .iter()
             .map(|s| s.to_string())
             .collect::<Vec<_>>()

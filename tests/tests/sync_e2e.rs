@@ -10,8 +10,8 @@ use fenlei_core::inspection::{
     EditContext, InspectionDoc, InspectionKind, InspectionStatus, NewInspection,
 };
 use fenlei_core::progress::{CancelToken, NoProgress};
+use fenlei_core::protocol::*;
 use fenlei_core::store::Store;
-use fenlei_core::sync::protocol::*;
 use serde_json::Value;
 
 fn new_inspection(store: &Store, community: &str, by: &str, co: &[&str]) -> String {

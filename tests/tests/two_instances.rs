@@ -1,5 +1,5 @@
-//! Two server processes behind one PostgreSQL database and one blob store (issue #8,
-//! docs/deploy.md): devices sync through instance A, then B, then A…, push the same document
+//! Two server processes behind one PostgreSQL database and one blob store
+//! (docs/deploy.md): devices sync through instance A, then B, then A…, push the same document
 //! through both at once, resume a photo upload on the other instance, and a supervisor reviews
 //! through one while the inspector syncs through the other. Then everything must have converged:
 //! every device holds every edit, a supervisor whose feed cursor ran through all of it holds
@@ -16,9 +16,9 @@ use fenlei_core::answer::{AnswerValue, ItemAnswer};
 use fenlei_core::inspection::{EditContext, InspectionKind, InspectionStatus, NewInspection};
 use fenlei_core::media::MediaStore;
 use fenlei_core::progress::{CancelToken, NoProgress, Progress};
+use fenlei_core::protocol::media::*;
 use fenlei_core::sync::SyncClient;
 use fenlei_core::sync::media::{MediaSyncOptions, NetworkKind};
-use fenlei_core::sync::media_protocol::*;
 use fenlei_e2e::photos::write_photo;
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::{Barrier, Mutex};
@@ -135,14 +135,9 @@ fn a_second_instance_on_one_sqlite_folder_is_refused() {
 }
 
 #[test]
+#[ignore = "needs PostgreSQL: FENLEI_TEST_DATABASE_URL (scripts/test.sh starts one)"]
 fn devices_syncing_through_two_instances_converge() {
-    let Some(cluster) = test_cluster() else {
-        eprintln!(
-            "skipped: two instances need PostgreSQL — set FENLEI_TEST_DATABASE_URL \
-             (scripts/postgres.sh start DIR prints one; scripts/test.sh does it)"
-        );
-        return;
-    };
+    let cluster = common::required_cluster();
     let dir = tempfile::tempdir().unwrap();
     let db = fresh_database(&cluster);
     let inst = Instances::start(&dir.path().join("server"), Some(db), 2);

@@ -4,7 +4,8 @@
 //! judged by what it did, including a write that lost a conflict and is not visible.
 
 use super::ChangeNote;
-use crate::inspection::{device_id_of, guarded};
+use super::device_id_of;
+use crate::guard::guarded;
 use automerge::legacy::{Key, ObjectId, OpType};
 use automerge::{ActorId, Change, ObjId, ObjType, ScalarValue};
 use std::collections::HashSet;

@@ -28,7 +28,22 @@ pub(crate) use changes::{NewChanges, ObjKey, OpAction, OpKey, key_of};
 pub(crate) use fields::{Field, Fields, Shape, is_sha256};
 
 use crate::CoreError;
-use automerge::{AutoCommit, ChangeHash, ObjId};
+use automerge::{ActorId, AutoCommit, ChangeHash, ObjId};
+
+/// The device id apps see for an automerge actor: a UUID when the actor is one (ours always
+/// are), hex otherwise.
+pub fn device_id_of(actor: &ActorId) -> String {
+    uuid::Uuid::from_slice(actor.as_ref())
+        .map(|u| u.to_string())
+        .unwrap_or_else(|_| actor.to_hex_string())
+}
+
+/// The automerge actor of a device id (a UUID string).
+pub fn actor_of(device_id: &str) -> crate::Result<ActorId> {
+    let uuid = uuid::Uuid::parse_str(device_id)
+        .map_err(|_| CoreError::InvalidArgument("device id must be a UUID".into()))?;
+    Ok(ActorId::from(uuid.as_bytes().as_slice()))
+}
 
 /// The rules a refused change can break. The names are part of the protocol: the server's error
 /// body carries them (`rule`), and the documents' pages list each under its name.

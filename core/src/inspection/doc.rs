@@ -7,11 +7,12 @@ use super::rules::{self, Edit};
 use super::{
     AnswerConflict, EditContext, EvidenceRef, GpsFix, HistoryEntry, Inspection, InspectionKind,
     InspectionStatus, MediaKind, NewInspection, RecordedAnswer, WorkflowEvent, WorkflowEventKind,
-    apply_strictly, guarded,
 };
 use crate::answer::{AnswerValue, ItemAnswer, OccurrenceCount};
 use crate::docrules::{ChangeNote, Fields};
+use crate::docrules::{actor_of, device_id_of};
 use crate::geo::LatLon;
+use crate::guard::{apply_strictly, guarded, refuse_foreign_chunks};
 use crate::{CoreError, Result};
 use automerge::transaction::{CommitOptions, Transactable};
 use automerge::{
@@ -27,21 +28,6 @@ pub(super) const DOC_TYPE: &str = "inspection";
 pub struct InspectionDoc {
     id: String,
     doc: AutoCommit,
-}
-
-/// The device id apps see for an automerge actor: a UUID when the actor is one (ours always
-/// are), hex otherwise.
-pub fn device_id_of(actor: &ActorId) -> String {
-    uuid::Uuid::from_slice(actor.as_ref())
-        .map(|u| u.to_string())
-        .unwrap_or_else(|_| actor.to_hex_string())
-}
-
-/// The automerge actor of a device id (a UUID string).
-pub fn actor_of(device_id: &str) -> Result<ActorId> {
-    let uuid = uuid::Uuid::parse_str(device_id)
-        .map_err(|_| CoreError::InvalidArgument("device id must be a UUID".into()))?;
-    Ok(ActorId::from(uuid.as_bytes().as_slice()))
 }
 
 fn corrupt(id: &str, reason: impl Into<String>) -> CoreError {
@@ -115,7 +101,7 @@ impl InspectionDoc {
     /// device. Untrusted bytes are welcome: failures and decoder panics become `CorruptDocument`.
     pub fn load(id: &str, bytes: &[u8], device_id: &str) -> Result<InspectionDoc> {
         let actor = actor_of(device_id)?;
-        super::refuse_foreign_chunks(id, bytes)?;
+        refuse_foreign_chunks(id, bytes)?;
         let doc = guarded(id, || {
             let doc = AutoCommit::load(bytes).map_err(|e| corrupt(id, e.to_string()))?;
             let made = InspectionDoc {

@@ -1,17 +1,14 @@
-//! One inspection = one automerge document (BRIEF.md §6). This module holds the types apps see
-//! and [`InspectionDoc`], the document itself: edits, merges, conflicts and history. It does no
+//! One inspection = one automerge document (docs/inspection-document.md). This module holds the
+//! types apps see and [`InspectionDoc`], the document itself: edits, merges, conflicts and history. It does no
 //! I/O; the store persists documents and keeps the relational projection.
 //!
 //! The document layout is specified in `docs/inspection-document.md`.
 
 mod doc;
-mod guard;
 mod rules;
 
-pub use doc::{InspectionDoc, actor_of, device_id_of};
+pub use doc::InspectionDoc;
 pub(crate) use doc::{creator_of, written_by};
-pub use guard::{DecodeBudget, decode_sync_message, load_automerge};
-pub(crate) use guard::{apply_strictly, guarded, refuse_foreign_chunks};
 pub use rules::check_write;
 pub(crate) use rules::{list_entries, map_entries};
 
@@ -19,7 +16,7 @@ use crate::answer::ItemAnswer;
 use crate::geo::LatLon;
 use serde::{Deserialize, Serialize};
 
-/// The kinds of inspection cities run (BRIEF.md §2).
+/// The kinds of inspection cities run.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 #[cfg_attr(feature = "uniffi", derive(uniffi::Enum))]

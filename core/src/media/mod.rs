@@ -1,4 +1,4 @@
-//! Photos and voice notes: the proof behind a deduction (BRIEF.md §5 item 3).
+//! Photos and voice notes: the proof behind a deduction (docs/media.md).
 //!
 //! [`MediaStore::ingest_photo`] takes a file the app hands over (JPEG, PNG, WebP, HEIF/HEIC),
 //! hashes it while copying it into a content-addressed folder, reads its EXIF (time with offset,

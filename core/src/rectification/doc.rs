@@ -8,10 +8,9 @@ use super::{
     RectificationStatus,
 };
 use crate::docrules::ChangeNote;
-use crate::inspection::{
-    HistoryEntry, actor_of, apply_strictly, creator_of, device_id_of, guarded,
-    refuse_foreign_chunks, written_by,
-};
+use crate::docrules::{actor_of, device_id_of};
+use crate::guard::{apply_strictly, guarded, refuse_foreign_chunks};
+use crate::inspection::{HistoryEntry, creator_of, written_by};
 use crate::{CoreError, Result};
 use automerge::transaction::{CommitOptions, Transactable};
 use automerge::{AutoCommit, ChangeHash, ObjId, ObjType, ROOT, ReadDoc, ScalarValue, Value};

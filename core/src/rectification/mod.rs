@@ -1,4 +1,4 @@
-//! Rectification tasks (整改): one automerge document per task, like inspections (BRIEF.md §6),
+//! Rectification tasks (整改): one automerge document per task, like inspections,
 //! so they are edited offline, sync and merge the same way. Layout: docs/rectification.md.
 //!
 //! A task is opened by a finding (the standard's per-item rule, or the inspector's choice),
@@ -14,19 +14,8 @@ pub use doc::{RectificationDoc, TASK_SCHEMA, document_type};
 pub use rules::check_write;
 
 use crate::scoring::ScoreCard;
-use crate::standard::Standard;
+use crate::standard::{EVIDENCE_KINDS, Standard};
 use serde::{Deserialize, Serialize};
-
-/// The closure evidence kinds, adapted from the six things of a strict closure rule (六个有):
-/// cause analysis, collective discussion, actions taken, results, supporting photos, closure report.
-pub const EVIDENCE_KINDS: &[&str] = &[
-    "cause",
-    "discussion",
-    "actions",
-    "result",
-    "photo_after",
-    "report",
-];
 
 /// Where a task is in its loop.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]

@@ -111,6 +111,17 @@ pub struct Item {
     pub rectification: Option<RectificationRule>,
 }
 
+/// The closure evidence kinds, adapted from the six things of a strict closure rule (六个有):
+/// cause analysis, collective discussion, actions taken, results, supporting photos, closure report.
+pub const EVIDENCE_KINDS: &[&str] = &[
+    "cause",
+    "discussion",
+    "actions",
+    "result",
+    "photo_after",
+    "report",
+];
+
 /// An item's rectification rule (docs/standard-format.md): which findings open a task, who must
 /// fix it, by when, and what closure (销号) needs.
 #[derive(Debug, Clone, PartialEq, Serialize)]
@@ -125,7 +136,7 @@ pub struct RectificationRule {
     pub min_deduction: Option<f64>,
     /// Flag: the item's veto (一票否决) opens a task whatever the deduction.
     pub on_veto: bool,
-    /// The closure evidence required (kinds from [`crate::rectification::EVIDENCE_KINDS`]).
+    /// The closure evidence required (kinds from [`EVIDENCE_KINDS`]).
     pub evidence: Vec<String>,
 }
 

@@ -449,12 +449,12 @@ fn item(
                 ));
             }
             for e in &r.evidence {
-                if !crate::rectification::EVIDENCE_KINDS.contains(&e.as_str()) {
+                if !super::EVIDENCE_KINDS.contains(&e.as_str()) {
                     return Err(invalid(
                         at,
                         format!(
                             "unknown rectification evidence `{e}` (expected one of {})",
-                            crate::rectification::EVIDENCE_KINDS.join(", ")
+                            super::EVIDENCE_KINDS.join(", ")
                         ),
                     ));
                 }

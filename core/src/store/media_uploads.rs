@@ -9,7 +9,7 @@ use serde::{Deserialize, Serialize};
 use super::{Store, lock};
 use crate::Result;
 use crate::inspection::MediaKind;
-use crate::sync::media_protocol::MediaRendition;
+use crate::protocol::media::MediaRendition;
 
 /// One file media sync still has to send.
 #[derive(Debug, Clone, PartialEq, Eq)]

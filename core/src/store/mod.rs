@@ -530,7 +530,7 @@ impl Store {
         ctx: &EditContext,
         comment: Option<&str>,
     ) -> Result<()> {
-        crate::inspection::actor_of(device_id)?;
+        crate::docrules::actor_of(device_id)?;
         let now = self.now_ms();
         let own = self.device_id.clone();
         self.edit_with(
@@ -810,7 +810,7 @@ fn load_doc(conn: &Connection, id: &str, device_id: &str) -> Result<InspectionDo
 /// Any stored document as plain automerge (inspections and rectification tasks alike), for
 /// sync and compaction, which do not look inside.
 fn raw_doc(conn: &Connection, id: &str) -> Result<automerge::AutoCommit> {
-    crate::inspection::load_automerge(id, &stored_bytes(conn, id)?)
+    crate::guard::load_automerge(id, &stored_bytes(conn, id)?)
 }
 
 /// Appends an incremental change; returns how many changes the document now has.

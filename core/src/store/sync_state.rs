@@ -95,7 +95,7 @@ impl Store {
             None => Ok(None),
             Some(_) => raw_doc(c, id).map(Some),
         })?;
-        let actor = crate::inspection::actor_of(&self.device_id)?;
+        let actor = crate::docrules::actor_of(&self.device_id)?;
         Ok(found.map(|d| d.with_actor(actor)))
     }
 

@@ -18,11 +18,11 @@ use std::time::{Duration, Instant};
 
 use serde::{Deserialize, Serialize};
 
-use super::media_protocol::*;
 use super::{SyncClient, SyncReport, error_from, join};
 use crate::inspection::MediaKind;
 use crate::media::MediaStore;
 use crate::progress::{CancelToken, Progress};
+use crate::protocol::media::*;
 use crate::store::{PendingUpload, Store};
 use crate::{CoreError, Result};
 

@@ -12,19 +12,18 @@
 //! not be called from inside a tokio runtime.
 
 pub mod media;
-pub mod media_protocol;
-pub mod protocol;
 pub mod receipts;
 
-use crate::inspection::{DecodeBudget, InspectionDoc, decode_sync_message, guarded};
+use crate::guard::{DecodeBudget, decode_sync_message, guarded};
+use crate::inspection::InspectionDoc;
 use crate::progress::{CancelToken, Progress};
+use crate::protocol::*;
 use crate::store::Store;
 use crate::{CoreError, Result};
 use automerge::sync::{BloomFilter, Have, Message, State, SyncDoc};
 use automerge::{AutoCommit, ChangeHash};
 use base64::Engine;
 use base64::engine::general_purpose::STANDARD as B64;
-use protocol::*;
 use serde::{Deserialize, Serialize};
 use std::collections::{HashMap, HashSet, VecDeque};
 use std::time::Duration;
@@ -605,7 +604,7 @@ impl SyncClient {
         let (doc, stored) = match store.load_automerge(id)? {
             Some(d) => (d, true),
             None => (
-                AutoCommit::new().with_actor(crate::inspection::actor_of(device)?),
+                AutoCommit::new().with_actor(crate::docrules::actor_of(device)?),
                 false,
             ),
         };

@@ -36,6 +36,15 @@ pub fn test_cluster() -> Option<String> {
         .filter(|u| !u.trim().is_empty())
 }
 
+/// The cluster for a test that only makes sense on PostgreSQL. Such tests are `#[ignore]`d (the
+/// default run lists them as ignored); run anyway without a cluster, they fail here.
+pub fn required_cluster() -> String {
+    test_cluster().expect(
+        "FENLEI_TEST_DATABASE_URL names no PostgreSQL cluster (scripts/postgres.sh start DIR \
+         prints one; scripts/test.sh does it)",
+    )
+}
+
 /// Whether the servers of this run store their data in PostgreSQL.
 pub fn on_postgres() -> bool {
     test_cluster().is_some()

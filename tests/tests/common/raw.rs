@@ -4,7 +4,7 @@
 use automerge::sync::{Message, State, SyncDoc};
 use base64::Engine;
 use base64::engine::general_purpose::STANDARD as B64;
-use fenlei_core::sync::protocol::{DocMessage, PROTOCOL_VERSION, SyncRequest};
+use fenlei_core::protocol::{DocMessage, PROTOCOL_VERSION, SyncRequest};
 use serde_json::Value;
 
 /// A sync request body with these (id, raw message) pairs.

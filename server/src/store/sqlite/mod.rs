@@ -1,392 +1,30 @@
-//! Server storage behind one trait, so the same server (and the same tests) run on other
-//! engines later (PostgreSQL + S3-compatible blobs). [`SqliteStorage`] is the embedded default:
-//! one SQLite file holding a fenlei-core [`Store`] (documents, change feed, projection,
-//! communities, standards) plus the server's own tables (users, scopes, devices, enrollment
-//! codes, the reference-data log), which this module creates and migrates.
+//! The embedded engine: one SQLite file holding a fenlei-core `Store` (documents, change feed,
+//! projection, communities, standards) plus the server's own tables (users, scopes, devices,
+//! enrollment codes, the reference-data log), which this module creates and migrates.
+
+mod chain;
+mod media;
+mod session;
+mod signing_key;
+mod supervision;
+
+pub(crate) use chain::chain_row;
+pub use chain::{verify_chain, verify_chain_conn};
+pub use signing_key::{KEY_FILE, load_or_create_key};
 
 use crate::error::{ServerError, ServerResult};
-use crate::supervision::{Finding, PeriodInspection, ScopedCommunity, TaskFilter, TaskRow};
+use crate::model::*;
+use crate::model::{Finding, PeriodInspection, ScopedCommunity, TaskFilter, TaskRow};
+use crate::store::sql::*;
+use crate::store::*;
 use fenlei_core::community::Community;
 use fenlei_core::inspection::{Inspection, InspectionDoc, InspectionStatus};
-use fenlei_core::rectification::RectificationDoc;
+use fenlei_core::protocol::{Assignments, FeedEntry, ReferenceUpdate, StandardSource};
 use fenlei_core::scoring::ScoreCard;
-use fenlei_core::store::{AppliedDocument, StandardInfo, Store, StoredDocument};
-use fenlei_core::sync::protocol::{Assignments, FeedEntry, ReferenceUpdate, StandardSource};
+use fenlei_core::store::{AppliedDocument, StandardInfo, Store};
 use rusqlite::{Connection, OpenFlags, OptionalExtension, params, params_from_iter, types::Value};
-use serde::{Deserialize, Serialize};
 use std::path::{Path, PathBuf};
 use std::sync::{Mutex, MutexGuard};
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum Role {
-    Inspector,
-    Supervisor,
-    Admin,
-}
-
-impl Role {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Role::Inspector => "inspector",
-            Role::Supervisor => "supervisor",
-            Role::Admin => "admin",
-        }
-    }
-    pub fn parse(s: &str) -> Option<Role> {
-        match s {
-            "inspector" => Some(Role::Inspector),
-            "supervisor" => Some(Role::Supervisor),
-            "admin" => Some(Role::Admin),
-            _ => None,
-        }
-    }
-}
-
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct User {
-    pub id: String,
-    pub name: String,
-    pub role: Role,
-    /// Grows whenever the user's scope changes, so devices re-read the feed from the start.
-    pub scope_epoch: i64,
-}
-
-/// An authenticated device and its user's rights.
-#[derive(Debug, Clone)]
-pub struct DeviceAuth {
-    pub device_id: String,
-    pub user: User,
-    pub scope: Assignments,
-}
-
-/// What a scope entry names.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum ScopeKind {
-    Community,
-    Street,
-    District,
-}
-
-impl ScopeKind {
-    /// The ranking's grouping key and display name as SQL over `inspections i` left-joined with
-    /// `communities c` (the same text on SQLite and PostgreSQL).
-    pub(crate) fn ranking_columns(self) -> (&'static str, &'static str) {
-        match self {
-            ScopeKind::Community => ("i.community_id", "coalesce(c.name, i.community_id)"),
-            ScopeKind::Street => ("coalesce(c.street, '')", "coalesce(c.street, '')"),
-            ScopeKind::District => ("coalesce(c.district, '')", "coalesce(c.district, '')"),
-        }
-    }
-
-    pub fn as_str(self) -> &'static str {
-        match self {
-            ScopeKind::Community => "community",
-            ScopeKind::Street => "street",
-            ScopeKind::District => "district",
-        }
-    }
-}
-
-/// Filters of the supervisor's inspection list (all optional).
-#[derive(Debug, Clone, Default, Deserialize)]
-pub struct ListFilter {
-    pub community: Option<String>,
-    pub street: Option<String>,
-    pub district: Option<String>,
-    pub inspector: Option<String>,
-    pub status: Option<String>,
-    pub from_ms: Option<i64>,
-    pub to_ms: Option<i64>,
-    pub limit: Option<u32>,
-}
-
-#[derive(Debug, Clone, PartialEq, Serialize)]
-pub struct InspectionRow {
-    pub id: String,
-    pub community_id: String,
-    pub community_name: Option<String>,
-    pub district: Option<String>,
-    pub street: Option<String>,
-    pub kind: String,
-    pub status: String,
-    pub created_by: String,
-    pub started_at_ms: i64,
-    pub ended_at_ms: Option<i64>,
-    pub total: Option<f64>,
-    pub max_points: Option<f64>,
-    pub grade: Option<String>,
-    pub vetoed: bool,
-    pub conflict_count: i64,
-}
-
-#[derive(Debug, Clone, PartialEq, Serialize)]
-pub struct RankingRow {
-    pub rank: u32,
-    pub key: String,
-    pub name: String,
-    pub inspections: u32,
-    pub average: f64,
-    pub lowest: f64,
-    pub vetoed: u32,
-    /// Communities of the row (one for a community row) inside the caller's scope.
-    pub communities_in_scope: u32,
-    /// Of those, how many had a submitted or approved inspection in the period.
-    pub communities_inspected: u32,
-    /// `communities_inspected / communities_in_scope` (0 when none are in scope).
-    pub coverage: f64,
-    /// Rectification tasks of the row's communities not closed now.
-    pub open_rectifications: u32,
-    /// Of those, the ones past their deadline while the responsible party still owes work.
-    pub overdue_rectifications: u32,
-    /// Inspections of the period by grade label.
-    pub grades: std::collections::BTreeMap<String, u32>,
-}
-
-/// Users, their scopes, enrollment codes and devices.
-pub trait AccountStore {
-    fn add_user(&self, id: &str, name: &str, role: Role) -> ServerResult<()>;
-    fn user(&self, id: &str) -> ServerResult<Option<User>>;
-    fn add_scope(&self, user_id: &str, kind: ScopeKind, value: &str) -> ServerResult<()>;
-    fn scope(&self, user: &User) -> ServerResult<Assignments>;
-    fn add_enrollment_code(
-        &self,
-        user_id: &str,
-        code_hash: &str,
-        expires_ms: i64,
-    ) -> ServerResult<()>;
-    /// Binds the device to the code's user and stores the token's hash. `None` when the code
-    /// is unknown, used or expired.
-    fn redeem_enrollment(
-        &self,
-        code_hash: &str,
-        device_id: &str,
-        token_hash: &str,
-        now_ms: i64,
-    ) -> ServerResult<Option<User>>;
-    fn device_by_token(&self, token_hash: &str) -> ServerResult<Option<DeviceAuth>>;
-    /// Revokes a device's credential (a lost or stolen phone): its token stops working at once.
-    /// `false` when no such device is enrolled. Enrolling it again with a new code restores it.
-    fn revoke_device(&self, device_id: &str) -> ServerResult<bool>;
-}
-
-/// Communities, standards and the reference-data feed devices download.
-pub trait ReferenceStore {
-    fn import_communities_csv(&self, bytes: &[u8]) -> ServerResult<u32>;
-    fn publish_standard(&self, source: &str) -> ServerResult<StandardInfo>;
-    fn reference_after(
-        &self,
-        cursor: u64,
-        user: &User,
-        limit: usize,
-    ) -> ServerResult<ReferenceUpdate>;
-    fn community(&self, id: &str) -> ServerResult<Option<Community>>;
-    /// The inspection's score under its own standard version, if the server holds it.
-    fn score_of(&self, inspection: &Inspection) -> ServerResult<Option<ScoreCard>>;
-    /// A published standard by id and exact version.
-    fn published_standard(
-        &self,
-        id: &str,
-        version: &str,
-    ) -> ServerResult<Option<std::sync::Arc<fenlei_core::standard::Standard>>>;
-}
-
-/// A stored document as the sync handler reads it before merging a device's message into it,
-/// parsed from ONE read ([`fenlei_core::store::StoredDocument`]): the checks compare the device's
-/// result with the very document it is merged into. All `None` (the default) when the server
-/// does not hold the document.
-#[derive(Default)]
-pub struct SyncView {
-    /// Its change-feed position: the document holds what the position stands for.
-    pub seq: Option<i64>,
-    /// "inspection" or "rectification".
-    pub kind: Option<String>,
-    pub inspection: Option<InspectionDoc>,
-    pub task: Option<RectificationDoc>,
-    /// The same document as plain automerge, with the engine's merge actor.
-    pub automerge: Option<automerge::AutoCommit>,
-}
-
-impl SyncView {
-    /// Parses a stored document (strictly, behind the decoder guard) as `device_id`, once: the
-    /// plain automerge copy is the typed document's own.
-    pub fn parse(id: &str, stored: Option<StoredDocument>, device_id: &str) -> ServerResult<Self> {
-        let Some(stored) = stored else {
-            return Ok(SyncView::default());
-        };
-        let bytes = &stored.bytes;
-        let mut view = SyncView {
-            seq: stored.seq,
-            ..SyncView::default()
-        };
-        view.automerge = Some(match stored.kind.as_str() {
-            "inspection" => view
-                .inspection
-                .insert(InspectionDoc::load(id, bytes, device_id)?)
-                .automerge()
-                .clone(),
-            "rectification" => view
-                .task
-                .insert(RectificationDoc::load(id, bytes, device_id)?)
-                .automerge()
-                .clone(),
-            _ => {
-                let actor = fenlei_core::inspection::actor_of(device_id)?;
-                fenlei_core::inspection::load_automerge(id, bytes)?.with_actor(actor)
-            }
-        });
-        view.kind = Some(stored.kind);
-        Ok(view)
-    }
-}
-
-/// Automerge documents (inspections and rectification tasks), the change feed, and the
-/// supervisor actions that write documents (review, task decisions, rule-opened tasks).
-pub trait DocumentStore {
-    /// The actor this engine opens documents with to merge (never one a device may hold:
-    /// `actors::device_id_refusal`).
-    fn opening_actor(&self) -> String {
-        crate::actors::MERGE_ACTOR.to_string()
-    }
-    /// What the sync handler needs of a stored document, read in one snapshot.
-    fn sync_view(&self, id: &str) -> ServerResult<SyncView>;
-    fn load_document(&self, id: &str) -> ServerResult<Option<InspectionDoc>>;
-    fn apply_documents(&self, batch: &[(String, Vec<u8>)]) -> ServerResult<Vec<AppliedDocument>>;
-    /// Documents readable by `auth` changed after `after`; the next cursor; whether more follow.
-    fn feed_after(
-        &self,
-        auth: &DeviceAuth,
-        after: i64,
-        limit: usize,
-    ) -> ServerResult<(Vec<FeedEntry>, i64, bool)>;
-
-    /// A supervisor approves (`true`) or returns an inspection; its new status.
-    fn review_inspection(
-        &self,
-        auth: &DeviceAuth,
-        id: &str,
-        approve: bool,
-        comment: Option<&str>,
-    ) -> ServerResult<InspectionStatus>;
-    fn open_due_rectifications(&self, inspection_id: &str) -> ServerResult<Vec<String>>;
-    /// "inspection" or "rectification" for a stored document.
-    fn document_kind(&self, id: &str) -> ServerResult<Option<String>>;
-    /// The feed for protocol ≥ 2 (inspections and rectification tasks).
-    fn feed_with_tasks(
-        &self,
-        auth: &DeviceAuth,
-        after: i64,
-        limit: usize,
-    ) -> ServerResult<(Vec<FeedEntry>, i64, bool)>;
-    fn decide_task(
-        &self,
-        auth: &DeviceAuth,
-        id: &str,
-        approve: bool,
-        comment: Option<&str>,
-    ) -> ServerResult<TaskRow>;
-}
-
-/// Read-only queries of the supervisor API, bulletins and planning (scoped to the caller).
-pub trait SupervisorQueries {
-    fn list_inspections(
-        &self,
-        auth: &DeviceAuth,
-        filter: &ListFilter,
-    ) -> ServerResult<Vec<InspectionRow>>;
-    fn score_history(
-        &self,
-        auth: &DeviceAuth,
-        community_id: &str,
-    ) -> ServerResult<Vec<InspectionRow>>;
-    fn rankings(
-        &self,
-        auth: &DeviceAuth,
-        by: ScopeKind,
-        from_ms: i64,
-        to_ms: i64,
-    ) -> ServerResult<Vec<RankingRow>>;
-    fn list_tasks(&self, auth: &DeviceAuth, filter: &TaskFilter) -> ServerResult<Vec<TaskRow>>;
-    fn scope_communities(&self, auth: &DeviceAuth) -> ServerResult<Vec<ScopedCommunity>>;
-    fn period_inspections(
-        &self,
-        auth: &DeviceAuth,
-        from_ms: i64,
-        to_ms: i64,
-    ) -> ServerResult<Vec<PeriodInspection>>;
-    fn last_visits(
-        &self,
-        auth: &DeviceAuth,
-        to_ms: i64,
-    ) -> ServerResult<Vec<(String, String, i64)>>;
-    fn worst_findings(
-        &self,
-        auth: &DeviceAuth,
-        from_ms: i64,
-        to_ms: i64,
-        limit: u32,
-    ) -> ServerResult<Vec<Finding>>;
-}
-
-/// Tamper evidence (docs/tamper-evidence.md; logic in crate::chain): device keys, the
-/// server's receipt key and the append-only chain.
-pub trait ChainStore {
-    /// Registers a device's Ed25519 public key (hex).
-    fn set_device_key(&self, device_id: &str, public_key: &str) -> ServerResult<()>;
-    fn device_key(&self, device_id: &str) -> ServerResult<Option<String>>;
-    /// The server's receipt-signing key.
-    fn server_key(&self) -> &ed25519_dalek::SigningKey;
-    /// Appends a verified statement to the chain in one transaction, or returns the entry that
-    /// already holds the same statement (a retried request).
-    fn chain_append(
-        &self,
-        entry: crate::chain::NewEntry<'_>,
-    ) -> ServerResult<crate::chain::ChainRow>;
-    fn chain_entry(&self, index: u64) -> ServerResult<Option<crate::chain::ChainRow>>;
-    fn chain_rows_of(&self, inspection_id: &str) -> ServerResult<Vec<crate::chain::ChainRow>>;
-    /// The chain's length and its last entry's hash (GENESIS when empty).
-    fn chain_head(&self) -> ServerResult<(u64, String)>;
-}
-
-/// Everything the server keeps: the sum of the storage traits, so handlers hold one
-/// `Arc<dyn Storage>`. Blocking: handlers call it on tokio's blocking pool. Implemented by
-/// [`SqliteStorage`] (the embedded default) and [`crate::pg::PgStorage`].
-pub trait Storage:
-    AccountStore
-    + ReferenceStore
-    + DocumentStore
-    + SupervisorQueries
-    + ChainStore
-    + crate::media::MediaIndex
-    + crate::session::DashboardStorage
-    + Send
-    + Sync
-    + 'static
-{
-}
-
-impl<T> Storage for T where
-    T: AccountStore
-        + ReferenceStore
-        + DocumentStore
-        + SupervisorQueries
-        + ChainStore
-        + crate::media::MediaIndex
-        + crate::session::DashboardStorage
-        + Send
-        + Sync
-        + 'static
-{
-}
-
-/// The storage traits, for `use crate::storage::traits::*;` where their methods are called.
-pub mod traits {
-    pub use super::{
-        AccountStore, ChainStore, DocumentStore, ReferenceStore, Storage, SupervisorQueries,
-    };
-    pub use crate::media::MediaIndex;
-    pub use crate::session::DashboardStorage;
-}
 
 /// The server's tables, in the same file as the core store's. Versioned in `server_meta` (the
 /// core store owns SQLite's user_version). Append new versions; never edit a released one.
@@ -543,29 +181,6 @@ CREATE INDEX media_staging_by_touch ON media_staging(touched_at);
 "#,
 ];
 
-/// Where the server keeps its data (docs/deploy.md).
-#[derive(Debug, Clone)]
-pub struct StorageConfig {
-    /// The data folder: the SQLite database, the default blob folder and the SQLite mode's key.
-    pub data_dir: PathBuf,
-    /// `postgres://…`: PostgreSQL instead of the SQLite file in `data_dir`.
-    pub database_url: Option<String>,
-    /// Where blobs live (`blobs::open_blob_store`); default `data_dir/blobs`.
-    pub blobs_url: Option<String>,
-}
-
-/// Opens the configured storage: PostgreSQL when a database URL is given, else the SQLite file.
-pub fn open_storage(config: &StorageConfig) -> ServerResult<std::sync::Arc<dyn Storage>> {
-    // The data folder holds the serve lock and port files in every mode, even when neither the
-    // database nor the blobs live in it.
-    crate::files::create_private_dir(&config.data_dir)?;
-    let blobs = crate::blobs::open_blob_store(&config.data_dir, config.blobs_url.as_deref())?;
-    Ok(match &config.database_url {
-        Some(url) => std::sync::Arc::new(crate::pg::PgStorage::open(url, blobs)?),
-        None => std::sync::Arc::new(SqliteStorage::open_with_blobs(&config.data_dir, blobs)?),
-    })
-}
-
 pub struct SqliteStorage {
     store: Store,
     path: PathBuf,
@@ -574,10 +189,6 @@ pub struct SqliteStorage {
     readers: Mutex<Vec<Connection>>,
     /// Photo and voice-note bytes: `<data>/blobs/` unless `--blobs` names another store.
     pub(crate) blobs: Box<dyn crate::blobs::BlobStore>,
-}
-
-pub(crate) fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
-    m.lock().unwrap_or_else(|p| p.into_inner())
 }
 
 /// How long a server connection waits for another connection's (or process's) lock.
@@ -632,7 +243,7 @@ impl SqliteStorage {
         Ok(SqliteStorage {
             store,
             path,
-            signing_key: crate::chain::load_or_create_key(dir)?,
+            signing_key: load_or_create_key(dir)?,
             writer: Mutex::new(writer),
             readers: Mutex::new(Vec::new()),
             blobs,
@@ -724,22 +335,6 @@ fn user_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<User> {
     })
 }
 
-/// SQL that is true when inspection `i` (joined with its community `c`) is readable by the
-/// user bound to ?U (role ?R). Inspectors read what they created, co-inspect or are assigned.
-const READABLE: &str = "(?R = 'admin'
-    OR EXISTS (SELECT 1 FROM user_scopes s WHERE s.user_id = ?U AND (
-        (s.kind = 'community' AND s.value = i.community_id)
-        OR (s.kind = 'street' AND s.value = c.street)
-        OR (s.kind = 'district' AND s.value = c.district)))
-    OR (?R = 'inspector' AND (i.created_by = ?U OR EXISTS (
-        SELECT 1 FROM inspection_inspectors x WHERE x.inspection_id = i.id AND x.user_id = ?U))))";
-
-pub(crate) fn readable(role_param: usize, user_param: usize) -> String {
-    READABLE
-        .replace("?R", &format!("?{role_param}"))
-        .replace("?U", &format!("?{user_param}"))
-}
-
 fn inspection_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<InspectionRow> {
     Ok(InspectionRow {
         id: r.get(0)?,
@@ -759,9 +354,6 @@ fn inspection_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<InspectionRow> {
         conflict_count: r.get(14)?,
     })
 }
-
-pub(crate) const INSPECTION_COLUMNS: &str = "i.id, i.community_id, c.name, c.district, c.street, i.kind, i.status,
-    i.created_by, i.started_at, i.ended_at, i.total, i.max_points, i.grade, i.vetoed, i.conflict_count";
 
 impl AccountStore for SqliteStorage {
     fn add_user(&self, id: &str, name: &str, role: Role) -> ServerResult<()> {
@@ -1261,7 +853,7 @@ impl SupervisorQueries for SqliteStorage {
         from_ms: i64,
         to_ms: i64,
     ) -> ServerResult<Vec<RankingRow>> {
-        let (key, name) = by.ranking_columns();
+        let (key, name) = ranking_columns(by);
         // Scores are compared as a percentage of the standard's full marks, so inspections under
         // standards of different sizes rank together; a veto counts as it stands (the total).
         let sql = format!(
@@ -1280,7 +872,7 @@ impl SupervisorQueries for SqliteStorage {
                 .query_map(
                     params![auth.user.role.as_str(), auth.user.id, from_ms, to_ms],
                     |r| {
-                        Ok(crate::supervision::ranking_row(
+                        Ok(crate::domain::rankings::ranking_row(
                             r.get(0)?,
                             r.get(1)?,
                             r.get(2)?,
@@ -1293,15 +885,13 @@ impl SupervisorQueries for SqliteStorage {
                 .collect::<rusqlite::Result<Vec<_>>>()?;
             Ok(rows)
         })?;
-        crate::supervision::finish_rankings(
-            self,
-            auth,
+        Ok(crate::domain::rankings::finish_rankings(
             by,
-            from_ms,
-            to_ms,
+            &self.scope_communities(auth)?,
+            self.period_inspections(auth, from_ms, to_ms)?,
             self.unclosed_tasks()?,
             rows,
-        )
+        ))
     }
     fn list_tasks(&self, auth: &DeviceAuth, filter: &TaskFilter) -> ServerResult<Vec<TaskRow>> {
         SqliteStorage::list_tasks(self, auth, filter)
@@ -1365,16 +955,19 @@ impl ChainStore for SqliteStorage {
 
     fn chain_append(
         &self,
-        entry: crate::chain::NewEntry<'_>,
-    ) -> ServerResult<crate::chain::ChainRow> {
+        entry: crate::model::NewEntry<'_>,
+    ) -> ServerResult<crate::model::ChainRow> {
         let sha = fenlei_core::tamper::sha256_hex(entry.statement);
         let mut w = lock(&self.writer);
         let tx = w.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
         if let Some(row) = tx
             .query_row(
-                &format!("{} WHERE statement_sha256 = ?1", crate::chain::ROW_SELECT),
+                &format!(
+                    "{} WHERE statement_sha256 = ?1",
+                    crate::store::sql::ROW_SELECT
+                ),
                 [&sha],
-                crate::chain::chain_row,
+                crate::store::sqlite::chain_row,
             )
             .optional()?
         {
@@ -1406,7 +999,7 @@ impl ChainStore for SqliteStorage {
             ],
         )?;
         tx.commit()?;
-        Ok(crate::chain::ChainRow {
+        Ok(crate::model::ChainRow {
             link,
             entry_hash,
             statement: entry.statement.to_vec(),
@@ -1415,26 +1008,26 @@ impl ChainStore for SqliteStorage {
         })
     }
 
-    fn chain_entry(&self, index: u64) -> ServerResult<Option<crate::chain::ChainRow>> {
+    fn chain_entry(&self, index: u64) -> ServerResult<Option<crate::model::ChainRow>> {
         self.read(|c| {
             Ok(c.query_row(
-                &format!("{} WHERE idx = ?1", crate::chain::ROW_SELECT),
+                &format!("{} WHERE idx = ?1", crate::store::sql::ROW_SELECT),
                 [index as i64],
-                crate::chain::chain_row,
+                crate::store::sqlite::chain_row,
             )
             .optional()?)
         })
     }
 
-    fn chain_rows_of(&self, inspection_id: &str) -> ServerResult<Vec<crate::chain::ChainRow>> {
+    fn chain_rows_of(&self, inspection_id: &str) -> ServerResult<Vec<crate::model::ChainRow>> {
         self.read(|c| {
             let sql = format!(
                 "{} WHERE inspection_id = ?1 ORDER BY idx",
-                crate::chain::ROW_SELECT
+                crate::store::sql::ROW_SELECT
             );
             let rows = c
                 .prepare(&sql)?
-                .query_map([inspection_id], crate::chain::chain_row)?
+                .query_map([inspection_id], crate::store::sqlite::chain_row)?
                 .collect::<rusqlite::Result<Vec<_>>>()?;
             Ok(rows)
         })
@@ -1458,17 +1051,11 @@ impl SqliteStorage {
     }
 }
 
-/// Current time (ms since the epoch) for storage callers: the core's wall clock.
-pub fn now() -> i64 {
-    use fenlei_core::store::Clock;
-    fenlei_core::store::SystemClock.now_ms()
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::media::MediaIndex;
-    use fenlei_core::sync::media_protocol::MediaRendition;
+    use crate::store::MediaIndex;
+    use fenlei_core::protocol::media::MediaRendition;
 
     /// A database left by the release before renditions were bound to documents (server schema
     /// 4): its kept blobs stay, each uploading device is known to hold what it uploaded, and a
@@ -1500,7 +1087,7 @@ mod tests {
         assert_eq!(s.proved_at("dev-1", &h).unwrap(), Some(5));
         assert_eq!(s.proved_at("dev-2", &t1).unwrap(), Some(6));
         assert_eq!(s.proved_at("dev-1", &t1).unwrap(), None);
-        s.record_media_blob(&crate::media::StoredBlob {
+        s.record_media_blob(&crate::model::StoredBlob {
             sha256: h.clone(),
             rendition: MediaRendition::Thumb,
             blob: t2.clone(),

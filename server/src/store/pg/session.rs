@@ -3,12 +3,20 @@
 
 use super::PgStorage;
 use super::queries::community_in_scope;
+use crate::domain::signin::IDLE_TIMEOUT_MS;
+use crate::domain::signin::LOCKOUT_MS;
+use crate::domain::signin::MAX_FAILURES;
+use crate::domain::signin::SESSION_TTL_MS;
+use crate::domain::signin::TOUCH_EVERY_MS;
+use crate::domain::signin::blocked_until;
 use crate::error::{ServerError, ServerResult};
-use crate::session::{
-    CommunityOverview, DashboardStorage, IDLE_TIMEOUT_MS, ItemTitle, LOCKOUT_MS, LatestScore,
-    MAX_FAILURES, PasswordRecord, SESSION_TTL_MS, TOUCH_EVERY_MS, WebSession, blocked_until,
-};
-use crate::storage::{DeviceAuth, Role, User};
+use crate::model::CommunityOverview;
+use crate::model::ItemTitle;
+use crate::model::LatestScore;
+use crate::model::PasswordRecord;
+use crate::model::WebSession;
+use crate::model::{DeviceAuth, Role, User};
+use crate::store::DashboardStorage;
 
 fn user_at(r: &postgres::Row, at: usize) -> ServerResult<User> {
     let role: String = r.try_get(at + 2)?;
@@ -220,7 +228,7 @@ impl DashboardStorage for PgStorage {
                             inspection_id,
                             total,
                             max_points,
-                            percent: crate::session::percent_of(total, max_points),
+                            percent: crate::domain::overview::percent_of(total, max_points),
                             grade: r.try_get(9)?,
                             vetoed: r.try_get::<_, i64>(10)? != 0,
                             started_at_ms: r.try_get(11)?,
@@ -244,6 +252,6 @@ impl DashboardStorage for PgStorage {
         let Some(standard) = self.standard(id, version)? else {
             return Ok(Vec::new());
         };
-        Ok(crate::session::item_titles(&standard))
+        Ok(crate::domain::overview::item_titles(&standard))
     }
 }

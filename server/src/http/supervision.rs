@@ -1,46 +1,32 @@
-//! The supervisor routes of issue #6 (CONTRACTS.md): review from the server, the
-//! rectification board, bulletins and planning. Every handler authenticates through
-//! `api::authenticate` and runs storage work on the blocking pool.
+//! The supervisor routes: review from the server, the rectification board, bulletins and
+//! planning (docs/review.md, docs/rectification.md, docs/bulletins.md, docs/planning.md).
+//! Every handler takes its caller as a [`Reviewer`] and runs storage work on the blocking pool.
 
-use crate::api::{Path, Query};
-use crate::api::{Shared, authenticate, blocking, parse_json, period_at, split_list};
+use super::{Path, Query, Reviewer, Shared, blocking, parse_json};
+use crate::domain::calendar::period_at;
+use crate::domain::split_list;
 use crate::error::{ServerError, ServerResult};
-use crate::supervision::{TaskFilter, require_reviewer};
-use axum::Router;
+use crate::model::{DeviceAuth, TaskFilter};
 use axum::body::Bytes;
 use axum::extract::State;
-use axum::http::{HeaderMap, header};
+use axum::http::header;
 use axum::response::{IntoResponse, Response};
-use axum::routing::{get, post};
 use serde::Deserialize;
-
-pub fn routes() -> Router<Shared> {
-    Router::new()
-        .route("/v1/inspections/{id}/review", post(review))
-        .route("/v1/rectifications", get(list_tasks))
-        .route("/v1/rectifications/{id}/approve", post(approve_task))
-        .route("/v1/rectifications/{id}/reopen", post(reopen_task))
-        .route("/v1/reports/{name}", get(report))
-        .route("/v1/planning/uninspected", get(uninspected))
-        .route("/v1/planning/visits", get(visits))
-}
 
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
-struct ReviewBody {
+pub(super) struct ReviewBody {
     decision: String,
     #[serde(default)]
     comment: Option<String>,
 }
 
-async fn review(
+pub(super) async fn review(
     State(storage): State<Shared>,
-    headers: HeaderMap,
+    Reviewer(auth): Reviewer,
     Path(id): Path<String>,
     body: Bytes,
 ) -> ServerResult<Response> {
-    let auth = authenticate(&storage, &headers).await?;
-    require_reviewer(&auth)?;
     let body: ReviewBody = parse_json(&body)?;
     let approve = match body.decision.as_str() {
         "approve" => true,
@@ -59,20 +45,18 @@ async fn review(
 }
 
 #[derive(Debug, Deserialize)]
-struct TaskQuery {
+pub(super) struct TaskQuery {
     status: Option<String>,
     community: Option<String>,
     overdue: Option<bool>,
     limit: Option<u32>,
 }
 
-async fn list_tasks(
+pub(super) async fn list_tasks(
     State(storage): State<Shared>,
-    headers: HeaderMap,
+    Reviewer(auth): Reviewer,
     Query(q): Query<TaskQuery>,
 ) -> ServerResult<Response> {
-    let auth = authenticate(&storage, &headers).await?;
-    require_reviewer(&auth)?;
     let filter = TaskFilter {
         status: q.status,
         community: q.community,
@@ -85,20 +69,18 @@ async fn list_tasks(
 
 #[derive(Debug, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
-struct CommentBody {
+pub(super) struct CommentBody {
     #[serde(default)]
     comment: Option<String>,
 }
 
 async fn decide(
     storage: Shared,
-    headers: HeaderMap,
+    auth: DeviceAuth,
     id: String,
     body: Bytes,
     approve: bool,
 ) -> ServerResult<Response> {
-    let auth = authenticate(&storage, &headers).await?;
-    require_reviewer(&auth)?;
     let body: CommentBody = if body.is_empty() {
         CommentBody::default()
     } else {
@@ -109,40 +91,38 @@ async fn decide(
     Ok(axum::Json(row).into_response())
 }
 
-async fn approve_task(
+pub(super) async fn approve_task(
     State(storage): State<Shared>,
-    headers: HeaderMap,
+    Reviewer(auth): Reviewer,
     Path(id): Path<String>,
     body: Bytes,
 ) -> ServerResult<Response> {
-    decide(storage, headers, id, body, true).await
+    decide(storage, auth, id, body, true).await
 }
 
-async fn reopen_task(
+pub(super) async fn reopen_task(
     State(storage): State<Shared>,
-    headers: HeaderMap,
+    Reviewer(auth): Reviewer,
     Path(id): Path<String>,
     body: Bytes,
 ) -> ServerResult<Response> {
-    decide(storage, headers, id, body, false).await
+    decide(storage, auth, id, body, false).await
 }
 
 #[derive(Debug, Deserialize)]
-struct ReportQuery {
+pub(super) struct ReportQuery {
     at: Option<String>,
     by: Option<String>,
     base: Option<String>,
 }
 
 /// `/v1/reports/{weekly|monthly}.{xlsx|csv|html}` (docs/bulletins.md).
-async fn report(
+pub(super) async fn report(
     State(storage): State<Shared>,
-    headers: HeaderMap,
+    Reviewer(auth): Reviewer,
     Path(name): Path<String>,
     Query(q): Query<ReportQuery>,
 ) -> ServerResult<Response> {
-    let auth = authenticate(&storage, &headers).await?;
-    require_reviewer(&auth)?;
     let (kind, format) = name
         .split_once('.')
         .ok_or_else(|| ServerError::NotFound(format!("no report {name}")))?;
@@ -172,7 +152,7 @@ async fn report(
 }
 
 #[derive(Debug, Deserialize)]
-struct PlanningQuery {
+pub(super) struct PlanningQuery {
     period: Option<String>,
     at: Option<String>,
     days: Option<u32>,
@@ -181,13 +161,11 @@ struct PlanningQuery {
     inspectors: Option<String>,
 }
 
-async fn uninspected(
+pub(super) async fn uninspected(
     State(storage): State<Shared>,
-    headers: HeaderMap,
+    Reviewer(auth): Reviewer,
     Query(q): Query<PlanningQuery>,
 ) -> ServerResult<Response> {
-    let auth = authenticate(&storage, &headers).await?;
-    require_reviewer(&auth)?;
     let period = q.period.unwrap_or_else(|| "month".into());
     let (_, from, to) = period_at(&period, q.at.as_deref())?;
     let body = blocking(move || {
@@ -198,13 +176,11 @@ async fn uninspected(
     Ok(axum::Json(body).into_response())
 }
 
-async fn visits(
+pub(super) async fn visits(
     State(storage): State<Shared>,
-    headers: HeaderMap,
+    Reviewer(auth): Reviewer,
     Query(q): Query<PlanningQuery>,
 ) -> ServerResult<Response> {
-    let auth = authenticate(&storage, &headers).await?;
-    require_reviewer(&auth)?;
     let period = q.period.unwrap_or_else(|| "month".into());
     let (at, from, to) = period_at(&period, q.at.as_deref())?;
     let inspectors = q.inspectors.as_deref().map(split_list).unwrap_or_default();

@@ -1,22 +1,26 @@
 //! PostgreSQL storage against a real cluster: `FENLEI_TEST_DATABASE_URL` (scripts/test.sh starts
-//! one with scripts/postgres.sh). Each test gets a fresh database. Without the variable the
-//! tests print why and return: the default `cargo test` has no PostgreSQL.
+//! one with scripts/postgres.sh). Each test gets a fresh database. The tests are `#[ignore]`d, so
+//! the default `cargo test` lists them as ignored rather than passed; run with
+//! `--include-ignored` and no variable, they fail.
 
 use super::PgStorage;
-use crate::storage::traits::*;
-use crate::storage::{DeviceAuth, Role, ScopeKind, SqliteStorage, User};
+use crate::model::{DeviceAuth, Role, ScopeKind, User};
+use crate::store::sqlite::SqliteStorage;
+use crate::store::traits::*;
 use fenlei_core::inspection::{EditContext, InspectionKind, InspectionStatus, NewInspection};
 use fenlei_core::store::Store;
 use std::sync::Arc;
 
-fn cluster() -> Option<String> {
-    let url = std::env::var("FENLEI_TEST_DATABASE_URL")
+/// The test cluster's URL. The tests that need it are `#[ignore]`d; run anyway without it, they
+/// fail here rather than pass having checked nothing.
+pub(crate) fn test_cluster() -> String {
+    std::env::var("FENLEI_TEST_DATABASE_URL")
         .ok()
-        .filter(|u| !u.is_empty());
-    if url.is_none() {
-        eprintln!("skipped: FENLEI_TEST_DATABASE_URL is not set (scripts/test.sh sets it)");
-    }
-    url
+        .filter(|u| !u.trim().is_empty())
+        .expect(
+            "FENLEI_TEST_DATABASE_URL names no PostgreSQL cluster \
+             (scripts/postgres.sh start DIR prints one)",
+        )
 }
 
 /// A fresh database on the cluster; its URL.
@@ -55,29 +59,27 @@ struct World {
 impl Drop for World {
     fn drop(&mut self) {
         // The cluster is a throwaway one, but it lives across runs: do not let databases pile up.
-        if let Some(cluster) = cluster() {
-            let name = self.url.rsplit_once('/').unwrap().1;
-            if let Ok(mut c) = postgres::Client::connect(&cluster, postgres::NoTls) {
-                let _ = c.batch_execute(&format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"));
-            }
+        let name = self.url.rsplit_once('/').unwrap().1;
+        if let Ok(mut c) = postgres::Client::connect(&test_cluster(), postgres::NoTls) {
+            let _ = c.batch_execute(&format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"));
         }
     }
 }
 
-fn world() -> Option<World> {
-    let cluster = cluster()?;
+fn world() -> World {
+    let cluster = test_cluster();
     let url = fresh_database(&cluster);
     let dir = tempfile::tempdir().unwrap();
     let pg = open(&url, dir.path());
     crate::load_sample(&pg).unwrap();
     let device = Store::open(dir.path().join("device.sqlite")).unwrap();
     fenlei_core::sample::load_into(&device).unwrap();
-    Some(World {
+    World {
         _dir: dir,
         url,
         pg,
         device,
-    })
+    }
 }
 
 fn first_community() -> String {
@@ -134,8 +136,9 @@ fn counter(url: &str) -> i64 {
 }
 
 #[test]
+#[ignore = "needs PostgreSQL: FENLEI_TEST_DATABASE_URL (scripts/test.sh starts one)"]
 fn pg_reapplying_the_same_bytes_changes_nothing() {
-    let Some(w) = world() else { return };
+    let w = world();
     let id = submitted_inspection(&w.device, "insp");
     let bytes = w.device.document_bytes(&id).unwrap();
     let first =
@@ -161,8 +164,9 @@ fn pg_reapplying_the_same_bytes_changes_nothing() {
 }
 
 #[test]
+#[ignore = "needs PostgreSQL: FENLEI_TEST_DATABASE_URL (scripts/test.sh starts one)"]
 fn pg_a_refused_document_leaves_the_rest_of_the_batch_applied() {
-    let Some(w) = world() else { return };
+    let w = world();
     let good = submitted_inspection(&w.device, "insp");
     let bytes = w.device.document_bytes(&good).unwrap();
     let bad = "0193aaaa-0000-7000-8000-000000000000".to_string();
@@ -185,8 +189,9 @@ fn pg_a_refused_document_leaves_the_rest_of_the_batch_applied() {
 /// The projection rows are the device store's own computation: PostgreSQL and SQLite hold the
 /// same rows for the same document.
 #[test]
+#[ignore = "needs PostgreSQL: FENLEI_TEST_DATABASE_URL (scripts/test.sh starts one)"]
 fn pg_projection_matches_sqlite() {
-    let Some(w) = world() else { return };
+    let w = world();
     let id = submitted_inspection(&w.device, "insp");
     let bytes = w.device.document_bytes(&id).unwrap();
     w.pg.apply_documents(&[(id.clone(), bytes.clone())])
@@ -237,8 +242,9 @@ fn pg_projection_matches_sqlite() {
 /// keeps later writers behind it, and a reader's cursor never passes a position whose commit is
 /// still to come.
 #[test]
+#[ignore = "needs PostgreSQL: FENLEI_TEST_DATABASE_URL (scripts/test.sh starts one)"]
 fn pg_a_cursor_never_skips_a_late_commit() {
-    let Some(w) = world() else { return };
+    let w = world();
     let auth = admin(&w.pg);
     let first = submitted_inspection(&w.device, "insp");
     w.pg.apply_documents(&[(first.clone(), w.device.document_bytes(&first).unwrap())])
@@ -292,8 +298,9 @@ fn pg_a_cursor_never_skips_a_late_commit() {
 
 /// Two instances merging edits of one document at the same moment: both edits are kept.
 #[test]
+#[ignore = "needs PostgreSQL: FENLEI_TEST_DATABASE_URL (scripts/test.sh starts one)"]
 fn pg_two_instances_merge_concurrent_edits_of_one_document() {
-    let Some(w) = world() else { return };
+    let w = world();
     let id = draft_inspection(&w.device, "insp");
     let base = w.device.document_bytes(&id).unwrap();
     w.pg.apply_documents(&[(id.clone(), base.clone())]).unwrap();
@@ -329,8 +336,9 @@ fn pg_two_instances_merge_concurrent_edits_of_one_document() {
 }
 
 #[test]
+#[ignore = "needs PostgreSQL: FENLEI_TEST_DATABASE_URL (scripts/test.sh starts one)"]
 fn pg_reference_log_is_ordered_and_scoped() {
-    let Some(w) = world() else { return };
+    let w = world();
     let user = |pg: &PgStorage, id: &str| -> User { pg.user(id).unwrap().unwrap() };
     w.pg.add_user("a", "A", Role::Inspector).unwrap();
     w.pg.add_user("b", "B", Role::Inspector).unwrap();
@@ -376,8 +384,9 @@ fn pg_reference_log_is_ordered_and_scoped() {
 }
 
 #[test]
+#[ignore = "needs PostgreSQL: FENLEI_TEST_DATABASE_URL (scripts/test.sh starts one)"]
 fn pg_review_opens_due_tasks_once_and_decisions_write_the_task() {
-    let Some(w) = world() else { return };
+    let w = world();
     let auth = admin(&w.pg);
     let id = submitted_inspection(&w.device, "insp");
     w.pg.apply_documents(&[(id.clone(), w.device.document_bytes(&id).unwrap())])
@@ -417,8 +426,9 @@ fn pg_review_opens_due_tasks_once_and_decisions_write_the_task() {
 /// statement a schema change made stale fails once, is dropped from the cache, and works again
 /// prepared afresh; a rolled-back transaction leaves the cache usable.
 #[test]
+#[ignore = "needs PostgreSQL: FENLEI_TEST_DATABASE_URL (scripts/test.sh starts one)"]
 fn pg_a_connection_prepares_each_statement_once() {
-    let Some(w) = world() else { return };
+    let w = world();
     let mut c = w.pg.client().unwrap();
     let before = c.cached_statements();
     let count = "SELECT count(*) FROM communities WHERE district = $1";

@@ -3,8 +3,8 @@
 use super::conn::Sql;
 use super::{PgStorage, log_reference};
 use crate::error::{ServerError, ServerResult};
-use crate::storage::*;
-use fenlei_core::sync::protocol::Assignments;
+use crate::model::*;
+use fenlei_core::protocol::Assignments;
 use postgres::Row;
 
 fn user_row(r: &Row) -> User {
@@ -37,7 +37,7 @@ pub(super) fn scope_of(client: &mut impl Sql, user: &User) -> ServerResult<Assig
     Ok(out)
 }
 
-impl crate::storage::AccountStore for PgStorage {
+impl crate::store::AccountStore for PgStorage {
     fn add_user(&self, id: &str, name: &str, role: Role) -> ServerResult<()> {
         if id.trim().is_empty() {
             return Err(ServerError::BadRequest("user id must not be empty".into()));

@@ -1,127 +1,16 @@
-//! Supervision on the server (issue #6): reviews made on the server, rectification tasks,
-//! the data of rankings, bulletins and planning. SQL over the embedded storage; the routes are
-//! in `supervisor_api.rs`.
-//!
-//! **Server actors.** The server writes into documents only on a person's behalf (a
-//! supervisor's review, a task approval) or on the standard's (tasks its rules open). Each such
-//! writer has an automerge actor of its own, derived as a UUID from SHA-256 of
-//! `"fenlei-server-actor/" + purpose + "/" + user id` (purpose `review` for supervisors,
-//! `standard` for the rule engine; version nibble 8, RFC 9562 "custom"). It is never a device's
-//! actor, so it cannot collide with changes a device makes at the same time, and every write
-//! by one actor runs under the store's single writer lock, so its sequence numbers never fork.
-//! The change message names the supervisor (`by`), so the history shows who reviewed.
+//! Supervision on SQLite: reviews written by the server, rectification tasks, the data of
+//! rankings, bulletins and planning.
 
+use super::SqliteStorage;
+use crate::domain::access::require_reviewer;
+use crate::domain::review::*;
 use crate::error::{ServerError, ServerResult};
-use crate::storage::{DeviceAuth, Role, ScopeKind, SqliteStorage};
+use crate::model::DeviceAuth;
+use crate::model::*;
+use crate::store::sql::*;
 use fenlei_core::inspection::{EditContext, InspectionStatus};
-use fenlei_core::rectification::{Rectification, RectificationDoc, RectificationStatus};
+use fenlei_core::rectification::{RectificationDoc, RectificationStatus};
 use rusqlite::{Connection, params, params_from_iter, types::Value};
-use serde::{Deserialize, Serialize};
-use sha2::{Digest, Sha256};
-use std::collections::{BTreeMap, HashMap, HashSet};
-
-/// The automerge actor (as a device-id UUID string) the server writes with for `user_id`
-/// doing `purpose` (see the module docs).
-pub fn server_actor(purpose: &str, user_id: &str) -> String {
-    let digest = Sha256::digest(format!("fenlei-server-actor/{purpose}/{user_id}").as_bytes());
-    let mut b = [0u8; 16];
-    b.copy_from_slice(&digest[..16]);
-    b[6] = (b[6] & 0x0f) | 0x80; // version 8
-    b[8] = (b[8] & 0x3f) | 0x80; // RFC 4122 variant
-    uuid::Uuid::from_bytes(b).to_string()
-}
-
-/// Who the rule engine writes as.
-pub const STANDARD_USER: &str = "system:standard";
-
-/// One task as the supervisor API lists it (CONTRACTS.md).
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct TaskRow {
-    pub id: String,
-    pub community_id: String,
-    pub community_name: Option<String>,
-    pub street: Option<String>,
-    pub district: Option<String>,
-    pub inspection_id: String,
-    pub item_code: String,
-    pub item_title: String,
-    pub responsible: String,
-    pub opened_at_ms: i64,
-    pub deadline_ms: i64,
-    pub status: String,
-    pub overdue: bool,
-    pub deduction: Option<f64>,
-    pub evidence: Vec<String>,
-    pub closure_evidence: Vec<String>,
-}
-
-#[derive(Debug, Clone, Default, Deserialize)]
-pub struct TaskFilter {
-    pub status: Option<String>,
-    pub community: Option<String>,
-    pub overdue: Option<bool>,
-    pub limit: Option<u32>,
-}
-
-/// A community in a user's scope.
-#[derive(Debug, Clone, PartialEq, Serialize)]
-pub struct ScopedCommunity {
-    pub id: String,
-    pub name: String,
-    pub street: String,
-    pub district: String,
-}
-
-/// One scored inspection in a period (for rankings, bulletins and planning).
-#[derive(Debug, Clone, PartialEq, Serialize)]
-pub struct PeriodInspection {
-    pub id: String,
-    pub community_id: String,
-    pub inspector: String,
-    pub started_at_ms: i64,
-    pub percent: Option<f64>,
-    pub grade: Option<String>,
-    pub vetoed: bool,
-    pub status: String,
-}
-
-/// One deduction in a period with its photos (the bulletin's worst findings).
-#[derive(Debug, Clone, PartialEq, Serialize)]
-pub struct Finding {
-    pub inspection_id: String,
-    pub community_id: String,
-    pub community_name: String,
-    pub street: String,
-    pub district: String,
-    pub item_code: String,
-    /// The item's title in the inspection's standard (the code when the server lacks it).
-    pub item_title: String,
-    pub deduction: f64,
-    pub note: Option<String>,
-    pub started_at_ms: i64,
-    pub photos: Vec<String>,
-}
-
-/// SQL true when community `c` is in the scope of user ?U with role ?R.
-/// SQL: the task `t` (joined with its community as `c`) is readable by the caller — its community
-/// is in scope, or the caller is the inspector who opened it or made its inspection. One rule for
-/// the sync feed and for the task's photos (media.rs).
-pub(crate) fn task_readable_sql(role: usize, user: usize) -> String {
-    format!(
-        "({} OR (?{role} = 'inspector' AND (t.opened_by = ?{user}
-            OR EXISTS (SELECT 1 FROM inspections j WHERE j.id = t.inspection_id AND j.created_by = ?{user}))))",
-        community_in_scope(role, user)
-    )
-}
-
-pub(crate) fn community_in_scope(role: usize, user: usize) -> String {
-    format!(
-        "(?{role} = 'admin' OR EXISTS (SELECT 1 FROM user_scopes s WHERE s.user_id = ?{user} AND (
-            (s.kind = 'community' AND s.value = c.id)
-            OR (s.kind = 'street' AND s.value = c.street)
-            OR (s.kind = 'district' AND s.value = c.district))))"
-    )
-}
 
 fn task_row(r: &rusqlite::Row<'_>, now: i64) -> rusqlite::Result<TaskRow> {
     let status: String = r.get(10)?;
@@ -212,7 +101,7 @@ impl SqliteStorage {
         f: &TaskFilter,
     ) -> ServerResult<Vec<TaskRow>> {
         require_reviewer(auth)?;
-        let now = crate::storage::now();
+        let now = crate::model::now();
         let mut args: Vec<Value> = vec![
             Value::Text(auth.user.role.as_str().into()),
             Value::Text(auth.user.id.clone()),
@@ -264,7 +153,7 @@ impl SqliteStorage {
     }
 
     pub(crate) fn task_row(&self, id: &str) -> ServerResult<Option<TaskRow>> {
-        let now = crate::storage::now();
+        let now = crate::model::now();
         self.read(|c| {
             let sql = format!(
                 "SELECT {TASK_COLUMNS} FROM rectifications t LEFT JOIN communities c ON c.id = t.community_id
@@ -469,7 +358,7 @@ impl SqliteStorage {
         auth: &DeviceAuth,
         after: i64,
         limit: usize,
-    ) -> ServerResult<(Vec<fenlei_core::sync::protocol::FeedEntry>, i64, bool)> {
+    ) -> ServerResult<(Vec<fenlei_core::protocol::FeedEntry>, i64, bool)> {
         self.read(|c| feed_with_tasks(c, auth, after, limit))
     }
 }
@@ -479,7 +368,7 @@ fn feed_with_tasks(
     auth: &DeviceAuth,
     after: i64,
     limit: usize,
-) -> ServerResult<(Vec<fenlei_core::sync::protocol::FeedEntry>, i64, bool)> {
+) -> ServerResult<(Vec<fenlei_core::protocol::FeedEntry>, i64, bool)> {
     let tx = c.unchecked_transaction()?;
     let latest: i64 = tx.query_row("SELECT seq FROM change_counter WHERE id = 1", [], |r| {
         r.get(0)
@@ -493,11 +382,11 @@ fn feed_with_tasks(
             (i.id IS NOT NULL AND {})
             OR (t.id IS NOT NULL AND {}))
          ORDER BY f.seq LIMIT ?5",
-        crate::storage::readable(3, 4),
+        crate::store::sql::readable(3, 4),
         task_readable_sql(3, 4)
     );
     let mut stmt = tx.prepare_cached(&sql)?;
-    let entries: Vec<fenlei_core::sync::protocol::FeedEntry> = stmt
+    let entries: Vec<fenlei_core::protocol::FeedEntry> = stmt
         .query_map(
             params![
                 after,
@@ -507,7 +396,7 @@ fn feed_with_tasks(
                 limit as i64
             ],
             |r| {
-                Ok(fenlei_core::sync::protocol::FeedEntry {
+                Ok(fenlei_core::protocol::FeedEntry {
                     id: r.get(0)?,
                     seq: r.get::<_, i64>(1)? as u64,
                 })
@@ -521,245 +410,4 @@ fn feed_with_tasks(
         latest.max(after)
     };
     Ok((entries, next, more))
-}
-
-/// The tasks the rankings count as open (both engines).
-pub(crate) const UNCLOSED_TASKS: &str =
-    "SELECT community_id, status, deadline FROM rectifications WHERE status != 'closed'";
-
-/// A ranking row from its aggregate (both engines): scores as a percentage of full marks,
-/// rounded to two decimals; the rest is filled by [`finish_rankings`].
-pub(crate) fn ranking_row(
-    key: String,
-    name: String,
-    inspections: i64,
-    average: f64,
-    lowest: f64,
-    vetoed: i64,
-) -> crate::storage::RankingRow {
-    crate::storage::RankingRow {
-        rank: 0,
-        key,
-        name,
-        inspections: inspections as u32,
-        average: (average * 100.0).round() / 100.0,
-        lowest: (lowest * 100.0).round() / 100.0,
-        vetoed: vetoed as u32,
-        communities_in_scope: 0,
-        communities_inspected: 0,
-        coverage: 0.0,
-        open_rectifications: 0,
-        overdue_rectifications: 0,
-        grades: Default::default(),
-    }
-}
-
-/// Adds coverage, rectification counts and grade counts to ranking rows (in their order) and
-/// numbers them. One implementation for every engine: `storage` answers the scoped queries,
-/// `unclosed` holds the tasks not closed ([`UNCLOSED_TASKS`]).
-pub(crate) fn finish_rankings(
-    storage: &dyn crate::storage::SupervisorQueries,
-    auth: &DeviceAuth,
-    by: ScopeKind,
-    from_ms: i64,
-    to_ms: i64,
-    unclosed: Vec<(String, String, i64)>,
-    mut rows: Vec<crate::storage::RankingRow>,
-) -> ServerResult<Vec<crate::storage::RankingRow>> {
-    let communities = storage.scope_communities(auth)?;
-    let key_of = |c: &ScopedCommunity| -> String {
-        match by {
-            ScopeKind::Community => c.id.clone(),
-            ScopeKind::Street => c.street.clone(),
-            ScopeKind::District => c.district.clone(),
-        }
-    };
-    let by_id: HashMap<&str, &ScopedCommunity> =
-        communities.iter().map(|c| (c.id.as_str(), c)).collect();
-    let mut in_scope: HashMap<String, u32> = HashMap::new();
-    for c in &communities {
-        *in_scope.entry(key_of(c)).or_default() += 1;
-    }
-    let mut inspected: HashMap<String, HashSet<String>> = HashMap::new();
-    let mut grades: HashMap<String, BTreeMap<String, u32>> = HashMap::new();
-    for i in storage.period_inspections(auth, from_ms, to_ms)? {
-        let Some(c) = by_id.get(i.community_id.as_str()) else {
-            continue;
-        };
-        let key = key_of(c);
-        inspected
-            .entry(key.clone())
-            .or_default()
-            .insert(i.community_id.clone());
-        if let Some(g) = i.grade {
-            *grades.entry(key).or_default().entry(g).or_default() += 1;
-        }
-    }
-    let now = crate::storage::now();
-    let mut open: HashMap<String, (u32, u32)> = HashMap::new();
-    for (community, status, deadline) in unclosed {
-        let Some(c) = by_id.get(community.as_str()) else {
-            continue;
-        };
-        let entry = open.entry(key_of(c)).or_default();
-        entry.0 += 1;
-        let pending = RectificationStatus::parse(&status).is_some_and(|s| s.is_pending());
-        if pending && now > deadline {
-            entry.1 += 1;
-        }
-    }
-    for row in rows.iter_mut() {
-        row.communities_in_scope = in_scope.get(&row.key).copied().unwrap_or(0);
-        row.communities_inspected = inspected.get(&row.key).map(|s| s.len() as u32).unwrap_or(0);
-        row.coverage = if row.communities_in_scope == 0 {
-            0.0
-        } else {
-            (row.communities_inspected as f64 / row.communities_in_scope as f64 * 10_000.0).round()
-                / 10_000.0
-        };
-        let (o, d) = open.get(&row.key).copied().unwrap_or_default();
-        row.open_rectifications = o;
-        row.overdue_rectifications = d;
-        row.grades = grades.remove(&row.key).unwrap_or_default();
-    }
-    for (n, row) in rows.iter_mut().enumerate() {
-        row.rank = n as u32 + 1;
-    }
-    Ok(rows)
-}
-
-/// Checks a supervisor's review of `inspection` (as stored) on any storage engine: the caller
-/// reads it, the move is allowed, a return has a comment. Returns the status it moves to and
-/// the trimmed comment.
-pub(crate) fn review_target<'c>(
-    auth: &DeviceAuth,
-    inspection: &fenlei_core::inspection::Inspection,
-    community: Option<&fenlei_core::community::Community>,
-    approve: bool,
-    comment: Option<&'c str>,
-) -> ServerResult<(InspectionStatus, Option<&'c str>)> {
-    if !crate::sync::can_read(auth, inspection, community) {
-        return Err(ServerError::Forbidden(
-            "inspection outside your scope".into(),
-        ));
-    }
-    let to = if approve {
-        InspectionStatus::Approved
-    } else {
-        InspectionStatus::Returned
-    };
-    if !inspection.status.can_become(to) {
-        return Err(ServerError::Conflict(format!(
-            "an inspection that is {} cannot be {}",
-            inspection.status,
-            if approve { "approved" } else { "returned" }
-        )));
-    }
-    let comment = comment.map(str::trim).filter(|c| !c.is_empty());
-    if !approve && comment.is_none() {
-        return Err(ServerError::BadRequest(
-            "returning an inspection needs a comment".into(),
-        ));
-    }
-    Ok((to, comment))
-}
-
-/// A review's status change refused by the document (another review won the race): a conflict.
-pub(crate) fn review_error(e: fenlei_core::CoreError) -> ServerError {
-    match e {
-        fenlei_core::CoreError::InvalidTransition { from, to } => {
-            ServerError::Conflict(format!("an inspection that is {from} cannot become {to}"))
-        }
-        other => other.into(),
-    }
-}
-
-/// Whether `auth` may read the task: its community is in scope, or the inspector opened it.
-pub(crate) fn task_readable(
-    auth: &DeviceAuth,
-    t: &Rectification,
-    community: Option<&fenlei_core::community::Community>,
-) -> bool {
-    auth.user.role == Role::Admin
-        || crate::sync::in_scope(auth, &t.community_id, community)
-        || (auth.user.role == Role::Inspector && t.opened_by == auth.user.id)
-}
-
-/// Checks a supervisor's decision on a task's closure on any storage engine; returns the
-/// status it moves to and the trimmed comment.
-pub(crate) fn decision_target<'c>(
-    auth: &DeviceAuth,
-    task: &Rectification,
-    community: Option<&fenlei_core::community::Community>,
-    approve: bool,
-    comment: Option<&'c str>,
-) -> ServerResult<(RectificationStatus, Option<&'c str>)> {
-    if !task_readable(auth, task, community) || auth.user.role == Role::Inspector {
-        return Err(ServerError::Forbidden("task outside your scope".into()));
-    }
-    let to = if approve {
-        RectificationStatus::Closed
-    } else {
-        RectificationStatus::Reopened
-    };
-    if !task.status.can_become(to) {
-        return Err(ServerError::Conflict(format!(
-            "a task that is {} cannot become {to}",
-            task.status
-        )));
-    }
-    if approve && !task.missing_evidence().is_empty() {
-        return Err(ServerError::Conflict(format!(
-            "closure evidence missing: {}",
-            task.missing_evidence().join(", ")
-        )));
-    }
-    let comment = comment.map(str::trim).filter(|c| !c.is_empty());
-    if !approve && comment.is_none() {
-        return Err(ServerError::BadRequest(
-            "reopening a task needs a comment".into(),
-        ));
-    }
-    Ok((to, comment))
-}
-
-pub(crate) fn require_reviewer(auth: &DeviceAuth) -> ServerResult<()> {
-    match auth.user.role {
-        Role::Supervisor | Role::Admin => Ok(()),
-        Role::Inspector => Err(ServerError::Forbidden(
-            "the supervisor API is for supervisors and admins".into(),
-        )),
-    }
-}
-
-/// The access rule for writing a rectification task (sync): anyone who may work in its
-/// community (admins everywhere, and the user who opened it). What the changes may do is the
-/// document rules' judgement (`fenlei_core::rectification::check_write`).
-pub(crate) fn authorise_task_access(
-    auth: &DeviceAuth,
-    id: &str,
-    before: Option<&Rectification>,
-    community_known: bool,
-    in_scope: bool,
-) -> ServerResult<()> {
-    let forbidden = |reason: &str| ServerError::ForbiddenDocument {
-        doc: id.to_string(),
-        reason: reason.to_string(),
-    };
-    match before {
-        None => {
-            if !community_known {
-                return Err(forbidden("unknown community"));
-            }
-            if !(in_scope || auth.user.role == Role::Admin) {
-                return Err(forbidden("community outside this user's scope"));
-            }
-        }
-        Some(b) => {
-            if !(in_scope || auth.user.role == Role::Admin || b.opened_by == auth.user.id) {
-                return Err(forbidden("task outside this user's scope"));
-            }
-        }
-    }
-    Ok(())
 }

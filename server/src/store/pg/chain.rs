@@ -8,8 +8,10 @@
 
 use super::PgStorage;
 use super::conn::Sql;
-use crate::chain::{ChainRow, ChainVerification, NewEntry, ROW_SELECT};
+use crate::domain::chain::ChainVerification;
 use crate::error::{ServerError, ServerResult};
+use crate::model::{ChainRow, NewEntry};
+use crate::store::sql::ROW_SELECT;
 use fenlei_core::tamper::{self, ChainLink, GENESIS};
 use postgres::fallible_iterator::FallibleIterator;
 
@@ -41,7 +43,7 @@ fn chain_tail(client: &mut impl Sql) -> ServerResult<(u64, String)> {
         .unwrap_or((0, GENESIS.to_string())))
 }
 
-impl crate::storage::ChainStore for PgStorage {
+impl crate::store::ChainStore for PgStorage {
     fn set_device_key(&self, device_id: &str, public_key: &str) -> ServerResult<()> {
         let n = self.client()?.execute(
             "UPDATE devices SET public_key = $2 WHERE id = $1",
@@ -143,7 +145,7 @@ impl crate::storage::ChainStore for PgStorage {
 
 impl PgStorage {
     /// `verify-chain` on PostgreSQL: the whole chain, streamed in index order from one read-only
-    /// snapshot, through the same check as SQLite's ([`crate::chain::verify_rows`]). Connects
+    /// snapshot, through the same check as SQLite's ([`crate::domain::chain::verify_rows`]). Connects
     /// directly: no pool, no migration, no key creation — the database is looked at as it is.
     pub fn verify_chain(
         url: &str,
@@ -168,7 +170,7 @@ impl PgStorage {
         }
         let no_params: [&(dyn postgres::types::ToSql + Sync); 0] = [];
         let rows = tx.query_raw(&format!("{ROW_SELECT} ORDER BY idx"), no_params)?;
-        crate::chain::verify_rows(
+        crate::domain::chain::verify_rows(
             rows.iterator()
                 .map(|r| r.map_err(ServerError::from).and_then(|r| chain_row(&r))),
             expect,

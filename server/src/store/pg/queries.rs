@@ -1,7 +1,7 @@
 //! The supervisor API's read-only queries on PostgreSQL.
 //!
-//! The access rules are the SQLite ones, written once ([`crate::storage::readable`],
-//! [`crate::supervision::community_in_scope`], [`crate::supervision::task_readable_sql`]) and
+//! The access rules are the SQLite ones, written once ([`crate::store::sql::readable`],
+//! [`crate::store::sql::community_in_scope`], [`crate::store::sql::task_readable_sql`]) and
 //! turned into PostgreSQL's `$n` placeholders by [`super::pg_params`], so the two engines cannot drift
 //! apart. What differs between the engines is spelled out here:
 //! - text is ordered `COLLATE "C"` (byte order, as SQLite's BINARY), whatever the database's
@@ -12,8 +12,9 @@
 
 use super::{PgStorage, pg_params};
 use crate::error::{ServerError, ServerResult};
-use crate::storage::*;
-use crate::supervision::{Finding, PeriodInspection, ScopedCommunity, TaskFilter, TaskRow};
+use crate::model::*;
+use crate::model::{Finding, PeriodInspection, ScopedCommunity, TaskFilter, TaskRow};
+use crate::store::sql::*;
 use fenlei_core::inspection::InspectionStatus;
 use fenlei_core::rectification::RectificationStatus;
 use postgres::types::ToSql;
@@ -21,17 +22,17 @@ use postgres::types::ToSql;
 /// Inspection `i` (joined with its community as `c`) is readable by the user in `$user` with
 /// the role in `$role` (the sync rule).
 pub(crate) fn readable(role: usize, user: usize) -> String {
-    pg_params(&crate::storage::readable(role, user))
+    pg_params(&crate::store::sql::readable(role, user))
 }
 
 /// Community `c` is in the scope of the user in `$user` with the role in `$role`.
 pub(crate) fn community_in_scope(role: usize, user: usize) -> String {
-    pg_params(&crate::supervision::community_in_scope(role, user))
+    pg_params(&crate::store::sql::community_in_scope(role, user))
 }
 
 /// Task `t` (joined with its community as `c`) is readable by the caller.
 pub(crate) fn task_readable(role: usize, user: usize) -> String {
-    pg_params(&crate::supervision::task_readable_sql(role, user))
+    pg_params(&crate::store::sql::task_readable_sql(role, user))
 }
 
 /// A 0/1 flag column.
@@ -122,14 +123,14 @@ impl PgStorage {
     /// The tasks not closed, for the rankings (`supervision::UNCLOSED_TASKS`).
     fn unclosed_tasks(&self) -> ServerResult<Vec<(String, String, i64)>> {
         self.client()?
-            .query(crate::supervision::UNCLOSED_TASKS, &[])?
+            .query(crate::store::sql::UNCLOSED_TASKS, &[])?
             .iter()
             .map(|r| Ok((r.try_get(0)?, r.try_get(1)?, r.try_get(2)?)))
             .collect()
     }
 }
 
-impl crate::storage::SupervisorQueries for PgStorage {
+impl crate::store::SupervisorQueries for PgStorage {
     fn list_inspections(
         &self,
         auth: &DeviceAuth,
@@ -209,7 +210,7 @@ impl crate::storage::SupervisorQueries for PgStorage {
         from_ms: i64,
         to_ms: i64,
     ) -> ServerResult<Vec<RankingRow>> {
-        let (key, name) = by.ranking_columns();
+        let (key, name) = crate::store::sql::ranking_columns(by);
         // As in SQLite: percentages of full marks; the name is grouped too (it follows the key).
         let sql = format!(
             "SELECT {key}, {name}, count(*),
@@ -229,7 +230,7 @@ impl crate::storage::SupervisorQueries for PgStorage {
             )?
             .iter()
             .map(|r| {
-                Ok(crate::supervision::ranking_row(
+                Ok(crate::domain::rankings::ranking_row(
                     r.try_get(0)?,
                     r.try_get(1)?,
                     r.try_get(2)?,
@@ -239,20 +240,18 @@ impl crate::storage::SupervisorQueries for PgStorage {
                 ))
             })
             .collect::<ServerResult<Vec<_>>>()?;
-        crate::supervision::finish_rankings(
-            self,
-            auth,
+        Ok(crate::domain::rankings::finish_rankings(
             by,
-            from_ms,
-            to_ms,
+            &self.scope_communities(auth)?,
+            self.period_inspections(auth, from_ms, to_ms)?,
             self.unclosed_tasks()?,
             rows,
-        )
+        ))
     }
 
     fn list_tasks(&self, auth: &DeviceAuth, f: &TaskFilter) -> ServerResult<Vec<TaskRow>> {
-        crate::supervision::require_reviewer(auth)?;
-        let now = crate::storage::now();
+        crate::domain::access::require_reviewer(auth)?;
+        let now = crate::model::now();
         let mut args = Args::default();
         args.push(auth.user.role.as_str().to_string());
         args.push(auth.user.id.clone());

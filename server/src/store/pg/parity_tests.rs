@@ -5,22 +5,18 @@
 //! test makes its own database, collated by ICU's en-US so an ORDER BY that forgets
 //! `COLLATE "C"` shows up (SQLite compares bytes).
 
-use crate::pg::PgStorage;
-use crate::storage::traits::*;
-use crate::storage::*;
-use crate::supervision::TaskFilter;
-use fenlei_core::sync::media_protocol::MediaRendition;
+use crate::model::TaskFilter;
+use crate::model::*;
+use crate::store::pg::PgStorage;
+use crate::store::sqlite::SqliteStorage;
+use crate::store::*;
+use fenlei_core::protocol::media::MediaRendition;
 use serde::Serialize;
 
-/// A fresh database on the test cluster, or `None` (with a note) when none is configured.
-pub(crate) fn test_database(name: &str) -> Option<String> {
-    let Ok(base) = std::env::var("FENLEI_TEST_DATABASE_URL") else {
-        eprintln!(
-            "SKIPPED {name}: set FENLEI_TEST_DATABASE_URL (scripts/postgres.sh start DIR prints one)"
-        );
-        return None;
-    };
-    let db = format!("fenlei_p2_{name}_{}", std::process::id());
+/// A fresh database on the test cluster.
+pub(crate) fn test_database(name: &str) -> String {
+    let base = crate::store::pg::tests::test_cluster();
+    let db = format!("fenlei_parity_{name}_{}", std::process::id());
     let mut admin = postgres::Client::connect(&base, postgres::NoTls).expect("test cluster");
     // One statement per call: a multi-statement batch is one transaction, which these refuse.
     admin
@@ -37,7 +33,7 @@ pub(crate) fn test_database(name: &str) -> Option<String> {
         None => (base.as_str(), String::new()),
     };
     let (server, _) = head.rsplit_once('/').expect("URL with a database");
-    Some(format!("{server}/{db}{query}"))
+    format!("{server}/{db}{query}")
 }
 
 /// Drops a test database when the test ends (also on failure).
@@ -289,7 +285,7 @@ fn fixture(items: &[String]) -> Vec<String> {
             let task = format!("t{n:03}");
             let task_status =
                 ["open", "in_progress", "submitted", "closed", "reopened"][rng.below(5) as usize];
-            let now = crate::storage::now();
+            let now = crate::model::now();
             // Deadlines a month away from now either way, so "overdue" cannot flip mid-test.
             let deadline = now + if rng.below(2) == 0 { -30 } else { 30 } * DAY + n as i64;
             sql.push(format!(
@@ -460,10 +456,9 @@ fn answers(s: &dyn Storage, auth: &DeviceAuth) -> Vec<(String, String)> {
 }
 
 #[test]
+#[ignore = "needs PostgreSQL: FENLEI_TEST_DATABASE_URL (scripts/test.sh starts one)"]
 fn every_query_answers_the_same_on_sqlite_and_postgresql() {
-    let Some(url) = test_database("parity") else {
-        return;
-    };
+    let url = test_database("parity");
     let _drop = DropDb(url.rsplit_once('/').unwrap().1.to_string());
     let dir = tempfile::tempdir().unwrap();
     let lite = SqliteStorage::open(&dir.path().join("lite")).unwrap();
@@ -509,7 +504,7 @@ fn every_query_answers_the_same_on_sqlite_and_postgresql() {
             (1, 102, "dev-insp2"),
             (2, 102, "dev-insp"),
         ] {
-            let blob = crate::media::StoredBlob {
+            let blob = crate::model::StoredBlob {
                 sha256: sha(n),
                 rendition: MediaRendition::Thumb,
                 blob: sha(b),
@@ -555,7 +550,7 @@ fn every_query_answers_the_same_on_sqlite_and_postgresql() {
     );
 
     // Staging reservations: the same decisions on both engines.
-    let limits = crate::media::MediaLimits {
+    let limits = crate::model::MediaLimits {
         staging_quota_bytes: 1000,
         max_open_uploads: 2,
         ..Default::default()
@@ -581,7 +576,7 @@ fn every_query_answers_the_same_on_sqlite_and_postgresql() {
         assert_eq!(s.sweep_reservations(i64::MAX).unwrap(), 3);
         decisions.push(d);
     }
-    use crate::media::Admission::*;
+    use crate::model::Admission::*;
     assert_eq!(
         decisions[0],
         vec![
@@ -660,10 +655,9 @@ fn statement(key: &ed25519_dalek::SigningKey, device: &str, n: u64) -> (Vec<u8>,
 }
 
 #[test]
+#[ignore = "needs PostgreSQL: FENLEI_TEST_DATABASE_URL (scripts/test.sh starts one)"]
 fn the_chain_appends_in_order_across_instances_and_verifies_like_sqlite() {
-    let Some(url) = test_database("chain") else {
-        return;
-    };
+    let url = test_database("chain");
     let _drop = DropDb(url.rsplit_once('/').unwrap().1.to_string());
     let dir = tempfile::tempdir().unwrap();
     let blobs = || crate::blobs::open_blob_store(dir.path(), None).unwrap();
@@ -709,7 +703,7 @@ fn the_chain_appends_in_order_across_instances_and_verifies_like_sqlite() {
     for n in 0..5 {
         let (bytes, signature) = statement(&key, "dev-a", n);
         let inspection = inspection_of(n);
-        let entry = || crate::chain::NewEntry {
+        let entry = || crate::model::NewEntry {
             statement: &bytes,
             device_signature: &signature,
             device_id: "dev-a",
@@ -743,7 +737,7 @@ fn the_chain_appends_in_order_across_instances_and_verifies_like_sqlite() {
                     // through both instances).
                     let n = 100 + (t / 2) * 10 + k;
                     let (bytes, signature) = statement(&key, "dev-a", n);
-                    s.chain_append(crate::chain::NewEntry {
+                    s.chain_append(crate::model::NewEntry {
                         statement: &bytes,
                         device_signature: &signature,
                         device_id: "dev-a",
@@ -796,7 +790,8 @@ fn inspection_of(n: u64) -> String {
 
 /// The dashboard's sign-in rules, step by step on one engine; `demote` makes u1 an inspector.
 fn sign_in_story(s: &dyn Storage, demote: &dyn Fn()) -> Vec<String> {
-    use crate::session::{IDLE_TIMEOUT_MS, SESSION_TTL_MS};
+    use crate::domain::signin::IDLE_TIMEOUT_MS;
+    use crate::domain::signin::SESSION_TTL_MS;
     let mut seen = Vec::new();
     assert!(matches!(
         s.set_password("nobody", "$argon2id$x", 1),
@@ -847,10 +842,9 @@ fn sign_in_story(s: &dyn Storage, demote: &dyn Fn()) -> Vec<String> {
 }
 
 #[test]
+#[ignore = "needs PostgreSQL: FENLEI_TEST_DATABASE_URL (scripts/test.sh starts one)"]
 fn dashboard_sign_in_behaves_the_same_on_sqlite_and_postgresql() {
-    let Some(url) = test_database("session") else {
-        return;
-    };
+    let url = test_database("session");
     let _drop = DropDb(url.rsplit_once('/').unwrap().1.to_string());
     let dir = tempfile::tempdir().unwrap();
     let lite = SqliteStorage::open(dir.path()).unwrap();

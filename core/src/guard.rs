@@ -1,4 +1,4 @@
-//! Automerge can panic on hostile or damaged bytes (BRIEF.md §8). Every decode of bytes we did
+//! Automerge can panic on hostile or damaged bytes. Every decode of bytes we did
 //! not just produce ourselves runs through [`guarded`], which turns a panic into a typed error.
 
 use crate::{CoreError, Result};
@@ -25,7 +25,7 @@ pub(crate) fn guarded<T>(doc_id: &str, work: impl FnOnce() -> Result<T>) -> Resu
 /// What the deflated parts of one input (change chunks, document columns) may inflate to in
 /// total: four times the largest request, far above any real document (photos are never inside
 /// documents).
-const MAX_INFLATED_BYTES: u64 = 4 * crate::sync::protocol::MAX_REQUEST_BYTES as u64;
+const MAX_INFLATED_BYTES: u64 = 4 * crate::protocol::MAX_REQUEST_BYTES as u64;
 
 /// Refuses automerge chunk types this product never writes before automerge parses them. Our
 /// documents are saved as document chunks (0) and change chunks (1, or 2 deflated); automerge

@@ -2,6 +2,8 @@
 //! server so both sides read and write exactly the same shapes. Binary automerge sync messages
 //! travel as standard base64 (with padding).
 
+pub mod media;
+
 use crate::community::Community;
 use serde::{Deserialize, Serialize};
 

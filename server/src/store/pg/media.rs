@@ -5,15 +5,18 @@
 use super::queries::{readable, task_readable};
 use super::{PgStorage, pg_params};
 use crate::blobs::StagingKey;
+use crate::domain::uploads::MAX_REFERENCING_DOCUMENTS;
+use crate::domain::uploads::admission;
 use crate::error::ServerResult;
-use crate::media::{
-    Admission, MAX_REFERENCING_DOCUMENTS, MediaLimits, RELEASE_SQL, RESERVED_SQL, StoredBlob,
-    admission, held_blobs_sql, referencing_documents_sql,
-};
-use crate::storage::DeviceAuth;
-use fenlei_core::sync::media_protocol::MediaRendition;
+use crate::model::DeviceAuth;
+use crate::model::{Admission, MediaLimits, StoredBlob};
+use crate::store::sql::RELEASE_SQL;
+use crate::store::sql::RESERVED_SQL;
+use crate::store::sql::held_blobs_sql;
+use crate::store::sql::referencing_documents_sql;
+use fenlei_core::protocol::media::MediaRendition;
 
-impl crate::media::MediaIndex for PgStorage {
+impl crate::store::MediaIndex for PgStorage {
     fn blobs(&self) -> &dyn crate::blobs::BlobStore {
         self.blob_store()
     }
@@ -142,7 +145,7 @@ impl crate::media::MediaIndex for PgStorage {
     }
 
     fn record_media_blob(&self, b: &StoredBlob) -> ServerResult<()> {
-        let now = crate::storage::now();
+        let now = crate::model::now();
         let mut client = self.client()?;
         let mut tx = client.transaction()?;
         // The first blob recorded for the triple stays (another instance may finish the same one).
@@ -181,7 +184,7 @@ impl crate::media::MediaIndex for PgStorage {
         total: u64,
         limits: &MediaLimits,
     ) -> ServerResult<Admission> {
-        let now = crate::storage::now();
+        let now = crate::model::now();
         let mut client = self.client()?;
         let mut tx = client.transaction()?;
         // A reservation is written per upload: its commit need not wait for the WAL flush (a

@@ -1,5 +1,5 @@
-//! PostgreSQL storage (issue #8, docs/deploy.md): the same storage traits as
-//! [`crate::storage::SqliteStorage`], on a database shared by any number of server instances.
+//! PostgreSQL storage (docs/deploy.md): the same storage traits as
+//! [`crate::store::sqlite::SqliteStorage`], on a database shared by any number of server instances.
 //!
 //! Nothing that must be shared lives in the process: cursors, locks, idempotency, sessions,
 //! lockout counters and the receipt-signing key are rows, and blobs (with upload staging) are in
@@ -150,7 +150,7 @@ fn load_or_create_key(client: &mut PgClient) -> ServerResult<SigningKey> {
     client.execute(
         "INSERT INTO server_keys (id, secret, created_at) VALUES (1, $1, $2)
          ON CONFLICT (id) DO NOTHING",
-        &[&seed.as_slice(), &crate::storage::now()],
+        &[&seed.as_slice(), &crate::model::now()],
     )?;
     let secret: Vec<u8> = client
         .query_one("SELECT secret FROM server_keys WHERE id = 1", &[])?
@@ -223,7 +223,7 @@ pub(crate) fn bump_feed(tx: &mut impl Sql, ids: &[&str]) -> ServerResult<HashMap
 }
 
 /// SQLite-style numbered parameters (`?3`, shared SQL fragments such as
-/// [`crate::storage::readable`]) as PostgreSQL's (`$3`).
+/// [`crate::store::sql::readable`]) as PostgreSQL's (`$3`).
 pub(crate) fn pg_params(sql: &str) -> String {
     let mut out = String::with_capacity(sql.len());
     let mut chars = sql.chars().peekable();

@@ -3,14 +3,14 @@
 use super::conn::Sql;
 use super::{PgStorage, log_reference};
 use crate::error::ServerResult;
-use crate::storage::*;
+use crate::model::*;
 use fenlei_core::community::Community;
 use fenlei_core::geo::LatLon;
 use fenlei_core::inspection::Inspection;
+use fenlei_core::protocol::{ReferenceUpdate, StandardSource};
 use fenlei_core::scoring::ScoreCard;
 use fenlei_core::standard::Standard;
 use fenlei_core::store::StandardInfo;
-use fenlei_core::sync::protocol::{ReferenceUpdate, StandardSource};
 use postgres::Row;
 use std::collections::HashSet;
 use std::sync::Arc;
@@ -54,7 +54,7 @@ impl PgStorage {
     /// A standard by id and exact version, parsed once per process (versions are immutable).
     pub(crate) fn standard(&self, id: &str, version: &str) -> ServerResult<Option<Arc<Standard>>> {
         let key = (id.to_string(), version.to_string());
-        if let Some(s) = crate::storage::lock(&self.standards).get(&key) {
+        if let Some(s) = crate::store::lock(&self.standards).get(&key) {
             return Ok(Some(s.clone()));
         }
         let Some(row) = self.client()?.query_opt(
@@ -65,12 +65,12 @@ impl PgStorage {
             return Ok(None);
         };
         let standard = Arc::new(Standard::from_toml_str(row.get(0))?);
-        crate::storage::lock(&self.standards).insert(key, standard.clone());
+        crate::store::lock(&self.standards).insert(key, standard.clone());
         Ok(Some(standard))
     }
 }
 
-impl crate::storage::ReferenceStore for PgStorage {
+impl crate::store::ReferenceStore for PgStorage {
     fn import_communities_csv(&self, bytes: &[u8]) -> ServerResult<u32> {
         // All rows or none: a bad row is reported (with its row number) before anything is written.
         let communities = fenlei_core::community::parse_csv(bytes)?;
@@ -123,7 +123,7 @@ impl crate::storage::ReferenceStore for PgStorage {
                 &info.version,
                 &info.name,
                 &source,
-                &crate::storage::now(),
+                &crate::model::now(),
             ],
         )?;
         let stored: String = tx
@@ -146,7 +146,7 @@ impl crate::storage::ReferenceStore for PgStorage {
             log_reference(&mut tx, "standard", &[key.as_str()])?;
         }
         tx.commit()?;
-        crate::storage::lock(&self.standards)
+        crate::store::lock(&self.standards)
             .insert((info.id.clone(), info.version.clone()), Arc::new(standard));
         Ok(info)
     }

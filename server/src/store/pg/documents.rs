@@ -11,21 +11,25 @@
 use super::conn::{PgTx, Sql};
 use super::reference::community_in;
 use super::{PgStorage, bump_feed, pg_params};
+use crate::domain::access::require_reviewer;
+use crate::domain::review::STANDARD_USER;
+use crate::domain::review::decision_target;
+use crate::domain::review::review_error;
+use crate::domain::review::review_target;
+use crate::domain::review::server_actor;
 use crate::error::{ServerError, ServerResult};
-use crate::storage::*;
-use crate::supervision::{
-    STANDARD_USER, TaskRow, decision_target, require_reviewer, review_error, review_target,
-    server_actor,
-};
+use crate::model::TaskRow;
+use crate::model::*;
+use crate::store::lock;
 use fenlei_core::CoreError;
 use fenlei_core::inspection::{EditContext, InspectionDoc, InspectionStatus};
+use fenlei_core::protocol::FeedEntry;
 use fenlei_core::rectification::{RectificationDoc, RectificationStatus};
 use fenlei_core::standard::Standard;
 use fenlei_core::store::{
     AppliedDocument, COMPACT_AFTER_CHANGES, StoredDocument, inspection_projection, still_due,
     task_projection,
 };
-use fenlei_core::sync::protocol::FeedEntry;
 use std::sync::Arc;
 
 // The actor documents are opened with: it merges, never writes (crate::actors).
@@ -434,8 +438,8 @@ impl PgStorage {
                     (i.id IS NOT NULL AND {})
                     OR (t.id IS NOT NULL AND {}))
                  ORDER BY f.seq LIMIT ?5",
-                crate::storage::readable(3, 4),
-                crate::supervision::task_readable_sql(3, 4)
+                crate::store::sql::readable(3, 4),
+                crate::store::sql::task_readable_sql(3, 4)
             )
         } else {
             format!(
@@ -444,7 +448,7 @@ impl PgStorage {
                  LEFT JOIN communities c ON c.id = i.community_id
                  WHERE f.seq > ?1 AND f.seq <= ?2 AND {}
                  ORDER BY f.seq LIMIT ?5",
-                crate::storage::readable(3, 4)
+                crate::store::sql::readable(3, 4)
             )
         };
         let mut client = self.client()?;
@@ -481,7 +485,7 @@ impl PgStorage {
 
     /// One task as the supervisor API lists it.
     fn task_row(&self, id: &str) -> ServerResult<Option<TaskRow>> {
-        let now = crate::storage::now();
+        let now = crate::model::now();
         let row = self.client()?.query_opt(
             "SELECT t.id, t.community_id, c.name, c.street, c.district, t.inspection_id,
                     t.item_code, t.item_title, t.opened_at, t.deadline, t.status, t.responsible,
@@ -520,11 +524,11 @@ impl PgStorage {
     }
 }
 
-impl crate::storage::DocumentStore for PgStorage {
+impl crate::store::DocumentStore for PgStorage {
     /// One statement (one snapshot) for the feed position, the kind and the bytes.
-    fn sync_view(&self, id: &str) -> ServerResult<crate::storage::SyncView> {
+    fn sync_view(&self, id: &str) -> ServerResult<crate::store::SyncView> {
         let stored = stored_document(&mut *self.client()?, id)?;
-        crate::storage::SyncView::parse(id, stored, SERVER_DEVICE)
+        crate::store::SyncView::parse(id, stored, SERVER_DEVICE)
     }
 
     fn load_document(&self, id: &str) -> ServerResult<Option<InspectionDoc>> {
@@ -537,7 +541,7 @@ impl crate::storage::DocumentStore for PgStorage {
     }
 
     fn apply_documents(&self, batch: &[(String, Vec<u8>)]) -> ServerResult<Vec<AppliedDocument>> {
-        let now = crate::storage::now();
+        let now = crate::model::now();
         let mut client = self.client()?;
         let mut tx = client.transaction()?;
         // Rows are locked in id order, so two batches sharing documents cannot deadlock.
@@ -590,7 +594,7 @@ impl crate::storage::DocumentStore for PgStorage {
         comment: Option<&str>,
     ) -> ServerResult<InspectionStatus> {
         require_reviewer(auth)?;
-        let now = crate::storage::now();
+        let now = crate::model::now();
         let mut client = self.client()?;
         let mut tx = client.transaction()?;
         if lock_document(&mut tx, id)?.as_deref() != Some("inspection") {
@@ -618,7 +622,7 @@ impl crate::storage::DocumentStore for PgStorage {
     }
 
     fn open_due_rectifications(&self, inspection_id: &str) -> ServerResult<Vec<String>> {
-        let now = crate::storage::now();
+        let now = crate::model::now();
         let mut client = self.client()?;
         let mut tx = client.transaction()?;
         // The inspection's row lock makes "items that already have a task" exact across
@@ -696,7 +700,7 @@ impl crate::storage::DocumentStore for PgStorage {
         comment: Option<&str>,
     ) -> ServerResult<TaskRow> {
         require_reviewer(auth)?;
-        let now = crate::storage::now();
+        let now = crate::model::now();
         let mut client = self.client()?;
         let mut tx = client.transaction()?;
         if lock_document(&mut tx, id)?.as_deref() != Some("rectification") {
