@@ -31,6 +31,15 @@ pub enum RectificationStatus {
 }
 
 impl RectificationStatus {
+    /// Every status, in the order of the loop.
+    pub const ALL: [Self; 5] = [
+        Self::Open,
+        Self::InProgress,
+        Self::Submitted,
+        Self::Closed,
+        Self::Reopened,
+    ];
+
     pub fn as_str(&self) -> &'static str {
         match self {
             Self::Open => "open",

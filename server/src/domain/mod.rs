@@ -10,6 +10,7 @@ pub mod rankings;
 pub mod review;
 pub mod secrets;
 pub mod signin;
+pub mod tasks;
 pub mod uploads;
 
 /// A comma-separated list from a query or the command line, trimmed, without empty entries.

@@ -3,7 +3,6 @@
 //! Both engines aggregate the scores; this finishes the rows.
 
 use crate::model::*;
-use fenlei_core::rectification::RectificationStatus;
 use std::collections::{BTreeMap, HashMap, HashSet};
 
 /// A ranking row from its aggregate (both engines): scores as a percentage of full marks,
@@ -79,8 +78,7 @@ pub(crate) fn finish_rankings(
         };
         let entry = open.entry(key_of(c)).or_default();
         entry.0 += 1;
-        let pending = RectificationStatus::parse(&status).is_some_and(|s| s.is_pending());
-        if pending && now > deadline {
+        if crate::domain::tasks::is_overdue(&status, deadline, now) {
             entry.1 += 1;
         }
     }

@@ -113,3 +113,28 @@ pub const ROW_SELECT: &str =
 
 pub(crate) const INSPECTION_COLUMNS: &str = "i.id, i.community_id, c.name, c.district, c.street, i.kind, i.status,
     i.created_by, i.started_at, i.ended_at, i.total, i.max_points, i.grade, i.vetoed, i.conflict_count";
+
+/// SQL true when the task `t` is overdue at the value of placeholder `now` — the SQL form of
+/// `domain::tasks::is_overdue`, its statuses taken from the same rule.
+pub(crate) fn overdue_sql(now: &str) -> String {
+    let pending: Vec<String> = fenlei_core::rectification::RectificationStatus::ALL
+        .iter()
+        .filter(|s| s.is_pending())
+        .map(|s| format!("'{}'", s.as_str()))
+        .collect();
+    format!(
+        "(t.status IN ({}) AND t.deadline < {now})",
+        pending.join(", ")
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn the_overdue_filter_names_the_pending_statuses() {
+        assert_eq!(
+            super::overdue_sql("?3"),
+            "(t.status IN ('open', 'in_progress', 'reopened') AND t.deadline < ?3)"
+        );
+    }
+}

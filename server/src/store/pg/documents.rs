@@ -24,7 +24,7 @@ use crate::store::lock;
 use fenlei_core::CoreError;
 use fenlei_core::inspection::{EditContext, InspectionDoc, InspectionStatus};
 use fenlei_core::protocol::FeedEntry;
-use fenlei_core::rectification::{RectificationDoc, RectificationStatus};
+use fenlei_core::rectification::RectificationDoc;
 use fenlei_core::standard::Standard;
 use fenlei_core::store::{
     AppliedDocument, COMPACT_AFTER_CHANGES, StoredDocument, inspection_projection, still_due,
@@ -501,7 +501,7 @@ impl PgStorage {
         Ok(row.map(|r| {
             let status: String = r.get(10);
             let deadline: i64 = r.get(9);
-            let pending = RectificationStatus::parse(&status).is_some_and(|s| s.is_pending());
+            let overdue = crate::domain::tasks::is_overdue(&status, deadline, now);
             TaskRow {
                 id: r.get(0),
                 community_id: r.get(1),
@@ -515,7 +515,7 @@ impl PgStorage {
                 opened_at_ms: r.get(8),
                 deadline_ms: deadline,
                 status,
-                overdue: pending && now > deadline,
+                overdue,
                 deduction: r.get(12),
                 evidence: r.get(13),
                 closure_evidence: r.get(14),

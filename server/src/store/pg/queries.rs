@@ -81,7 +81,7 @@ fn split_list(s: Option<String>) -> Vec<String> {
 pub(crate) fn task_row(r: &postgres::Row, now: i64) -> ServerResult<TaskRow> {
     let status: String = r.try_get(10)?;
     let deadline: i64 = r.try_get(9)?;
-    let pending = RectificationStatus::parse(&status).is_some_and(|s| s.is_pending());
+    let overdue = crate::domain::tasks::is_overdue(&status, deadline, now);
     Ok(TaskRow {
         id: r.try_get(0)?,
         community_id: r.try_get(1)?,
@@ -95,7 +95,7 @@ pub(crate) fn task_row(r: &postgres::Row, now: i64) -> ServerResult<TaskRow> {
         opened_at_ms: r.try_get(8)?,
         deadline_ms: deadline,
         status,
-        overdue: pending && now > deadline,
+        overdue,
         deduction: r.try_get(12)?,
         evidence: split_list(r.try_get(13)?),
         closure_evidence: split_list(r.try_get(14)?),
@@ -273,16 +273,10 @@ impl crate::store::SupervisorQueries for PgStorage {
         }
         match f.overdue {
             Some(true) => {
-                sql += &format!(
-                    " AND t.status IN ('open', 'in_progress', 'reopened') AND t.deadline < {}",
-                    args.push(now)
-                );
+                sql += &format!(" AND {}", overdue_sql(&args.push(now)));
             }
             Some(false) => {
-                sql += &format!(
-                    " AND NOT (t.status IN ('open', 'in_progress', 'reopened') AND t.deadline < {})",
-                    args.push(now)
-                );
+                sql += &format!(" AND NOT {}", overdue_sql(&args.push(now)));
             }
             None => {}
         }

@@ -15,7 +15,7 @@ use rusqlite::{Connection, params, params_from_iter, types::Value};
 fn task_row(r: &rusqlite::Row<'_>, now: i64) -> rusqlite::Result<TaskRow> {
     let status: String = r.get(10)?;
     let deadline: i64 = r.get(9)?;
-    let pending = RectificationStatus::parse(&status).is_some_and(|s| s.is_pending());
+    let overdue = crate::domain::tasks::is_overdue(&status, deadline, now);
     let split = |s: Option<String>| -> Vec<String> {
         s.map(|s| {
             s.split(',')
@@ -38,7 +38,7 @@ fn task_row(r: &rusqlite::Row<'_>, now: i64) -> rusqlite::Result<TaskRow> {
         opened_at_ms: r.get(8)?,
         deadline_ms: deadline,
         status,
-        overdue: pending && now > deadline,
+        overdue,
         deduction: r.get(12)?,
         evidence: split(r.get(13)?),
         closure_evidence: split(r.get(14)?),
@@ -127,17 +127,11 @@ impl SqliteStorage {
         match f.overdue {
             Some(true) => {
                 args.push(Value::Integer(now));
-                sql += &format!(
-                    " AND t.status IN ('open', 'in_progress', 'reopened') AND t.deadline < ?{}",
-                    args.len()
-                );
+                sql += &format!(" AND {}", overdue_sql(&format!("?{}", args.len())));
             }
             Some(false) => {
                 args.push(Value::Integer(now));
-                sql += &format!(
-                    " AND NOT (t.status IN ('open', 'in_progress', 'reopened') AND t.deadline < ?{})",
-                    args.len()
-                );
+                sql += &format!(" AND NOT {}", overdue_sql(&format!("?{}", args.len())));
             }
             None => {}
         }
