@@ -7,7 +7,6 @@
 //! `store::sqlite::verify_chain` (and its PostgreSQL twin).
 
 use crate::error::{ServerError, ServerResult};
-use crate::model::now;
 use crate::model::*;
 use crate::store::Storage;
 use base64::Engine;

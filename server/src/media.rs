@@ -28,7 +28,6 @@
 
 use crate::blobs::StagingKey;
 use crate::error::{ServerError, ServerResult};
-use crate::model::DeviceAuth;
 use crate::model::*;
 use crate::store::Storage;
 use fenlei_core::protocol::media::*;

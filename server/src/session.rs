@@ -1,21 +1,10 @@
-//! Dashboard accounts as a service: setting a password from the command line, the limit on
-//! concurrent password checks. The rules (lockout, lifetimes, hashing) are in
+//! Dashboard accounts as a service: setting a password from the command line. The rules (lockout, lifetimes, hashing) are in
 //! `domain/signin.rs`, the routes in `http/session.rs`, the SQL in each engine.
 
 use crate::domain::signin::*;
 use crate::error::{ServerError, ServerResult};
 use crate::model::{Role, now};
 use crate::store::Storage;
-use std::sync::LazyLock;
-
-// ---- passwords
-
-/// Password checks that may run at once.
-pub(crate) static SIGN_IN_SLOTS: tokio::sync::Semaphore = tokio::sync::Semaphore::const_new(2);
-
-/// Checked against when the user is unknown, so an unknown name costs what a known one does.
-pub(crate) static DUMMY_PHC: LazyLock<String> =
-    LazyLock::new(|| hash_password("no-such-user-password").unwrap_or_default());
 
 /// `set-password USER`: the password comes from `FENLEI_PASSWORD` or the first line of stdin, so
 /// it never shows in the process list or shell history.

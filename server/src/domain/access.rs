@@ -98,6 +98,26 @@ pub fn authorise_inspection_access(
     Ok(())
 }
 
+/// A signed statement (it carries the inspector's places and times) is shown to the device that
+/// signed it and to admins; everyone else sees the entry's link and hash only.
+pub fn may_read_statement(auth: &DeviceAuth, signer_device: &str) -> bool {
+    signer_device == auth.device_id || auth.user.role == Role::Admin
+}
+
+/// Whether every receipt of an inspection is listed to `auth` (a device always sees its own):
+/// admins, and supervisors whose scope holds the inspection's community (`inspection`: its
+/// community id and record; `None` when there is no such inspection).
+pub fn may_read_receipts(
+    auth: &DeviceAuth,
+    inspection: Option<(&str, Option<&Community>)>,
+) -> bool {
+    match auth.user.role {
+        Role::Admin => true,
+        Role::Inspector => false,
+        Role::Supervisor => inspection.is_some_and(|(id, c)| in_scope(auth, id, c)),
+    }
+}
+
 /// Whether `auth` may read the task: its community is in scope, or the inspector opened it.
 pub fn task_readable(auth: &DeviceAuth, t: &Rectification, community: Option<&Community>) -> bool {
     auth.user.role == Role::Admin
@@ -135,4 +155,44 @@ pub fn authorise_task_access(
         }
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::model::User;
+    use fenlei_core::protocol::Assignments;
+
+    fn caller(role: Role, communities: &[&str]) -> DeviceAuth {
+        DeviceAuth {
+            device_id: "dev-1".into(),
+            user: User {
+                id: "u1".into(),
+                name: "U".into(),
+                role,
+                scope_epoch: 0,
+            },
+            scope: Assignments {
+                communities: communities.iter().map(|c| c.to_string()).collect(),
+                ..Default::default()
+            },
+        }
+    }
+
+    #[test]
+    fn receipts_and_statements_go_to_their_signer_admins_and_supervisors_in_scope() {
+        let sup = caller(Role::Supervisor, &["c1"]);
+        assert!(may_read_receipts(&sup, Some(("c1", None))));
+        assert!(!may_read_receipts(&sup, Some(("c2", None))));
+        assert!(!may_read_receipts(&sup, None), "no such inspection");
+        assert!(may_read_receipts(&caller(Role::Admin, &[]), None));
+        assert!(!may_read_receipts(
+            &caller(Role::Inspector, &["c1"]),
+            Some(("c1", None))
+        ));
+
+        assert!(may_read_statement(&sup, "dev-1"), "its own signature");
+        assert!(!may_read_statement(&sup, "dev-2"));
+        assert!(may_read_statement(&caller(Role::Admin, &[]), "dev-2"));
+    }
 }

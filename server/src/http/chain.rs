@@ -3,6 +3,7 @@
 
 use super::{Auth, Path, Query, Shared, blocking};
 use crate::chain::*;
+use crate::domain::access::{may_read_receipts, may_read_statement};
 use crate::error::{ServerError, ServerResult};
 use crate::model::*;
 use axum::body::Bytes;
@@ -42,7 +43,7 @@ pub(super) async fn entry(
         let row = storage
             .chain_entry(index)?
             .ok_or_else(|| ServerError::NotFound(format!("no chain entry {index}")))?;
-        let readable = row.device_id == auth.device_id || auth.user.role == Role::Admin;
+        let readable = may_read_statement(&auth, &row.device_id);
         Ok(ChainEntryResponse {
             link: row.link,
             entry_hash: row.entry_hash,
@@ -102,21 +103,17 @@ pub(super) async fn list_receipts(
     Query(q): Query<ReceiptQuery>,
 ) -> ServerResult<Response> {
     let body = blocking(move || {
+        // Only a supervisor's answer depends on the inspection: read it only then.
         let readable_inspection = match auth.user.role {
-            Role::Admin => true,
-            Role::Inspector => false,
             Role::Supervisor => match storage.load_document(&q.inspection)? {
                 Some(doc) => {
                     let i = doc.read_header()?;
                     let c = storage.community(&i.community_id)?;
-                    auth.scope.communities.contains(&i.community_id)
-                        || c.is_some_and(|c| {
-                            auth.scope.streets.contains(&c.street)
-                                || auth.scope.districts.contains(&c.district)
-                        })
+                    may_read_receipts(&auth, Some((&i.community_id, c.as_ref())))
                 }
                 None => false,
             },
+            _ => may_read_receipts(&auth, None),
         };
         let mut out = Vec::new();
         for row in storage.chain_rows_of(&q.inspection)? {

@@ -55,7 +55,7 @@ pub(super) async fn sync(
     Ok(axum::Json(response).into_response())
 }
 
-pub(super) async fn me(State(_storage): State<Shared>, Auth(auth): Auth) -> ServerResult<Response> {
+pub(super) async fn me(Auth(auth): Auth) -> ServerResult<Response> {
     Ok(axum::Json(serde_json::json!({
         "device_id": auth.device_id,
         "user_id": auth.user.id,

@@ -9,7 +9,6 @@ use crate::error::{ServerError, ServerResult};
 use crate::model::WebSession;
 use crate::model::{DeviceAuth, Role, now};
 use crate::serving::{Peer, client_key};
-use crate::session::*;
 use axum::body::{Body, Bytes};
 use axum::extract::{Extension, Request, State};
 use axum::http::{HeaderMap, HeaderValue, Method, StatusCode, header};
@@ -123,6 +122,13 @@ fn constant_time_eq(a: &str, b: &str) -> bool {
             .fold(0u8, |acc, (x, y)| acc | (x ^ y))
             == 0
 }
+
+/// Password checks that may run at once.
+static SIGN_IN_SLOTS: tokio::sync::Semaphore = tokio::sync::Semaphore::const_new(2);
+
+/// Checked against when the user is unknown, so an unknown name costs what a known one does.
+static DUMMY_PHC: LazyLock<String> =
+    LazyLock::new(|| hash_password("no-such-user-password").unwrap_or_default());
 
 #[derive(Deserialize)]
 pub(super) struct SignIn {

@@ -44,25 +44,11 @@ pub(super) async fn review(
     Ok(axum::Json(serde_json::json!({"id": id, "status": status})).into_response())
 }
 
-#[derive(Debug, Deserialize)]
-pub(super) struct TaskQuery {
-    status: Option<String>,
-    community: Option<String>,
-    overdue: Option<bool>,
-    limit: Option<u32>,
-}
-
 pub(super) async fn list_tasks(
     State(storage): State<Shared>,
     Reviewer(auth): Reviewer,
-    Query(q): Query<TaskQuery>,
+    Query(filter): Query<TaskFilter>,
 ) -> ServerResult<Response> {
-    let filter = TaskFilter {
-        status: q.status,
-        community: q.community,
-        overdue: q.overdue,
-        limit: q.limit,
-    };
     let tasks = blocking(move || storage.list_tasks(&auth, &filter)).await?;
     Ok(axum::Json(serde_json::json!({ "tasks": tasks })).into_response())
 }

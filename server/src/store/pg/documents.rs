@@ -18,7 +18,6 @@ use crate::domain::review::review_error;
 use crate::domain::review::review_target;
 use crate::domain::review::server_actor;
 use crate::error::{ServerError, ServerResult};
-use crate::model::TaskRow;
 use crate::model::*;
 use crate::store::lock;
 use fenlei_core::CoreError;

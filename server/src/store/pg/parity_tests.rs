@@ -5,7 +5,6 @@
 //! test makes its own database, collated by ICU's en-US so an ORDER BY that forgets
 //! `COLLATE "C"` shows up (SQLite compares bytes).
 
-use crate::model::TaskFilter;
 use crate::model::*;
 use crate::store::pg::PgStorage;
 use crate::store::sqlite::SqliteStorage;

@@ -13,7 +13,6 @@
 use super::{PgStorage, pg_params};
 use crate::error::{ServerError, ServerResult};
 use crate::model::*;
-use crate::model::{Finding, PeriodInspection, ScopedCommunity, TaskFilter, TaskRow};
 use crate::store::sql::*;
 use fenlei_core::inspection::InspectionStatus;
 use fenlei_core::rectification::RectificationStatus;

@@ -23,7 +23,6 @@ pub use signing_key::{KEY_FILE, load_or_create_key};
 
 use crate::error::{ServerError, ServerResult};
 use crate::model::*;
-use crate::model::{Finding, PeriodInspection, ScopedCommunity, TaskFilter, TaskRow};
 use crate::store::sql::*;
 use crate::store::*;
 use fenlei_core::community::Community;

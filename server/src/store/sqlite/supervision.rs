@@ -5,7 +5,6 @@ use super::SqliteStorage;
 use crate::domain::access::require_reviewer;
 use crate::domain::review::*;
 use crate::error::{ServerError, ServerResult};
-use crate::model::DeviceAuth;
 use crate::model::*;
 use crate::store::sql::*;
 use fenlei_core::inspection::{EditContext, InspectionStatus};
