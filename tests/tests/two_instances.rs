@@ -397,21 +397,47 @@ fn converge_through_both(inst: &Instances, dir: &std::path::Path) {
         )
         .unwrap();
     let start = Barrier::new(2);
-    std::thread::scope(|s| {
-        let inspector = s.spawn(|| {
-            start.wait();
-            sync_acked(&phones[2], &url[0], &acked);
-        });
-        start.wait();
+    let review = |decision: &str, comment: &str| {
         let (code, body) = http_json(
             "POST",
             &format!("{}/v1/inspections/{reviewed}/review", url[1]),
             &sup.token,
-            Some(serde_json::json!({"decision": "approve", "comment": "两实例复核"})),
+            Some(serde_json::json!({"decision": decision, "comment": comment})),
         );
         assert_eq!(code, 200, "{body}");
-        inspector.join().unwrap();
+    };
+    // The race has two outcomes under the document rules (docs/inspection-document.md,
+    // "Rules"): the amendment arrives first and the approval lands on top of it, or the approval
+    // arrives first and the amendment is refused (rule `amendment`) and kept on the phone until
+    // a supervisor returns the inspection; then it goes up, the inspector submits again and the
+    // supervisor approves.
+    std::thread::scope(|s| {
+        let inspector = s.spawn(|| {
+            start.wait();
+            phones[2].sync_via_allowing_refusals(&url[0])
+        });
+        start.wait();
+        review("approve", "两实例复核");
+        let report = inspector.join().unwrap();
+        if let Some(refused) = report.rejected.first() {
+            assert_eq!(report.rejected.len(), 1, "{:?}", report.rejected);
+            assert_eq!(refused.id, reviewed);
+            assert!(
+                refused.reason.starts_with("amendment"),
+                "{}",
+                refused.reason
+            );
+            review("return", "先补充说明");
+            sync_acked(&phones[2], &url[0], &acked);
+            phones[2]
+                .store
+                .set_status(&reviewed, InspectionStatus::Submitted, &ctx(2), None)
+                .unwrap();
+            sync_acked(&phones[2], &url[0], &acked);
+            review("approve", "两实例复核");
+        }
     });
+    acked.note(&phones[2]);
 
     // 5. Everyone syncs twice more, alternating instances; a fresh supervisor device enrolled
     //    on B receives the whole district from scratch.
